@@ -1,0 +1,206 @@
+"""Settings, resolved in one place: command-line flag > environment > config file > default.
+
+:func:`load_settings` is called once at start-up (by the CLI, or by the worker's entry
+module) and returns a frozen :class:`Settings`; nothing reads configuration at import.
+
+The config file is TOML. Its default path is ``$XDG_CONFIG_HOME/mcpi/hub.toml``
+(``~/.config/mcpi/hub.toml``): the deployment playbook writes it on the control node,
+with mode 0600, so that ``mcpi-hub estimate`` finds the cluster with no flags.
+``MCPI_CONFIG`` or ``--config`` name another file. Example::
+
+    broker_url = "amqp://mcpi:PASSWORD@192.0.2.10:5672/mcpi"
+    result_backend = "redis://mcpi:PASSWORD@192.0.2.10:6379/0"
+    timeout = "2h"
+
+With neither a broker nor a result backend configured, jobs run on the local pool.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+BROKER_SCHEMES = ("amqp", "amqps", "pyamqp")
+BACKEND_SCHEMES = ("redis", "rediss")
+
+
+class ConfigError(ValueError):
+    """A setting with an invalid value; the message names the setting and its source."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the hub and the workers read from their environment."""
+
+    #: AMQP URL of the broker; None means no cluster is configured.
+    broker_url: str | None = None
+    #: Redis URL of the result backend (required with a broker).
+    result_backend: str | None = None
+    #: Overall deadline of a job in seconds; None waits as long as work progresses.
+    timeout: float | None = None
+    #: How long to try reaching the broker, the backend or the workers before giving up.
+    connect_timeout: float = 5.0
+    #: How long the hub waits for at least one worker to answer, once results stall,
+    #: before it declares the cluster's workers gone.
+    worker_grace: float = 30.0
+    #: How often a chunk whose worker died under it is sent again before the job fails.
+    chunk_retries: int = 3
+    #: Seconds chunk results stay in the backend (also bounds orphaned results).
+    result_expires: int = 7 * 24 * 3600
+    #: The config file that was read, if any.
+    config_file: Path | None = None
+
+    @property
+    def cluster_configured(self) -> bool:
+        return self.broker_url is not None
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "mcpi" / "hub.toml"
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting: ``flags`` (non-None values) > ``env`` > config file > default.
+
+    ``flags`` may carry ``config`` (a path) besides the settings' own names.
+    """
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if env is None else env
+
+    explicit = flags.get("config") or env.get("MCPI_CONFIG")
+    path = Path(explicit) if explicit else default_config_path(env)
+    from_file: dict[str, Any] = {}
+    if explicit or path.is_file():
+        from_file = _read_config_file(path)
+
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "config_file":
+            continue
+        parse = _PARSERS[f.name]
+        env_name = "MCPI_" + f.name.upper()
+        if f.name in flags:
+            values[f.name] = parse(flags[f.name], f"--{f.name.replace('_', '-')}")
+        elif env.get(env_name):
+            values[f.name] = parse(env[env_name], env_name)
+        elif f.name in from_file:
+            values[f.name] = parse(from_file[f.name], f"{f.name} in {path}")
+    settings = Settings(**values, config_file=path if from_file or explicit else None)
+    _check_pairing(settings)
+    return settings
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as stream:
+            data = tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(_PARSERS))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown setting {unknown[0]!r} "
+            f"(known: {', '.join(sorted(_PARSERS))})"
+        )
+    return data
+
+
+def _check_pairing(settings: Settings) -> None:
+    if settings.broker_url and not settings.result_backend:
+        raise ConfigError("result_backend (MCPI_RESULT_BACKEND) is required when broker_url is set")
+    if settings.result_backend and not settings.broker_url:
+        raise ConfigError("broker_url (MCPI_BROKER_URL) is required when result_backend is set")
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def parse(value: Any, source: str) -> str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: expected a URL string")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError as exc:
+            raise ConfigError(f"{source}: malformed URL ({exc})") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ConfigError(
+                f"{source}: expected a URL like {schemes[0]}://user:password@host:port/..., "
+                f"got {redact_url(value)!r}"
+            )
+        return value
+
+    return parse
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m|h|d)?\s*$")
+_UNIT_SECONDS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any, source: str) -> float:
+    """Seconds from ``90``, ``"90"``, ``"1.5m"``, ``"2h"``, ``"1d"``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{source}: expected a duration such as 90, 5m or 2h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ConfigError(f"{source}: {value!r} is not a duration (examples: 90, 5m, 2h)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{source}: a duration must be positive and finite, not {value!r}")
+    return seconds
+
+
+def _count(low: int, high: int) -> Callable[[Any, str], int]:
+    def parse(value: Any, source: str) -> int:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise ConfigError(
+                f"{source}: expected a whole number from {low} to {high}, not {value!r}"
+            )
+        return number
+
+    return parse
+
+
+_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "broker_url": _url(BROKER_SCHEMES),
+    "result_backend": _url(BACKEND_SCHEMES),
+    "timeout": parse_duration,
+    "connect_timeout": parse_duration,
+    "worker_grace": parse_duration,
+    "chunk_retries": _count(0, 100),
+    "result_expires": lambda value, source: int(parse_duration(value, source)),
+}
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and reports."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<malformed URL>"
+    if not password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
