@@ -1,0 +1,231 @@
+"""``mcpi-hub``: a thin command line over :mod:`mcpi.hub` that returns exit statuses.
+
+:func:`main` takes its arguments, environment and streams as parameters (tests swap
+them) and returns an :class:`~mcpi.errors.ExitStatus`; every error is one line on
+stderr, never a traceback (``MCPI_DEBUG=1`` shows the traceback of an unexpected one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn, TextIO
+
+from mcpi import __version__
+from mcpi.errors import ExitStatus, McpiError, UsageError
+from mcpi.kernel import MAX_SEED
+from mcpi.plan import MAX_CHUNK_DARTS, MAX_DARTS
+from mcpi.settings import _PARSERS as SETTING_PARSERS
+from mcpi.settings import ConfigError, default_config_path, load_settings
+
+PROG = "mcpi-hub"
+DEFAULT_DARTS = 10**8
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def parse_count(text: str, what: str, maximum: int) -> int:
+    """A positive whole number, written ``100000000``, ``1e8``, ``1_000_000`` or ``2.5e9``."""
+    try:
+        value = Decimal(text.strip().replace("_", "").replace(",", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of {what}") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {what}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the number of {what} must be at least 1, not {text}")
+    if value > maximum:
+        raise argparse.ArgumentTypeError(f"{text} {what} is more than the maximum of {maximum:.3g}")
+    return int(value)
+
+
+def _darts(text: str) -> int:
+    return parse_count(text, "darts", MAX_DARTS)
+
+
+def _chunk_size(text: str) -> int:
+    return parse_count(text, "darts per chunk", MAX_CHUNK_DARTS)
+
+
+def _processes(text: str) -> int:
+    return parse_count(text, "processes", 4096)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text.strip(), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is between 0 and 2**128-1, not {text}")
+    return value
+
+
+def _setting(name: str, flag: str) -> Callable[[str], Any]:
+    parse = SETTING_PARSERS[name]
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, flag)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
+
+    return convert
+
+
+def build_parser(env: Mapping[str, str]) -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="Estimate π by Monte Carlo on an mcpi cluster, or on this machine.",
+        epilog=f"Config file: {default_config_path(env)} (or MCPI_CONFIG / --config).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    est = commands.add_parser(
+        "estimate",
+        help="throw darts and report π with its confidence interval",
+        description=(
+            "Throw N darts (split into chunks, counted by the cluster's workers as one "
+            "Celery chord per wave) and report π, its 95%% confidence interval and the "
+            "throughput per host. With no cluster configured, runs on a local process "
+            "pool and gives the same count for the same seed."
+        ),
+    )
+    est.add_argument(
+        "-n",
+        "--darts",
+        type=_darts,
+        default=DEFAULT_DARTS,
+        metavar="N",
+        help=f"number of darts, e.g. 1e9 (default {DEFAULT_DARTS:.0e}, maximum {MAX_DARTS:.0e})",
+    )
+    est.add_argument(
+        "--seed", type=_seed, metavar="S", help="job seed (default: random, printed in the report)"
+    )
+    est.add_argument(
+        "--chunk-size",
+        type=_chunk_size,
+        metavar="C",
+        help="darts per chunk (default: chosen from the number of worker slots)",
+    )
+    est.add_argument(
+        "--timeout",
+        type=_setting("timeout", "--timeout"),
+        metavar="T",
+        help="give up if the job has not finished after T (90, 5m, 2h)",
+    )
+    est.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    est.add_argument(
+        "--local",
+        action="store_true",
+        help="run on a local process pool even if a cluster is configured",
+    )
+    est.add_argument(
+        "--processes", type=_processes, metavar="P", help="local pool size (default: all cores)"
+    )
+    est.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    cluster = est.add_argument_group("cluster (default: environment, then config file)")
+    cluster.add_argument(
+        "--broker",
+        type=_setting("broker_url", "--broker"),
+        metavar="URL",
+        help="broker URL (MCPI_BROKER_URL), amqp://user:pass@host:5672/vhost",
+    )
+    cluster.add_argument(
+        "--backend",
+        type=_setting("result_backend", "--backend"),
+        metavar="URL",
+        help="result backend URL (MCPI_RESULT_BACKEND), redis://user:pass@host:6379/0",
+    )
+    cluster.add_argument("--config", metavar="FILE", help="config file (MCPI_CONFIG)")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run ``mcpi-hub`` with ``argv``; return the exit status."""
+    env = os.environ if env is None else env
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        parser = build_parser(env)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help and --version print and "exit"
+            return int(done.code or 0)
+        if args.command == "estimate":
+            return _estimate(args, env, stdout, stderr)
+        parser.print_usage(stderr)
+        stderr.write(f"{PROG}: error: a command is required (see {PROG} --help)\n")
+        return ExitStatus.USAGE
+    except McpiError as exc:
+        return _fail(stderr, exc.status, str(exc))
+    except ConfigError as exc:
+        return _fail(stderr, ExitStatus.CONFIG, str(exc))
+    except KeyboardInterrupt:
+        return _fail(stderr, ExitStatus.INTERRUPTED, "interrupted")
+    except Exception as exc:
+        if env.get("MCPI_DEBUG"):
+            raise
+        return _fail(
+            stderr,
+            ExitStatus.ERROR,
+            f"unexpected {type(exc).__name__}: {exc} (a bug: MCPI_DEBUG=1 shows the traceback)",
+        )
+
+
+def _estimate(
+    args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO
+) -> int:
+    from mcpi.hub import EstimateRequest, run_estimate
+    from mcpi.progress import NoProgress, Progress, ProgressBar
+    from mcpi.report import as_json, as_text
+
+    settings = load_settings(
+        {
+            "broker_url": args.broker,
+            "result_backend": args.backend,
+            "timeout": args.timeout,
+            "config": args.config,
+        },
+        env,
+    )
+    request = EstimateRequest(
+        darts=args.darts,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        local=args.local,
+        processes=args.processes,
+    )
+    show_progress = not (args.json or args.no_progress) and stderr.isatty()
+    progress: Progress = ProgressBar(stderr) if show_progress else NoProgress()
+    report = run_estimate(request, settings, progress)
+    if args.json:
+        stdout.write(json.dumps(as_json(report)) + "\n")
+    else:
+        stdout.write(as_text(report))
+    return ExitStatus.OK
+
+
+def _fail(stderr: TextIO, status: ExitStatus, message: str) -> int:
+    stderr.write(f"{PROG}: error: {' '.join(message.split())}\n")
+    return status
+
+
+def entry_point() -> NoReturn:
+    """The ``mcpi-hub`` console script."""
+    sys.exit(main())

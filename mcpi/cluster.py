@@ -1,0 +1,297 @@
+"""Running a job on the Celery cluster: preflight checks, chords per wave, a watched wait.
+
+For each wave the hub publishes one chord: a header of ``mcpi.count_chunk`` tasks with
+ids ``mcpi-<job>-<chunk>`` and a ``mcpi.tally_wave`` callback. While the wave runs, the
+hub polls the chunks' results (progress, per-host telemetry) into its own
+:class:`~mcpi.tally.WaveTally`, then reads the callback's totals and checks that both
+agree. The hub never waits blindly: a deadline, and a watchdog that pings the workers
+when results stop coming, bound every wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.exceptions
+from amqp.exceptions import AccessRefused, NotAllowed
+from celery import chord, group, states
+from kombu.exceptions import OperationalError
+
+from mcpi.app import create_app
+from mcpi.errors import JobFailed, JobTimeout, NoWorkers, Unreachable
+from mcpi.job import Job, MalformedMessage
+from mcpi.plan import Chunk
+from mcpi.progress import Progress
+from mcpi.settings import Settings
+from mcpi.tally import ChunkResult, JobTally, TallyError, WaveTally
+from mcpi.tasks import COUNT_CHUNK, TALLY_WAVE
+
+#: Seconds between polls of the result backend while a wave runs.
+POLL_SECONDS = 0.25
+#: Seconds the hub listens for workers' replies to a broadcast.
+REPLY_SECONDS = 1.0
+#: With no new result for this long, the hub checks that some worker is still alive.
+STALL_SECONDS = 10.0
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def chunk_task_id(job_id: str, index: int) -> str:
+    return f"mcpi-{job_id}-{index}"
+
+
+def wave_task_id(job_id: str, first: int) -> str:
+    return f"mcpi-{job_id}-wave-{first}"
+
+
+class Cluster:
+    """The workers behind the configured broker and result backend."""
+
+    mode = "cluster"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings, role="hub")
+        # Bound every backend round trip: a silent Redis must not stall the hub for
+        # the client's default two minutes.
+        self.app.conf.redis_socket_timeout = settings.connect_timeout + 5
+        self.workers: dict[str, dict[str, Any]] = {}
+        self.notes: list[str] = []
+
+    @property
+    def description(self) -> str:
+        slots = sum(_concurrency(s) for s in self.workers.values())
+        return (
+            f"cluster at {_where(self.settings.broker_url)}: "
+            f"{len(self.workers)} worker(s), {slots} slot(s)"
+        )
+
+    def prepare(self) -> int:
+        """Check the broker, the backend and the workers; return the workers' slots."""
+        self.check_broker()
+        self.check_backend()
+        try:
+            stats = self.app.control.inspect(timeout=REPLY_SECONDS).stats() or {}
+        except OperationalError as exc:
+            raise Unreachable(
+                f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
+            ) from None
+        if not stats:
+            raise NoWorkers(
+                f"no mcpi worker answered within {REPLY_SECONDS:.0f}s on the broker at "
+                f"{_where(self.settings.broker_url)} (are the workers running? "
+                "use --local to run on this machine)"
+            )
+        self.workers = stats
+        return sum(_concurrency(s) for s in stats.values())
+
+    def check_broker(self) -> None:
+        where = _where(self.settings.broker_url)
+        try:
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(
+                    max_retries=1,
+                    interval_start=0,
+                    interval_step=0,
+                    timeout=self.settings.connect_timeout,
+                )
+        except (AccessRefused, NotAllowed) as exc:
+            user = urlsplit(self.settings.broker_url or "").username
+            raise Unreachable(
+                f"the broker at {where} refused user {user!r} "
+                f"(wrong user name, password or vhost): {exc.reply_text}"
+            ) from None
+        except (OperationalError, OSError) as exc:
+            raise Unreachable(f"cannot reach the broker at {where}: {exc}") from None
+
+    def check_backend(self) -> None:
+        where = _where(self.settings.result_backend)
+        try:
+            self.app.backend.client.ping()
+        except redis.exceptions.AuthenticationError:
+            raise Unreachable(
+                f"the result backend at {where} refused the credentials "
+                "(wrong user name or password)"
+            ) from None
+        except redis.exceptions.ResponseError as exc:
+            raise Unreachable(
+                f"the result backend at {where} refused the connection: {exc}"
+            ) from None
+        except (*REDIS_ERRORS, OSError) as exc:
+            raise Unreachable(f"cannot reach the result backend at {where}: {exc}") from None
+
+    def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally:
+        tally = JobTally(job.plan)
+        watchdog = Watchdog(self, deadline, lambda: f"{tally.chunks} of {job.plan.chunk_count}")
+        for wave in job.plan.waves():
+            tally.fold(self._run_wave(job, wave, progress, watchdog))
+        return tally
+
+    def _run_wave(self, job: Job, wave: range, progress: Progress, watchdog: Watchdog) -> WaveTally:
+        plan, message = job.plan, job.to_message()
+        ids = {chunk_task_id(job.id, i): i for i in wave}
+        callback_id = wave_task_id(job.id, wave.start)
+        count = self.app.tasks[COUNT_CHUNK]
+        header = group(
+            count.signature((message, _chunk_message(c)), task_id=chunk_task_id(job.id, c.index))
+            for c in plan.chunks(wave.start, wave.stop)
+        )
+        callback = self.app.tasks[TALLY_WAVE].signature(
+            (message, wave.start, wave.stop), task_id=callback_id
+        )
+        tally = WaveTally(plan, wave)
+        finished = False
+        try:
+            chord(header, callback).apply_async()
+            for task_id, meta in self._results(set(ids), watchdog):
+                index = ids[task_id]
+                result = _chunk_result(index, meta)
+                if result.chunk.index != index:
+                    raise JobFailed(
+                        f"the result stored for chunk {index} is for chunk {result.chunk.index}"
+                    )
+                if tally.add(result):
+                    progress.advance(result.chunk.darts)
+                    watchdog.progressed()
+            for _, meta in self._results({callback_id}, watchdog):
+                self._check_callback(wave, tally, meta)
+            finished = True
+        except TallyError as exc:
+            raise JobFailed(f"chunk results do not add up: {exc}") from None
+        except MalformedMessage as exc:
+            raise JobFailed(f"a worker returned a malformed result: {exc}") from None
+        except REDIS_ERRORS as exc:
+            raise Unreachable(
+                f"lost the result backend at {_where(self.settings.result_backend)}: {exc}"
+            ) from None
+        except (OperationalError, ConnectionError) as exc:
+            raise Unreachable(
+                f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
+            ) from None
+        finally:
+            if not finished:
+                self._revoke([t for t, i in ids.items() if not tally.has(i)] + [callback_id])
+        return tally
+
+    def _results(self, ids: set[str], watchdog: Watchdog) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
+        yield from self.app.backend.get_many(ids, interval=POLL_SECONDS, on_interval=watchdog.check)
+
+    def _check_callback(self, wave: range, tally: WaveTally, meta: dict[str, Any]) -> None:
+        if meta["status"] == states.SUCCESS:
+            totals = meta["result"]
+            if (totals.get("hits"), totals.get("darts")) != (tally.hits, tally.darts):
+                raise JobFailed(
+                    f"the chord callback of chunks {wave.start}-{wave.stop - 1} counted "
+                    f"{totals.get('hits')} hits, the hub {tally.hits}"
+                )
+            return
+        failure = meta.get("result") or {}
+        if failure.get("exc_type") == "MissingChunks" and tally.complete:
+            # A duplicated delivery made the chord fire before its last chunk: the
+            # callback saw the gap and refused; the hub's own tally has every chunk.
+            self.notes.append(
+                f"the chord callback of chunks {wave.start}-{wave.stop - 1} fired early "
+                "(a chunk was delivered twice); the hub's own complete tally was used"
+            )
+            return
+        raise JobFailed(
+            f"the chord callback of chunks {wave.start}-{wave.stop - 1} failed: "
+            + describe_failure(meta)
+        )
+
+    def _revoke(self, task_ids: list[str]) -> None:
+        """Withdraw work nobody will collect (best effort: the broker may be gone)."""
+        # The job is failing already: report that, not a second error from the revoke.
+        with contextlib.suppress(Exception):
+            self.app.control.revoke(task_ids)
+
+    def live_workers(self) -> int:
+        try:
+            return len(self.app.control.ping(timeout=REPLY_SECONDS) or [])
+        except (OperationalError, OSError):
+            return 0
+
+    def close(self) -> None:
+        """Release the connections this hub opened.
+
+        Not ``app.close()``: kombu's connection pools are process-wide and keyed by
+        URL, and force-closing them would hand the next hub in this process a dead
+        connection. Broker connections go back to that pool after each use; the
+        backend's Redis connections belong to this app alone and are closed here.
+        """
+        with contextlib.suppress(Exception):  # best effort: the job's outcome stands
+            self.app.backend.client.connection_pool.disconnect()
+
+
+class Watchdog:
+    """Bounds a wait: the job's deadline, and workers that vanish while results stall."""
+
+    def __init__(
+        self, cluster: Cluster, deadline: float | None, counted: Callable[[], str]
+    ) -> None:
+        self.cluster = cluster
+        self.deadline = deadline
+        self.counted = counted
+        self.grace = cluster.settings.worker_grace
+        self.last_progress = self.last_seen_worker = self.last_ping = time.monotonic()
+
+    def progressed(self) -> None:
+        self.last_progress = self.last_seen_worker = time.monotonic()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            raise JobTimeout(f"the job's deadline passed with {self.counted()} chunks counted")
+        if now - self.last_progress < STALL_SECONDS or now - self.last_ping < STALL_SECONDS:
+            return
+        self.last_ping = now
+        if self.cluster.live_workers():
+            self.last_seen_worker = now
+        elif now - self.last_seen_worker >= self.grace:
+            raise JobTimeout(
+                f"no worker has answered for {now - self.last_seen_worker:.0f}s: the cluster's "
+                f"workers are gone ({self.counted()} chunks counted)"
+            )
+
+
+def describe_failure(meta: dict[str, Any]) -> str:
+    """``ExcType: message`` from a failed task's JSON result."""
+    result = meta.get("result")
+    if isinstance(result, dict) and "exc_type" in result:
+        message = result.get("exc_message")
+        if isinstance(message, (list, tuple)):
+            message = " ".join(str(m) for m in message)
+        return f"{result['exc_type']}: {message}"
+    return f"{meta.get('status')}: {result!r}"
+
+
+def _chunk_result(index: int, meta: dict[str, Any]) -> ChunkResult:
+    if meta["status"] != states.SUCCESS:
+        raise JobFailed(f"chunk {index} failed: {describe_failure(meta)}")
+    return ChunkResult.from_message(meta["result"])
+
+
+def _chunk_message(chunk: Chunk) -> list[int]:
+    return [chunk.index, chunk.start, chunk.stop]
+
+
+def _concurrency(stats: dict[str, Any]) -> int:
+    try:
+        return int(stats["pool"]["max-concurrency"])
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
+def _where(url: str | None) -> str:
+    """``host:port`` of a URL: what a user needs to know, with no credentials."""
+    parts = urlsplit(url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname}:{port}" if port else str(parts.hostname)

@@ -1,0 +1,53 @@
+"""Exit statuses, and the errors that map to them. Each message fits on one line."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """``mcpi-hub``'s exit codes (documented in the README)."""
+
+    OK = 0
+    #: An unexpected internal error (a bug: please report it).
+    ERROR = 1
+    #: Bad command-line input.
+    USAGE = 2
+    #: A malformed config file or environment variable.
+    CONFIG = 3
+    #: The broker or the result backend cannot be reached, or refused the credentials.
+    UNREACHABLE = 4
+    #: The job failed: a chunk failed for good, or results did not add up.
+    JOB_FAILED = 5
+    #: The job's deadline passed, or its workers vanished mid-job.
+    TIMEOUT = 6
+    #: No worker answered before the job started.
+    NO_WORKERS = 7
+    #: Interrupted (Ctrl-C).
+    INTERRUPTED = 130
+
+
+class McpiError(Exception):
+    """An error the CLI reports in one line, with its exit status."""
+
+    status = ExitStatus.ERROR
+
+
+class UsageError(McpiError):
+    status = ExitStatus.USAGE
+
+
+class Unreachable(McpiError):
+    status = ExitStatus.UNREACHABLE
+
+
+class JobFailed(McpiError):
+    status = ExitStatus.JOB_FAILED
+
+
+class JobTimeout(McpiError):
+    status = ExitStatus.TIMEOUT
+
+
+class NoWorkers(McpiError):
+    status = ExitStatus.NO_WORKERS

@@ -1,0 +1,134 @@
+"""The embedded default: a job's plan counted on a local process pool.
+
+Same kernel, same plan, same tally as the cluster, so the same (seed, N) gives the
+bit-identical hit count. At most two chunks per process are in flight, so memory stays
+bounded however many chunks the plan has.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import queue
+import signal
+import time
+from typing import Any
+
+from mcpi.compute import count_chunk
+from mcpi.errors import JobFailed, JobTimeout
+from mcpi.job import Job
+from mcpi.plan import MAX_WAVE_CHUNKS, Chunk
+from mcpi.progress import Progress
+from mcpi.tally import ChunkResult, JobTally, WaveTally
+
+
+class LocalPool:
+    """Runs jobs on ``processes`` local processes (default: every core)."""
+
+    mode = "local"
+
+    def __init__(self, processes: int | None = None) -> None:
+        self.processes = processes or os.cpu_count() or 1
+        self.notes: list[str] = []
+
+    @property
+    def description(self) -> str:
+        return f"local pool of {self.processes} process{'es' if self.processes > 1 else ''}"
+
+    def prepare(self) -> int:
+        """The number of chunks that can run at once."""
+        return self.processes
+
+    def close(self) -> None:
+        """Nothing outlives :meth:`run`: its pool is terminated when it returns."""
+
+    def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally:
+        plan = job.plan
+        tally = JobTally(plan)
+        open_waves: dict[int, WaveTally] = {}
+        results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        chunks = plan.chunks()
+        in_flight = 0
+        pool = _context().Pool(self.processes, initializer=_child_init)
+        try:
+
+            def submit() -> bool:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return False
+                pool.apply_async(
+                    count_chunk,
+                    (job.seed, chunk),
+                    callback=functools.partial(_counted, results),
+                    error_callback=functools.partial(_failed, results, chunk),
+                )
+                return True
+
+            while in_flight < 2 * self.processes and submit():
+                in_flight += 1
+            while in_flight:
+                ok, item = _next_result(results, deadline, tally, plan.chunk_count)
+                in_flight -= 1
+                if not ok:
+                    chunk, error = item
+                    raise JobFailed(f"chunk {chunk.index} failed: {type(error).__name__}: {error}")
+                result: ChunkResult = item
+                wave_index = result.chunk.index // MAX_WAVE_CHUNKS
+                wave = open_waves.get(wave_index)
+                if wave is None:
+                    first = wave_index * MAX_WAVE_CHUNKS
+                    wave = WaveTally(
+                        plan, range(first, min(first + MAX_WAVE_CHUNKS, plan.chunk_count))
+                    )
+                    open_waves[wave_index] = wave
+                wave.add(result)
+                progress.advance(result.chunk.darts)
+                if wave.complete:
+                    tally.fold(open_waves.pop(wave_index))
+                if submit():
+                    in_flight += 1
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
+        return tally
+
+
+def _counted(results: queue.SimpleQueue[tuple[bool, Any]], result: ChunkResult) -> None:
+    results.put((True, result))
+
+
+def _failed(
+    results: queue.SimpleQueue[tuple[bool, Any]], chunk: Chunk, error: BaseException
+) -> None:
+    results.put((False, (chunk, error)))
+
+
+def _next_result(
+    results: queue.SimpleQueue[tuple[bool, Any]],
+    deadline: float | None,
+    tally: JobTally,
+    chunks: int,
+) -> tuple[bool, Any]:
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        return results.get(timeout=timeout)
+    except queue.Empty:
+        raise JobTimeout(
+            f"the job's deadline passed with {tally.chunks} of {chunks} chunks counted"
+        ) from None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # Not "fork": children would inherit the hub's open broker sockets, and Celery's
+    # after-fork cleanup in a child closes the parent's pooled connection. Children of
+    # a fork server start clean, with the kernel's imports preloaded once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mcpi.compute"])
+    return context
+
+
+def _child_init() -> None:
+    # Ctrl-C is the hub's to handle: pool processes ignore it and are terminated.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,90 @@
+"""Rendering a :class:`~mcpi.hub.JobReport`: a human-readable text, or one JSON object."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mcpi import __version__
+from mcpi.hub import JobReport
+
+
+def decimals_for(std_error: float) -> int:
+    """Decimals that show an estimate to about a hundredth of its standard error."""
+    if not std_error or not math.isfinite(std_error):
+        return 8
+    return max(4, min(15, math.ceil(-math.log10(std_error)) + 2))
+
+
+def as_text(report: JobReport) -> str:
+    e, plan = report.estimate, report.job.plan
+    d = decimals_for(e.std_error)
+    lines = [
+        f"π ≈ {e.pi:.{d}f} ± {e.half_width:.2g}  (95% CI {e.ci_low:.{d}f} … {e.ci_high:.{d}f})",
+        f"error vs π: {e.error:+.2g} ({e.error_in_std_errors:+.2f} standard errors)",
+        f"{plan.darts:,} darts, {e.hits:,} hits; seed {report.job.seed}; "
+        f"{plan.chunk_count:,} chunk(s) of {plan.chunk_size:,}",
+        f"wall {report.wall_seconds:.3g} s, {report.darts_per_second:.3g} darts/s "
+        f"on the {report.ran_on}",
+        "",
+    ]
+    header = ("host", "darts", "chunks", "darts/s", "per-slot darts/s")
+    rows = [
+        (
+            h.host,
+            f"{h.darts:,}",
+            f"{h.chunks:,}",
+            f"{h.darts_per_second:.3g}",
+            f"{h.darts_per_busy_second:.3g}",
+        )
+        for h in report.hosts
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    if report.duplicates:
+        lines.append(
+            f"\n{report.duplicates} duplicate chunk result(s) were absorbed (counted once)"
+        )
+    lines += [f"note: {note}" for note in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def as_json(report: JobReport) -> dict[str, Any]:
+    e, plan = report.estimate, report.job.plan
+    return {
+        "pi": e.pi,
+        "std_error": e.std_error,
+        "ci95": [e.ci_low, e.ci_high],
+        "error": e.error,
+        "darts": plan.darts,
+        "hits": e.hits,
+        "seed": report.job.seed,
+        "job_id": report.job.id,
+        "chunks": plan.chunk_count,
+        "chunk_size": plan.chunk_size,
+        "wall_seconds": report.wall_seconds,
+        "darts_per_second": report.darts_per_second,
+        "mode": report.mode,
+        "ran_on": report.ran_on,
+        "hosts": [
+            {
+                "host": h.host,
+                "darts": h.darts,
+                "chunks": h.chunks,
+                "busy_seconds": h.busy_seconds,
+                "darts_per_second": h.darts_per_second,
+                "darts_per_busy_second": h.darts_per_busy_second,
+            }
+            for h in report.hosts
+        ],
+        "duplicates": report.duplicates,
+        "hub_version": __version__,
+        "worker_versions": report.worker_versions,
+        "notes": report.notes,
+    }

@@ -1,0 +1,77 @@
+"""Fixtures: real RabbitMQ and Redis servers (session-scoped) and real Celery workers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import RabbitMQ, Redis, Worker
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
+    server = RabbitMQ(tmp_path_factory.mktemp("rabbitmq")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+    server = Redis(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster_env(
+    rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    """The environment of a hub pointed at the private broker and backend."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCPI_")}
+    env.update(
+        MCPI_BROKER_URL=rabbitmq.url,
+        MCPI_RESULT_BACKEND=redis_server.url,
+        XDG_CONFIG_HOME=str(tmp_path / "no-config"),
+    )
+    yield env
+    _purge_queue(rabbitmq)
+    redis_server.flush()
+
+
+@pytest.fixture
+def start_worker(rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """Start real ``celery worker`` processes; all are stopped after the test."""
+    workers: list[Worker] = []
+
+    def start(name: str = "w1", concurrency: int = 2, **extra_env: str) -> Worker:
+        worker = Worker(
+            name,
+            rabbitmq.url,
+            redis_server.url,
+            tmp_path / f"{name}.log",
+            concurrency=concurrency,
+            extra_env=extra_env,
+        )
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        worker.kill()
+
+
+def _purge_queue(rabbitmq: RabbitMQ) -> None:
+    """Leave no task behind for the next test's workers."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+    try:
+        channel = connection.channel()
+        with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):  # never declared
+            channel.queue_purge("mcpi")
+    finally:
+        connection.close()

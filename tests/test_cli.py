@@ -1,0 +1,143 @@
+"""The command line: bad input gets one line and a non-zero exit; good input a report."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mcpi.cli import main
+from mcpi.errors import ExitStatus
+from mcpi.kernel import count_hits
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = main(args, env, out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+
+
+def test_local_estimate_reports_the_kernel_count(env: dict[str, str]) -> None:
+    status, out, err = run(["estimate", "-n", "3e6", "--seed", "12", "--json"], env)
+    assert status == ExitStatus.OK, err
+    report = json.loads(out)
+    assert report["hits"] == count_hits(12, 0, 3_000_000)
+    assert report["mode"] == "local" and report["darts"] == 3_000_000
+    assert report["ci95"][0] < report["pi"] < report["ci95"][1]
+    assert sum(h["darts"] for h in report["hosts"]) == 3_000_000
+    assert "no cluster configured" in report["notes"][0]
+
+
+def test_text_report_and_progress_bar(env: dict[str, str]) -> None:
+    out, err = io.StringIO(), FakeTTY()
+    assert main(["estimate", "-n", "2e6", "--seed", "3", "--chunk-size", "1e5"], env, out, err) == 0
+    text = out.getvalue()
+    assert text.startswith("π ≈ 3.1")
+    assert "2,000,000 darts" in text and "20 chunk(s)" in text and "seed 3" in text
+    assert "ran locally" in text
+    assert "ETA" in err.getvalue()  # the bar was drawn on the (fake) terminal
+
+
+def test_same_seed_same_count_whatever_the_chunking(env: dict[str, str]) -> None:
+    counts = {
+        json.loads(run(["estimate", "-n", "1e6", "--seed", "8", "--json", *extra], env)[1])["hits"]
+        for extra in ([], ["--chunk-size", "997"], ["--chunk-size", "33333", "--processes", "1"])
+    }
+    assert counts == {count_hits(8, 0, 10**6)}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["estimate", "-n", "0"],
+        ["estimate", "-n", "-5"],
+        ["estimate", "-n", "abc"],
+        ["estimate", "-n", "1e30"],
+        ["estimate", "-n", "nan"],
+        ["estimate", "-n", "inf"],
+        ["estimate", "-n", "2.5"],
+        ["estimate", "--seed", "-1"],
+        ["estimate", "--seed", str(2**128)],
+        ["estimate", "--chunk-size", "0"],
+        ["estimate", "--timeout", "never"],
+        ["estimate", "--broker", "localhost"],
+        ["estimate", "--bogus"],
+        ["nonsense"],
+        [],
+        ["estimate", "-n", "1e16", "--chunk-size", "1"],
+    ],
+)
+def test_bad_input_gets_one_line_and_usage_status(args: list[str], env: dict[str, str]) -> None:
+    status, out, err = run(args, env)
+    assert status == ExitStatus.USAGE
+    assert out == ""
+    assert err.strip().splitlines()[-1].startswith("mcpi-hub: error: ")
+    assert "Traceback" not in err
+
+
+@settings(
+    max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    option=st.sampled_from(
+        ["-n", "--seed", "--chunk-size", "--timeout", "--processes", "--broker", "--backend"]
+    ),
+    value=st.text(min_size=1, max_size=20).filter(lambda v: not v.startswith("-")),
+)
+def test_fuzzed_option_values_never_escape_as_tracebacks(
+    option: str, value: str, env: dict[str, str]
+) -> None:
+    args = ["estimate", "-n", "1000", "--no-progress", "--local", option, value]
+    status, _, err = run(args, env)
+    assert "Traceback" not in err
+    if status != ExitStatus.OK:
+        assert status in (
+            ExitStatus.USAGE,
+            ExitStatus.CONFIG,
+            ExitStatus.UNREACHABLE,
+            ExitStatus.NO_WORKERS,
+        )
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_malformed_config_is_a_config_error(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("broker_url = [1, 2]\n")
+    status, _, err = run(["estimate", "-n", "10", "--config", str(bad)], env)
+    assert status == ExitStatus.CONFIG
+    assert "broker_url" in err and str(bad) in err
+    status, _, err = run(["estimate", "-n", "10"], {**env, "MCPI_TIMEOUT": "later"})
+    assert status == ExitStatus.CONFIG and "MCPI_TIMEOUT" in err
+
+
+def test_console_script_runs_and_help_exits_zero() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mcpi", "estimate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "--chunk-size" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "mcpi", "estimate", "-n", "abc"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
