@@ -16,11 +16,12 @@ half) and y (high half), so a dart lands on one of the 2**64 points of the squar
 i.e. it falls inside the circle of radius R = 2**31. Two properties make this the cheap
 *and* accurate choice:
 
-* A lattice centred on the circle's centre has no first-order edge bias: by symmetry the
-  lattice-point count of a disc is pi*R**2 + E(R) with only the Gauss-circle remainder
-  E(R) = O(R**0.7) (observed), so the bias of the estimate is about 4*|E|/(2R)**2,
-  ~1e-13 here. A quarter disc on the corner lattice [0, 2**32)**2 would carry a bias of
-  4/2**32 ~ 9.3e-10 from its axes.
+* A lattice centred on the circle's centre has no first-order edge bias: the number of
+  lattice points in the disc is pi*R**2 + E(R) with only the Gauss-circle remainder E,
+  so E[pi-hat] - pi = E(R)/R**2. ``benchmarks/resolution.py`` counts the points
+  exactly: at R = 2**31 the bias is -4.3e-14 (it shrinks like R**-1.5). A quarter disc
+  on the corner lattice [0, 2**32)**2 would carry a bias of about 4/2**32 ~ 9.3e-10
+  from the points on its axes.
 * x*x <= 2**62 needs 62 bits, so a double rounds it (error <= 2**9); the comparison
   can only differ from the exact integer test for points with
   |x*x + y*y - 2**62| <= 2**11, an annulus of ~2**14 lattice points out of 2**64: a
@@ -30,7 +31,6 @@ i.e. it falls inside the circle of radius R = 2**31. Two properties make this th
 
 Both are many orders of magnitude below the Monte Carlo standard error of the largest
 job the tool accepts (``mcpi.plan.MAX_DARTS`` = 1e16 darts: 4*sqrt(p(1-p)/N) ~ 1.6e-8).
-``benchmarks/resolution.py`` measures E(R) exactly for smaller lattices.
 
 Speed. Per block of darts the kernel makes one raw draw per dart and four vectorised
 passes over cache-resident buffers (int32 -> float64, square, pairwise add, compare),

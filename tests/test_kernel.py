@@ -113,3 +113,19 @@ def test_empty_and_invalid_ranges() -> None:
         count_hits(-1, 0, 5)
     with pytest.raises(ValueError):
         count_hits(MAX_SEED + 1, 0, 5)
+
+
+def test_exact_disc_count_of_the_resolution_benchmark() -> None:
+    # benchmarks/resolution.py computes the kernel's exact bias; check its counting.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "resolution.py"
+    spec = importlib.util.spec_from_file_location("resolution", path)
+    assert spec is not None and spec.loader is not None
+    resolution = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(resolution)
+    for radius in (1, 2, 5, 64, 100):
+        side = np.arange(-radius, radius)
+        brute = int(np.count_nonzero(side[:, None] ** 2 + side[None, :] ** 2 < radius**2))
+        assert resolution.disc_points(radius) == brute
