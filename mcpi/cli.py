@@ -19,7 +19,7 @@ from mcpi import __version__
 from mcpi.errors import ExitStatus, McpiError, UsageError
 from mcpi.kernel import MAX_SEED
 from mcpi.plan import MAX_CHUNK_DARTS, MAX_DARTS
-from mcpi.settings import _PARSERS as SETTING_PARSERS
+from mcpi.settings import PARSERS as SETTING_PARSERS
 from mcpi.settings import ConfigError, default_config_path, load_settings
 
 PROG = "mcpi-hub"

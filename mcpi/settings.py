@@ -88,7 +88,7 @@ def load_settings(
     for f in fields(Settings):
         if f.name == "config_file":
             continue
-        parse = _PARSERS[f.name]
+        parse = PARSERS[f.name]
         env_name = "MCPI_" + f.name.upper()
         if f.name in flags:
             values[f.name] = parse(flags[f.name], f"--{f.name.replace('_', '-')}")
@@ -111,11 +111,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - set(_PARSERS))
+    unknown = sorted(set(data) - set(PARSERS))
     if unknown:
         raise ConfigError(
             f"config file {path}: unknown setting {unknown[0]!r} "
-            f"(known: {', '.join(sorted(_PARSERS))})"
+            f"(known: {', '.join(sorted(PARSERS))})"
         )
     return data
 
@@ -181,7 +181,8 @@ def _count(low: int, high: int) -> Callable[[Any, str], int]:
     return parse
 
 
-_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+#: Each setting's parser: (value, where it came from) -> checked value, or ConfigError.
+PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "broker_url": _url(BROKER_SCHEMES),
     "result_backend": _url(BACKEND_SCHEMES),
     "timeout": parse_duration,

@@ -129,24 +129,14 @@ class RabbitMQ:
 
     def stop(self) -> None:
         """Stop the node and its private epmd (both are gone afterwards)."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        stop_group(self.process, timeout=30)
         self.process = None
         self._kill_epmd()
 
     def kill(self) -> None:
         """SIGKILL the whole node, as a crash or power loss would."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
+        kill_group(self.process)
+        self.process = None
 
     def _kill_epmd(self) -> None:
         # epmd daemonises out of the node's process group; find it by its private port.
@@ -205,13 +195,7 @@ class Redis:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_group(self.process, timeout=10)
         self.process = None
 
     def flush(self) -> None:
@@ -291,21 +275,35 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        """Warm shutdown: SIGTERM lets the worker finish the chunks it holds."""
+        stop_group(self.process, timeout)
         self.process = None
 
     def kill(self) -> None:
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
+        """SIGKILL the worker and its pool at once, as a crash would."""
+        kill_group(self.process)
+        self.process = None
+
+
+def stop_group(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """SIGTERM a server's process group; SIGKILL it if it is still there after ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+
+
+def kill_group(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL a server's whole process group (every server runs in a session of its own)."""
+    if process is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def _children(pid: int) -> list[int]:

@@ -9,7 +9,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -43,10 +42,6 @@ class Background:
         self.thread.join(timeout)
         assert self.result is not None, f"the hub did not finish within {timeout}s"
         return self.result
-
-
-def counted_chunks(worker_log: Callable[[], str]) -> int:
-    return worker_log().count("mcpi.count_chunk[") and worker_log().count(" succeeded in ")
 
 
 def test_cluster_count_equals_the_local_count(cluster_env: dict[str, str], start_worker) -> None:  # type: ignore[no-untyped-def]
