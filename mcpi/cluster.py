@@ -60,14 +60,14 @@ class Cluster:
         # the client's default two minutes.
         self.app.conf.redis_socket_timeout = settings.connect_timeout + 5
         self.workers: dict[str, dict[str, Any]] = {}
+        self.slots = 0
         self.notes: list[str] = []
 
     @property
     def description(self) -> str:
-        slots = sum(_concurrency(s) for s in self.workers.values())
         return (
             f"cluster at {_where(self.settings.broker_url)}: "
-            f"{len(self.workers)} worker(s), {slots} slot(s)"
+            f"{len(self.workers)} worker(s), {self.slots} slot(s)"
         )
 
     def prepare(self) -> int:
@@ -87,7 +87,8 @@ class Cluster:
                 "use --local to run on this machine)"
             )
         self.workers = stats
-        return sum(_concurrency(s) for s in stats.values())
+        self.slots = sum(_concurrency(s) for s in stats.values())
+        return self.slots
 
     def check_broker(self) -> None:
         where = _where(self.settings.broker_url)
@@ -137,8 +138,8 @@ class Cluster:
         callback_id = wave_task_id(job.id, wave.start)
         count = self.app.tasks[COUNT_CHUNK]
         header = group(
-            count.signature((message, _chunk_message(c)), task_id=chunk_task_id(job.id, c.index))
-            for c in plan.chunks(wave.start, wave.stop)
+            count.signature((message, _chunk_message(plan.chunk(i))), task_id=task_id)
+            for task_id, i in ids.items()
         )
         callback = self.app.tasks[TALLY_WAVE].signature(
             (message, wave.start, wave.stop), task_id=callback_id

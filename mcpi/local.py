@@ -18,7 +18,7 @@ from typing import Any
 from mcpi.compute import count_chunk
 from mcpi.errors import JobFailed, JobTimeout
 from mcpi.job import Job
-from mcpi.plan import MAX_WAVE_CHUNKS, Chunk
+from mcpi.plan import Chunk
 from mcpi.progress import Progress
 from mcpi.tally import ChunkResult, JobTally, WaveTally
 
@@ -46,7 +46,7 @@ class LocalPool:
     def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally:
         plan = job.plan
         tally = JobTally(plan)
-        open_waves: dict[int, WaveTally] = {}
+        open_waves: dict[range, WaveTally] = {}
         results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         chunks = plan.chunks()
         in_flight = 0
@@ -74,18 +74,14 @@ class LocalPool:
                     chunk, error = item
                     raise JobFailed(f"chunk {chunk.index} failed: {type(error).__name__}: {error}")
                 result: ChunkResult = item
-                wave_index = result.chunk.index // MAX_WAVE_CHUNKS
-                wave = open_waves.get(wave_index)
+                indices = plan.wave_of(result.chunk.index)
+                wave = open_waves.get(indices)
                 if wave is None:
-                    first = wave_index * MAX_WAVE_CHUNKS
-                    wave = WaveTally(
-                        plan, range(first, min(first + MAX_WAVE_CHUNKS, plan.chunk_count))
-                    )
-                    open_waves[wave_index] = wave
+                    wave = open_waves[indices] = WaveTally(plan, indices)
                 wave.add(result)
                 progress.advance(result.chunk.darts)
                 if wave.complete:
-                    tally.fold(open_waves.pop(wave_index))
+                    tally.fold(open_waves.pop(indices))
                 if submit():
                     in_flight += 1
             pool.close()

@@ -92,7 +92,12 @@ class Plan:
     def waves(self, max_chunks: int = MAX_WAVE_CHUNKS) -> Iterator[range]:
         """Consecutive ranges of chunk indices, each at most ``max_chunks`` long."""
         for first in range(0, self.chunk_count, max_chunks):
-            yield range(first, min(first + max_chunks, self.chunk_count))
+            yield self.wave_of(first, max_chunks)
+
+    def wave_of(self, index: int, max_chunks: int = MAX_WAVE_CHUNKS) -> range:
+        """The wave (range of chunk indices) that chunk ``index`` belongs to."""
+        first = index - index % max_chunks
+        return range(first, min(first + max_chunks, self.chunk_count))
 
 
 def check_darts(darts: int) -> int:

@@ -110,6 +110,12 @@ class HostWork:
         self.chunks += 1
         self.busy_seconds += seconds
 
+    def absorb(self, other: HostWork) -> None:
+        """Add the work recorded in ``other``."""
+        self.darts += other.darts
+        self.chunks += other.chunks
+        self.busy_seconds += other.busy_seconds
+
 
 def host_throughput(work: Mapping[str, HostWork], wall_seconds: float) -> list[HostThroughput]:
     """Per-host throughput rows, busiest host first."""

@@ -176,10 +176,7 @@ class JobTally:
         self.chunks += len(wave.indices)
         self.duplicates += wave.duplicates
         for host, work in wave.hosts.items():
-            mine = self.hosts.setdefault(host, HostWork())
-            mine.darts += work.darts
-            mine.chunks += work.chunks
-            mine.busy_seconds += work.busy_seconds
+            self.hosts.setdefault(host, HostWork()).absorb(work)
         self.versions |= wave.versions
 
     @property

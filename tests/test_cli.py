@@ -141,3 +141,15 @@ def test_console_script_runs_and_help_exits_zero() -> None:
         timeout=60,
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_local_job_of_several_waves_counts_every_chunk_once(env: dict[str, str]) -> None:
+    # 6,000 chunks: more than one wave (5,000 chunks), folded as each completes.
+    status, out, err = run(
+        ["estimate", "-n", "6e4", "--chunk-size", "10", "--seed", "4", "--json"], env
+    )
+    assert status == ExitStatus.OK, err
+    report = json.loads(out)
+    assert report["chunks"] == 6000 and report["duplicates"] == 0
+    assert report["hits"] == count_hits(4, 0, 60_000)
+    assert sum(h["chunks"] for h in report["hosts"]) == 6000

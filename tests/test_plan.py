@@ -36,6 +36,7 @@ def test_waves_partition_the_chunks(chunks: int, per_wave: int) -> None:
     waves = list(plan.waves(per_wave))
     assert [i for w in waves for i in w] == list(range(chunks))
     assert all(len(w) <= per_wave for w in waves)
+    assert all(plan.wave_of(i, per_wave) == w for w in waves for i in w)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 999, 10_000, 65_536, 400_000])
