@@ -1,0 +1,211 @@
+#!/usr/bin/python
+"""Ansible module: build the wheels mcpi workers install from, on the control node.
+
+The workers must run exactly the mcpi version of the control node with exactly its
+dependency versions, and must need no package index. This module builds mcpi from the
+source tree plus its dependency closure, pinned by the control interpreter's own
+``pip freeze``, into a fresh directory, and replaces ``dest`` only when a wheel's bytes
+differ — so a second playbook run reports no change. ``SOURCE_DATE_EPOCH`` makes the
+mcpi wheel byte-identical for identical sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from email.parser import HeaderParser
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: mcpi_wheelhouse
+short_description: Build the pinned wheelhouse for mcpi workers
+options:
+  python:
+    description: Interpreter whose mcpi and dependency versions the workers get.
+    type: path
+    required: true
+  source:
+    description: The mcpi source tree to build the worker wheel from.
+    type: path
+    required: true
+  dest:
+    description: Directory that receives exactly the wheels of the closure.
+    type: path
+    required: true
+  targets:
+    description: >-
+      Full Python versions of the worker hosts (e.g. 3.11.2). Dependencies whose
+      environment markers select them only there (redis needs async-timeout below
+      3.11.3) are added to the wheelhouse.
+    type: list
+    elements: str
+    default: []
+"""
+
+WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.*\.whl$")
+
+
+def digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def wheels(directory: str) -> dict[str, str]:
+    if not os.path.isdir(directory):
+        return {}
+    return {
+        name: digest(os.path.join(directory, name))
+        for name in os.listdir(directory)
+        if name.endswith(".whl")
+    }
+
+
+def requirements_of(wheel: str) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = HeaderParser().parsestr(archive.read(name).decode())
+    return metadata.get_all("Requires-Dist") or []
+
+
+def missing_for(built: str, python_full_version: str) -> list[str]:
+    """Requirements of mcpi's closure under another Python that ``built`` lacks."""
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    environment = dict(default_environment())
+    environment["python_full_version"] = python_full_version
+    environment["python_version"] = ".".join(python_full_version.split(".")[:2])
+    wheels_by_name = {}
+    for name in os.listdir(built):
+        match = WHEEL_NAME.match(name)
+        if match:
+            wheels_by_name[canonicalize_name(match["name"])] = os.path.join(built, name)
+    missing, seen = [], set()
+    todo = [("mcpi", "")]
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
+            continue
+        seen.add((name, extra))
+        if name not in wheels_by_name:
+            continue
+        for text in requirements_of(wheels_by_name[name]):
+            requirement = Requirement(text)
+            marker_env = dict(environment, extra=extra)
+            if requirement.marker and not requirement.marker.evaluate(marker_env):
+                continue
+            dependency = canonicalize_name(requirement.name)
+            if dependency not in wheels_by_name:
+                missing.append(f"{requirement.name}{requirement.specifier}")
+            todo += [(dependency, "")] + [(dependency, e) for e in requirement.extras]
+    return sorted(set(missing))
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "python": {"type": "path", "required": True},
+            "source": {"type": "path", "required": True},
+            "dest": {"type": "path", "required": True},
+            "targets": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=False,
+    )
+    python, source, dest = (module.params[k] for k in ("python", "source", "dest"))
+
+    def run(argv: list[str], what: str, **env: str) -> str:
+        rc, out, err = module.run_command(argv, environ_update=env)
+        if rc != 0:
+            module.fail_json(msg=f"{what} failed: {err.strip().splitlines()[-1:] or rc}")
+        return str(out)
+
+    hub_version = run(
+        [python, "-c", "import mcpi; print(mcpi.__version__)"],
+        f"reading mcpi's version from {python}",
+    ).strip()
+    python_version = run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        "reading the Python version",
+    ).strip()
+    freeze = run([python, "-m", "pip", "freeze", "--exclude", "mcpi"], "pip freeze")
+
+    with tempfile.TemporaryDirectory(prefix="mcpi-wheelhouse-") as tmp:
+        constraints = os.path.join(tmp, "constraints.txt")
+        with open(constraints, "w") as f:
+            f.write(freeze)
+        built = os.path.join(tmp, "wheels")
+        run(
+            [
+                python,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--wheel-dir",
+                built,
+                "--constraint",
+                constraints,
+                source,
+            ],
+            "building the wheelhouse (pip wheel)",
+            SOURCE_DATE_EPOCH="315532800",
+        )
+        for target in module.params["targets"]:
+            # Repeated until closed: an added wheel may bring requirements of its own.
+            while missing := missing_for(built, target):
+                run(
+                    [
+                        python,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--quiet",
+                        "--no-deps",
+                        "--only-binary=:all:",
+                        "--dest",
+                        built,
+                        "--constraint",
+                        constraints,
+                        *missing,
+                    ],
+                    f"fetching {', '.join(missing)} for Python {target}",
+                )
+        pins = {}
+        for name in os.listdir(built):
+            match = WHEEL_NAME.match(name)
+            if match:
+                pins[match["name"].lower()] = match["version"]
+        if pins.get("mcpi") != hub_version:
+            module.fail_json(
+                msg=f"the source tree {source} builds mcpi {pins.get('mcpi')}, but the control "
+                f"node runs mcpi {hub_version}: reinstall the hub from this tree "
+                "(bash scripts/setup) so hub and workers match"
+            )
+        new, old = wheels(built), wheels(dest)
+        changed = new != old
+        if changed:
+            os.makedirs(dest, mode=0o755, exist_ok=True)
+            for name in old:
+                os.unlink(os.path.join(dest, name))
+            for name in new:
+                shutil.copy2(os.path.join(built, name), os.path.join(dest, name))
+                os.chmod(os.path.join(dest, name), 0o644)
+
+    module.exit_json(
+        changed=changed,
+        dir=dest,
+        version=hub_version,
+        python=python_version,
+        wheels=sorted(new),
+        requirements=sorted(f"{name}=={version}" for name, version in pins.items()),
+    )
+
+
+if __name__ == "__main__":
+    main()

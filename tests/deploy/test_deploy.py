@@ -1,0 +1,356 @@
+"""playbooks/cluster.yml on three real systemd hosts, then mcpi-hub against them.
+
+The tests run in file order and build on each other, like an operator's session:
+deploy, inspect, deploy again, compute, lose a host, reboot hosts, tear down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+from tests.deploy.testbed import BRIDGE, REPO, SUBNET, TestBed, run, stage
+
+pytestmark = pytest.mark.deploy
+
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
+    re.M,
+)
+SEED = 20261125
+
+
+# --- helpers -------------------------------------------------------------------------
+def control_env(bed: TestBed) -> dict[str, str]:
+    """The control node's environment: its own config home, so that the playbook's
+    hub config lands where this run's mcpi-hub reads it, not in the user's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCPI_")}
+    env.update(
+        XDG_CONFIG_HOME=str(bed.state / "control-config"),
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+    )
+    return env
+
+
+def playbook(bed: TestBed, name: str, log: str) -> tuple[int, str, dict[str, dict[str, int]]]:
+    with stage(f"ansible-playbook {name} ({log})"):
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                str(bed.inventory),
+                str(REPO / "playbooks" / name),
+            ],
+            env=control_env(bed),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+    output = result.stdout + result.stderr
+    (bed.logs / f"{log}.log").write_text(output)
+    recap = {
+        m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+        for m in RECAP.finditer(output)
+    }
+    return result.returncode, output, recap
+
+
+def hub(bed: TestBed, *args: str, timeout: float = 600) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "mcpi-hub"),
+            "estimate",
+            "--json",
+            "--no-progress",
+            *args,
+        ],
+        env=control_env(bed),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def local_hits(darts: str, chunk: str) -> int:
+    """The embedded pool's count for the same job: what the cluster must reproduce."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "mcpi-hub"),
+            "estimate",
+            "--local",
+            "--json",
+            "--no-progress",
+            "-n",
+            darts,
+            "--chunk-size",
+            chunk,
+            "--seed",
+            str(SEED),
+        ],
+        env={k: v for k, v in os.environ.items() if not k.startswith("MCPI_")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return int(json.loads(result.stdout)["hits"])
+
+
+def host(bed: TestBed, name: str) -> testinfra.host.Host:
+    return testinfra.get_host(f"ssh://{name}", ssh_config=str(bed.ssh_config))
+
+
+def secrets(bed: TestBed) -> list[str]:
+    return [p.read_text().strip() for p in sorted(bed.credentials.glob("*-mcpi"))]
+
+
+def worker_pids_users(h: testinfra.host.Host) -> set[str]:
+    main = h.check_output("systemctl show --property=MainPID --value mcpi-worker")
+    users = h.check_output(f"ps -o user= -p {main} --ppid {main}")
+    return set(users.split())
+
+
+def wait_for_workers(bed: TestBed, names: set[str], timeout: float = 120) -> None:
+    """Until every named host's worker answers a broadcast ping through the broker."""
+    script = (
+        "from mcpi.app import create_app; from mcpi.settings import load_settings; "
+        "app = create_app(load_settings(), role='hub'); "
+        "print(' '.join(sorted(app.control.inspect(timeout=2).ping() or {})))"
+    )
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=control_env(bed), capture_output=True, text=True
+        )
+        seen = {node.split("@", 1)[1] for node in result.stdout.split()}
+        if names <= seen:
+            return
+        time.sleep(2)
+    raise AssertionError(f"workers of {sorted(names - seen)} did not come back in {timeout:.0f}s")
+
+
+# --- the checks, in order --------------------------------------------------------------
+def test_playbook_configures_every_host(testbed: TestBed) -> None:
+    rc, output, recap = playbook(testbed, "cluster.yml", "cluster-first-run")
+    assert rc == 0, output[-4000:]
+    assert set(recap) >= set(testbed.hosts), recap
+    for name, counts in recap.items():
+        assert counts["failed"] == 0 and counts["unreachable"] == 0, (name, counts)
+    for secret in secrets(testbed):
+        assert secret not in output, "a generated credential appeared in the playbook output"
+
+
+def test_broker_services_listen_only_where_they_should(testbed: TestBed) -> None:
+    broker = testbed.hosts["h1"]
+    h1 = host(testbed, "h1")
+    for service in ("rabbitmq-server", "redis-server"):
+        assert h1.service(service).is_running, service
+        assert h1.service(service).is_enabled, service
+    sockets = h1.check_output("ss -Htln | awk '{print $4}'").split()
+    listening = {tuple(a.rsplit(":", 1)) for a in sockets}
+    assert (broker.address, "5672") in listening
+    assert {a for a, p in listening if p == "5672"} == {broker.address}
+    assert {a for a, p in listening if p == "6379"} == {broker.address, "127.0.0.1"}
+    assert {a for a, p in listening if p == "25672"} == {"127.0.0.1"}
+    assert {a for a, p in listening if p == "4369"} == {"127.0.0.1"}
+
+
+def test_workers_run_as_the_unprivileged_user(testbed: TestBed) -> None:
+    for name in testbed.hosts:
+        h = host(testbed, name)
+        assert h.service("mcpi-worker").is_running, name
+        assert h.service("mcpi-worker").is_enabled, name
+        assert worker_pids_users(h) == {"mcpi"}, name
+        assert h.user("mcpi").shell == "/usr/sbin/nologin"
+        env = h.file("/etc/mcpi/worker.env")
+        assert (env.user, env.group, env.mode) == ("root", "mcpi", 0o640), name
+
+
+def test_credentials_files_and_access(testbed: TestBed) -> None:
+    h1 = host(testbed, "h1")
+    for path, owner, group in (
+        ("/etc/redis/redis.conf", "redis", "redis"),
+        ("/etc/rabbitmq/definitions.json", "root", "rabbitmq"),
+        ("/etc/rabbitmq/rabbitmq.conf", "root", "rabbitmq"),
+    ):
+        f = h1.file(path)
+        assert (f.user, f.group, f.mode) == (owner, group, 0o640), path
+    hub_config = testbed.state / "control-config/mcpi/hub.toml"
+    assert hub_config.stat().st_mode & 0o777 == 0o600
+    assert testbed.credentials.stat().st_mode & 0o777 == 0o700
+    for secret_file in testbed.credentials.glob("*-mcpi"):
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+
+    users = h1.check_output("rabbitmqctl --quiet --node rabbit@localhost list_users")
+    assert "guest" not in users and "mcpi" in users
+
+    import pika
+
+    broker = testbed.hosts["h1"].address
+    guest = pika.ConnectionParameters(
+        broker, 5672, "/", pika.PlainCredentials("guest", "guest"), socket_timeout=5
+    )
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        pika.BlockingConnection(guest)
+
+    with socket.create_connection((broker, 6379), timeout=5) as redis:
+        redis.sendall(b"PING\r\n")
+        assert redis.recv(200).startswith(b"-NOAUTH")
+
+
+def test_no_generated_secret_in_world_readable_files_or_ps(testbed: TestBed) -> None:
+    for name in testbed.hosts:
+        h = host(testbed, name)
+        processes = h.check_output("ps -eo args")
+        for secret in secrets(testbed):
+            assert secret not in processes, f"a credential is on a command line on {name}"
+            found = h.run(
+                f"grep -rlF '{secret}' /etc /opt /var/lib /home /root /tmp"
+            ).stdout.split()
+            for path in found:
+                mode = int(h.check_output(f"stat -c %a {path}"), 8)
+                assert mode & 0o004 == 0, f"{name}:{path} is world-readable and holds a credential"
+
+
+def test_second_run_changes_nothing(testbed: TestBed) -> None:
+    rc, output, recap = playbook(testbed, "cluster.yml", "cluster-second-run")
+    assert rc == 0, output[-4000:]
+    changed = {name: counts["changed"] for name, counts in recap.items() if counts["changed"]}
+    assert not changed, f"second run changed something: {changed}\n{output[-4000:]}"
+
+
+def test_estimate_on_the_cluster_equals_the_local_run(testbed: TestBed) -> None:
+    with stage("mcpi-hub estimate on the cluster and locally"):
+        report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7", "--seed", str(SEED))
+        expected = local_hits("1e9", "2e7")
+    assert report["mode"] == "cluster"
+    assert report["hits"] == expected
+    worked = {h["host"]: h["chunks"] for h in report["hosts"]}
+    assert set(worked) == set(testbed.hosts), worked
+    assert all(chunks > 0 for chunks in worked.values()), worked
+
+
+def test_a_host_powered_off_mid_job_loses_nothing(testbed: TestBed) -> None:
+    victim = testbed.hosts["h3"]
+    darts, chunk = "6e9", "5e7"
+    command = [
+        str(Path(sys.executable).parent / "mcpi-hub"),
+        "estimate",
+        "--json",
+        "--no-progress",
+        "-n",
+        darts,
+        "--chunk-size",
+        chunk,
+        "--seed",
+        str(SEED),
+    ]
+    with stage("power off a worker host mid-job"):
+        job = subprocess.Popen(
+            command,
+            env=control_env(testbed),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)  # the job is under way on every host
+        assert job.poll() is None, "the job ended before the host could be lost"
+        testbed.power_off(victim)
+        out, err = job.communicate(timeout=600)
+    assert job.returncode == 0, err
+    report = json.loads(out)
+    with stage("the same job locally"):
+        expected = local_hits(darts, chunk)
+    assert report["hits"] == expected
+    assert {h["host"] for h in report["hosts"]} >= {"h1", "h2"}
+
+
+def test_rebooted_hosts_come_back_and_take_work(testbed: TestBed) -> None:
+    with stage("boot the powered-off host, reboot another"):
+        off = testbed.hosts["h3"]
+        testbed.restore_link(off)
+        testbed.boot(off)
+        rebooted = testbed.hosts["h2"]
+        testbed.stop(rebooted)
+        testbed.boot(rebooted)
+        for h in (off, rebooted):
+            testbed.wait_for_ssh(h)
+        wait_for_workers(testbed, set(testbed.hosts))
+    report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7", "--seed", str(SEED))
+    assert report["hits"] == local_hits("1e9", "2e7")
+    assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
+
+
+def test_firewall_turns_away_hosts_outside_the_inventory(testbed: TestBed) -> None:
+    """mcpi_firewall is on in the test bed: a machine on the same network that is not
+    in the inventory cannot even open a connection to the broker's ports."""
+    broker = testbed.hosts["h1"].address
+    stranger = "mcpitb-stranger"
+    run("ip", "netns", "add", stranger)
+    try:
+        run(
+            "ip",
+            "link",
+            "add",
+            "tb-stranger",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            stranger,
+        )
+        run("ip", "link", "set", "tb-stranger", "master", BRIDGE, "up")
+        inside = ("ip", "netns", "exec", stranger)
+        run(*inside, "ip", "addr", "add", f"{SUBNET}.99/24", "dev", "eth0")
+        run(*inside, "ip", "link", "set", "eth0", "up")
+        probe = (
+            "import socket, sys\n"
+            "for port in (5672, 6379):\n"
+            "    try:\n"
+            f"        socket.create_connection(('{broker}', port), timeout=5).close()\n"
+            "        print(port, 'open')\n"
+            "    except ConnectionRefusedError:\n"
+            "        print(port, 'refused')\n"
+        )
+        result = run(*inside, sys.executable, "-c", probe)
+        assert result.stdout.split("\n")[:2] == ["5672 refused", "6379 refused"], result.stdout
+    finally:
+        run("ip", "link", "delete", "tb-stranger", check=False)
+        run("ip", "netns", "delete", stranger, check=False)
+
+
+def test_teardown_leaves_no_mcpi_unit_running(testbed: TestBed) -> None:
+    rc, output, _ = playbook(testbed, "teardown.yml", "teardown")
+    assert rc == 0, output[-4000:]
+    for name in testbed.hosts:
+        h = host(testbed, name)
+        running = h.check_output(
+            "systemctl list-units --state=active,activating,reloading,failed"
+            " --plain --no-legend 'mcpi*'"
+        )
+        assert running.strip() == "", f"{name}: {running}"
+        assert not h.file("/etc/systemd/system/mcpi-worker.service").exists
+        assert not h.user("mcpi").exists
+    h1 = host(testbed, "h1")
+    assert not h1.package("rabbitmq-server").is_installed
+    assert not h1.package("redis-server").is_installed
+    assert not (testbed.state / "control-config/mcpi/hub.toml").exists()
