@@ -69,40 +69,26 @@ def playbook(bed: TestBed, name: str, log: str) -> tuple[int, str, dict[str, dic
     return result.returncode, output, recap
 
 
-def hub(bed: TestBed, *args: str, timeout: float = 600) -> dict[str, Any]:
+def hub_command(*args: str) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "mcpi-hub"),
+        "estimate", "--json", "--no-progress", "--seed", str(SEED), *args,
+    ]  # fmt: skip
+
+
+def hub(bed: TestBed, *args: str) -> dict[str, Any]:
+    """``mcpi-hub estimate`` on the cluster, with the config the playbook wrote."""
     result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "mcpi-hub"),
-            "estimate",
-            "--json",
-            "--no-progress",
-            *args,
-        ],
-        env=control_env(bed),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        hub_command(*args), env=control_env(bed), capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
-def local_hits(darts: str, chunk: str) -> int:
+def local_hits(*args: str) -> int:
     """The embedded pool's count for the same job: what the cluster must reproduce."""
     result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "mcpi-hub"),
-            "estimate",
-            "--local",
-            "--json",
-            "--no-progress",
-            "-n",
-            darts,
-            "--chunk-size",
-            chunk,
-            "--seed",
-            str(SEED),
-        ],
+        hub_command("--local", *args),
         env={k: v for k, v in os.environ.items() if not k.startswith("MCPI_")},
         capture_output=True,
         text=True,
@@ -238,8 +224,8 @@ def test_second_run_changes_nothing(testbed: TestBed) -> None:
 
 def test_estimate_on_the_cluster_equals_the_local_run(testbed: TestBed) -> None:
     with stage("mcpi-hub estimate on the cluster and locally"):
-        report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7", "--seed", str(SEED))
-        expected = local_hits("1e9", "2e7")
+        report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
+        expected = local_hits("-n", "1e9", "--chunk-size", "2e7")
     assert report["mode"] == "cluster"
     assert report["hits"] == expected
     worked = {h["host"]: h["chunks"] for h in report["hosts"]}
@@ -249,22 +235,10 @@ def test_estimate_on_the_cluster_equals_the_local_run(testbed: TestBed) -> None:
 
 def test_a_host_powered_off_mid_job_loses_nothing(testbed: TestBed) -> None:
     victim = testbed.hosts["h3"]
-    darts, chunk = "6e9", "5e7"
-    command = [
-        str(Path(sys.executable).parent / "mcpi-hub"),
-        "estimate",
-        "--json",
-        "--no-progress",
-        "-n",
-        darts,
-        "--chunk-size",
-        chunk,
-        "--seed",
-        str(SEED),
-    ]
+    job_args = ("-n", "6e9", "--chunk-size", "5e7")
     with stage("power off a worker host mid-job"):
         job = subprocess.Popen(
-            command,
+            hub_command(*job_args),
             env=control_env(testbed),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -277,7 +251,7 @@ def test_a_host_powered_off_mid_job_loses_nothing(testbed: TestBed) -> None:
     assert job.returncode == 0, err
     report = json.loads(out)
     with stage("the same job locally"):
-        expected = local_hits(darts, chunk)
+        expected = local_hits(*job_args)
     assert report["hits"] == expected
     assert {h["host"] for h in report["hosts"]} >= {"h1", "h2"}
 
@@ -293,8 +267,8 @@ def test_rebooted_hosts_come_back_and_take_work(testbed: TestBed) -> None:
         for h in (off, rebooted):
             testbed.wait_for_ssh(h)
         wait_for_workers(testbed, set(testbed.hosts))
-    report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7", "--seed", str(SEED))
-    assert report["hits"] == local_hits("1e9", "2e7")
+    report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
+    assert report["hits"] == local_hits("-n", "1e9", "--chunk-size", "2e7")
     assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
 
 
