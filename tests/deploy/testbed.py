@@ -479,7 +479,11 @@ def cleanup(state: Path = STATE) -> None:
             if marker in text and (
                 argv[0].endswith(b"systemd-nspawn") or argv[0].endswith(b"tinyproxy")
             ):
-                os.kill(int(proc.name), signal.SIGKILL)
+                # A container outlives its nspawn process: SIGKILL its init first (the
+                # kernel then kills everything in its PID namespace).
+                for pid in [*_children(int(proc.name)), int(proc.name)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
     netns = run("ip", "-json", "netns", "list", check=False).stdout.strip() or "[]"
     for entry in json.loads(netns):
