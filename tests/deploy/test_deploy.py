@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from tests.deploy.testbed import BRIDGE, REPO, SUBNET, TestBed, run, stage
+from tests.deploy.testbed import REPO, SUBNET, TestBed, plug, run, stage
 
 pytestmark = pytest.mark.deploy
 
@@ -277,25 +277,8 @@ def test_firewall_turns_away_hosts_outside_the_inventory(testbed: TestBed) -> No
     in the inventory cannot even open a connection to the broker's ports."""
     broker = testbed.hosts["h1"].address
     stranger = "mcpitb-stranger"
-    run("ip", "netns", "add", stranger)
     try:
-        run(
-            "ip",
-            "link",
-            "add",
-            "tb-stranger",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            stranger,
-        )
-        run("ip", "link", "set", "tb-stranger", "master", BRIDGE, "up")
-        inside = ("ip", "netns", "exec", stranger)
-        run(*inside, "ip", "addr", "add", f"{SUBNET}.99/24", "dev", "eth0")
-        run(*inside, "ip", "link", "set", "eth0", "up")
+        plug(stranger, "tb-stranger", f"{SUBNET}.99")
         probe = (
             "import socket, sys\n"
             "for port in (5672, 6379):\n"
@@ -305,7 +288,7 @@ def test_firewall_turns_away_hosts_outside_the_inventory(testbed: TestBed) -> No
             "    except ConnectionRefusedError:\n"
             "        print(port, 'refused')\n"
         )
-        result = run(*inside, sys.executable, "-c", probe)
+        result = run("ip", "netns", "exec", stranger, sys.executable, "-c", probe)
         assert result.stdout.split("\n")[:2] == ["5672 refused", "6379 refused"], result.stdout
     finally:
         run("ip", "link", "delete", "tb-stranger", check=False)

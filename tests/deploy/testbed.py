@@ -411,25 +411,7 @@ class TestBed:
         (ssh_dir / "authorized_keys").chmod(0o600)
 
     def _plug(self, host: Host) -> None:
-        run("ip", "netns", "add", host.netns)
-        run(
-            "ip",
-            "link",
-            "add",
-            host.veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            host.netns,
-        )
-        run("ip", "link", "set", host.veth, "master", BRIDGE, "up")
-        inside = ("ip", "netns", "exec", host.netns, "ip")
-        run(*inside, "addr", "add", f"{host.address}/24", "dev", "eth0")
-        run(*inside, "link", "set", "eth0", "up")
-        run(*inside, "link", "set", "lo", "up")
+        plug(host.netns, host.veth, host.address)
 
     def _write_client_config(self) -> None:
         """An inventory for these hosts, laid out as inventory/example is."""
@@ -453,6 +435,18 @@ class TestBed:
             "mcpi_firewall: true\n"
             f"mcpi_credentials_dir: {self.credentials}\n"
         )
+
+
+def plug(netns: str, veth: str, address: str) -> None:
+    """A new network namespace joined to the bridge by a veth pair, with ``address`` on
+    its ``eth0`` and no default route."""
+    run("ip", "netns", "add", netns)
+    run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+    run("ip", "link", "set", veth, "master", BRIDGE, "up")
+    inside = ("ip", "netns", "exec", netns, "ip")
+    run(*inside, "addr", "add", f"{address}/24", "dev", "eth0")
+    run(*inside, "link", "set", "eth0", "up")
+    run(*inside, "link", "set", "lo", "up")
 
 
 def _children(pid: int) -> list[int]:
