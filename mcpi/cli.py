@@ -116,7 +116,7 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
         "--chunk-size",
         type=_chunk_size,
         metavar="C",
-        help="darts per chunk (default: chosen from the number of worker slots)",
+        help="darts per chunk (default: chosen from the workers' measured rates; see tune)",
     )
     est.add_argument(
         "--timeout",
@@ -125,16 +125,46 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
         help="give up if the job has not finished after T (90, 5m, 2h)",
     )
     est.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    est.add_argument(
+    _add_where(est)
+    est.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    _add_cluster(est)
+
+    tune = commands.add_parser(
+        "tune",
+        help="measure the workers and show how a job would be chunked",
+        description=(
+            "Calibrate the workers (each host's kernel rate per slot and the overhead of "
+            "one task), remember the result for later jobs, and show the chunking that "
+            "automatic sizing would choose for N darts, with the reasons."
+        ),
+    )
+    tune.add_argument(
+        "-n",
+        "--darts",
+        type=_darts,
+        default=DEFAULT_DARTS,
+        metavar="N",
+        help=f"job size to plan for (default {DEFAULT_DARTS:.0e})",
+    )
+    tune.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    _add_where(tune)
+    _add_cluster(tune)
+    return parser
+
+
+def _add_where(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--local",
         action="store_true",
         help="run on a local process pool even if a cluster is configured",
     )
-    est.add_argument(
+    parser.add_argument(
         "--processes", type=_processes, metavar="P", help="local pool size (default: all cores)"
     )
-    est.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    cluster = est.add_argument_group("cluster (default: environment, then config file)")
+
+
+def _add_cluster(parser: argparse.ArgumentParser) -> None:
+    cluster = parser.add_argument_group("cluster (default: environment, then config file)")
     cluster.add_argument(
         "--broker",
         type=_setting("broker_url", "--broker"),
@@ -148,7 +178,6 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
         help="result backend URL (MCPI_RESULT_BACKEND), redis://user:pass@host:6379/0",
     )
     cluster.add_argument("--config", metavar="FILE", help="config file (MCPI_CONFIG)")
-    return parser
 
 
 def main(
@@ -169,6 +198,8 @@ def main(
             return int(done.code or 0)
         if args.command == "estimate":
             return _estimate(args, env, stdout, stderr)
+        if args.command == "tune":
+            return _tune(args, env, stdout)
         parser.print_usage(stderr)
         stderr.write(f"{PROG}: error: a command is required (see {PROG} --help)\n")
         return ExitStatus.USAGE
@@ -195,15 +226,7 @@ def _estimate(
     from mcpi.progress import NoProgress, Progress, ProgressBar
     from mcpi.report import as_json, as_text
 
-    settings = load_settings(
-        {
-            "broker_url": args.broker,
-            "result_backend": args.backend,
-            "timeout": args.timeout,
-            "config": args.config,
-        },
-        env,
-    )
+    settings = _settings(args, env, timeout=args.timeout)
     request = EstimateRequest(
         darts=args.darts,
         seed=args.seed,
@@ -219,6 +242,26 @@ def _estimate(
     else:
         stdout.write(as_text(report))
     return ExitStatus.OK
+
+
+def _tune(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO) -> int:
+    from mcpi.hub import EstimateRequest, run_tune
+    from mcpi.report import tune_as_json, tune_as_text
+
+    request = EstimateRequest(darts=args.darts, local=args.local, processes=args.processes)
+    report = run_tune(request, _settings(args, env))
+    if args.json:
+        stdout.write(json.dumps(tune_as_json(report)) + "\n")
+    else:
+        stdout.write(tune_as_text(report))
+    return ExitStatus.OK
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str], **flags: Any) -> Any:
+    return load_settings(
+        {"broker_url": args.broker, "result_backend": args.backend, "config": args.config} | flags,
+        env,
+    )
 
 
 def _fail(stderr: TextIO, status: ExitStatus, message: str) -> int:

@@ -11,8 +11,11 @@ when results stop coming, bound every wait.
 from __future__ import annotations
 
 import contextlib
+import secrets
+import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,21 +24,35 @@ from amqp.exceptions import AccessRefused, NotAllowed
 from celery import chord, group, states
 from kombu.exceptions import OperationalError
 
+from mcpi import __version__
 from mcpi.app import create_app
 from mcpi.errors import JobFailed, JobTimeout, NoWorkers, Unreachable
 from mcpi.job import Job, MalformedMessage
-from mcpi.plan import Chunk
+from mcpi.plan import Chunk, Plan
 from mcpi.progress import Progress
+from mcpi.rates import MIN_LEARNING_SECONDS, RateBook
 from mcpi.settings import Settings
+from mcpi.stats import HostWork
 from mcpi.tally import ChunkResult, JobTally, TallyError, WaveTally
 from mcpi.tasks import COUNT_CHUNK, TALLY_WAVE
+from mcpi.tuning import Capacity, HostRate
 
-#: Seconds between polls of the result backend while a wave runs.
-POLL_SECONDS = 0.25
+#: Seconds between polls of the result backend while a wave runs: short enough that
+#: the end of a wave is seen within a few percent of a tuned chunk's time, long enough
+#: that the polls (one MGET of the outstanding ids) cost Redis nothing noticeable.
+POLL_SECONDS = 0.1
 #: Seconds the hub listens for workers' replies to a broadcast.
 REPLY_SECONDS = 1.0
 #: With no new result for this long, the hub checks that some worker is still alive.
 STALL_SECONDS = 10.0
+
+#: Calibration: darts per rate-measuring chunk (~0.1 s on a current core) and such
+#: chunks per slot; 1-dart chunks per slot for the per-task overhead.
+CALIBRATION_DARTS = 1 << 24
+CALIBRATION_CHUNKS_PER_SLOT = 2
+OVERHEAD_CHUNKS_PER_SLOT = 8
+#: The per-task overhead is taken as at least this (a measurement can undershoot).
+MIN_TASK_OVERHEAD = 0.001
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -62,6 +79,11 @@ class Cluster:
         self.workers: dict[str, dict[str, Any]] = {}
         self.slots = 0
         self.notes: list[str] = []
+        self.rate_book = RateBook(
+            settings.cache_dir / "rates.json" if settings.cache_dir else None,
+            cluster=_where(settings.broker_url) + "/" + _vhost(settings.broker_url),
+            version=__version__,
+        )
 
     @property
     def description(self) -> str:
@@ -89,6 +111,102 @@ class Cluster:
         self.workers = stats
         self.slots = sum(_concurrency(s) for s in stats.values())
         return self.slots
+
+    def slots_by_host(self) -> dict[str, int]:
+        """Worker slots per host (a node ``name@host`` counts for ``host``)."""
+        slots: dict[str, int] = {}
+        for node, stats in self.workers.items():
+            host = node.partition("@")[2] or node
+            slots[host] = slots.get(host, 0) + _concurrency(stats)
+        return slots
+
+    def capacity(self, recalibrate: bool = False) -> Capacity:
+        """The workers' rates: learnt from earlier runs if fresh, else calibrated now."""
+        if not recalibrate:
+            known = self.rate_book.capacity(self.slots_by_host())
+            if known is not None:
+                return known
+        return self.calibrate()
+
+    def calibrate(self) -> Capacity:
+        """Measure each host's per-slot kernel rate and the per-task overhead.
+
+        Two short groups of real chunk tasks on every slot: chunks of
+        ``CALIBRATION_DARTS`` (their telemetry gives each host's rate while all slots
+        are busy), then 1-dart chunks (their throughput gives the overhead one task
+        costs a slot: publish, deliver, store, collect).
+        """
+        try:
+            measured = self._calibration_rates()
+            overhead = self._calibration_overhead()
+        except REDIS_ERRORS as exc:
+            raise Unreachable(
+                f"lost the result backend at {_where(self.settings.result_backend)}: {exc}"
+            ) from None
+        except (OperationalError, ConnectionError) as exc:
+            raise Unreachable(
+                f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
+            ) from None
+        typical = statistics.median(measured.values())
+        hosts = [
+            HostRate(host, slots, measured.get(host, typical), _source(host, measured))
+            for host, slots in self.slots_by_host().items()
+        ]
+        self.rate_book.record([h for h in hosts if h.source == "calibrated"], overhead)
+        return Capacity.of(hosts, overhead)
+
+    def learn(self, work: Mapping[str, HostWork]) -> None:
+        """Remember the per-slot rates a finished job's telemetry shows."""
+        slots = self.slots_by_host()
+        learnt = [
+            HostRate(host, slots[host], w.darts / w.busy_seconds, source="learnt")
+            for host, w in work.items()
+            if host in slots and w.busy_seconds >= MIN_LEARNING_SECONDS
+        ]
+        if learnt:
+            self.rate_book.record(learnt, task_overhead=None)
+
+    def _calibration_rates(self) -> dict[str, float]:
+        chunks = self.slots * CALIBRATION_CHUNKS_PER_SLOT
+        results = self._run_group(Plan(chunks * CALIBRATION_DARTS, CALIBRATION_DARTS))
+        per_host: dict[str, list[float]] = {}
+        for result in results:
+            seconds = max(result.telemetry.seconds, 1e-9)
+            per_host.setdefault(result.telemetry.host, []).append(result.chunk.darts / seconds)
+        return {host: statistics.median(rates) for host, rates in per_host.items()}
+
+    def _calibration_overhead(self) -> float:
+        chunks = self.slots * OVERHEAD_CHUNKS_PER_SLOT
+        began = time.monotonic()
+        results = self._run_group(Plan(chunks, 1))
+        wall = time.monotonic() - began
+        busy = sum(r.telemetry.seconds for r in results)
+        return max(MIN_TASK_OVERHEAD, (wall * self.slots - busy) / chunks)
+
+    def _run_group(self, plan: Plan) -> list[ChunkResult]:
+        """Count every chunk of a throw-away job of ``plan`` on the workers; no chord."""
+        job = Job(id="calibrate-" + secrets.token_hex(6), seed=secrets.randbits(64), plan=plan)
+        message = job.to_message()
+        count = self.app.tasks[COUNT_CHUNK]
+        ids = {chunk_task_id(job.id, c.index): c.index for c in plan.chunks()}
+        group(
+            count.signature((message, _chunk_message(plan.chunk(i))), task_id=task_id)
+            for task_id, i in ids.items()
+        ).apply_async()
+        watchdog = Watchdog(self, time.monotonic() + max(60.0, self.settings.worker_grace), str)
+        results = []
+        try:
+            for task_id, meta in self.app.backend.get_many(
+                set(ids), interval=0.005, on_interval=watchdog.check
+            ):
+                results.append(_chunk_result(ids[task_id], meta))
+        except JobTimeout:
+            self._revoke(list(ids))
+            raise JobTimeout("the workers did not finish a calibration in time") from None
+        finally:
+            with contextlib.suppress(*REDIS_ERRORS):
+                self.app.backend.client.delete(*(self.app.backend.get_key_for_task(t) for t in ids))
+        return results
 
     def check_broker(self) -> None:
         where = _where(self.settings.broker_url)
@@ -126,41 +244,36 @@ class Cluster:
             raise Unreachable(f"cannot reach the result backend at {where}: {exc}") from None
 
     def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally:
+        """Run ``job`` wave by wave, the next wave queued while the current one is counted.
+
+        Keeping the next wave in the queue means no slot idles at a wave's end (the
+        queue is FIFO, so it only starts once the current wave is handed out), while
+        at most two waves' bookkeeping exists at a time.
+        """
         tally = JobTally(job.plan)
         watchdog = Watchdog(self, deadline, lambda: f"{tally.chunks} of {job.plan.chunk_count}")
-        for wave in job.plan.waves():
-            tally.fold(self._run_wave(job, wave, progress, watchdog))
+        in_flight: list[WaveRun] = []
+        try:
+            with self._job_errors():
+                for wave in job.plan.waves(self.settings.wave_chunks):
+                    in_flight.append(self._submit_wave(job, wave))
+                    if len(in_flight) == 2:
+                        tally.fold(self._collect_wave(in_flight[0], progress, watchdog))
+                        in_flight.pop(0)
+                while in_flight:
+                    tally.fold(self._collect_wave(in_flight[0], progress, watchdog))
+                    in_flight.pop(0)
+        finally:
+            # A failing job withdraws the work nobody will collect.
+            for run in in_flight:
+                self._revoke(run.outstanding())
         return tally
 
-    def _run_wave(self, job: Job, wave: range, progress: Progress, watchdog: Watchdog) -> WaveTally:
-        plan, message = job.plan, job.to_message()
-        ids = {chunk_task_id(job.id, i): i for i in wave}
-        callback_id = wave_task_id(job.id, wave.start)
-        count = self.app.tasks[COUNT_CHUNK]
-        header = group(
-            count.signature((message, _chunk_message(plan.chunk(i))), task_id=task_id)
-            for task_id, i in ids.items()
-        )
-        callback = self.app.tasks[TALLY_WAVE].signature(
-            (message, wave.start, wave.stop), task_id=callback_id
-        )
-        tally = WaveTally(plan, wave)
-        finished = False
+    @contextlib.contextmanager
+    def _job_errors(self) -> Iterator[None]:
+        """Translate what can go wrong mid-job into the hub's errors."""
         try:
-            chord(header, callback).apply_async()
-            for task_id, meta in self._results(set(ids), watchdog):
-                index = ids[task_id]
-                result = _chunk_result(index, meta)
-                if result.chunk.index != index:
-                    raise JobFailed(
-                        f"the result stored for chunk {index} is for chunk {result.chunk.index}"
-                    )
-                if tally.add(result):
-                    progress.advance(result.chunk.darts)
-                    watchdog.progressed()
-            for _, meta in self._results({callback_id}, watchdog):
-                self._check_callback(wave, tally, meta)
-            finished = True
+            yield
         except TallyError as exc:
             raise JobFailed(f"chunk results do not add up: {exc}") from None
         except MalformedMessage as exc:
@@ -173,10 +286,42 @@ class Cluster:
             raise Unreachable(
                 f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
             ) from None
-        finally:
-            if not finished:
-                self._revoke([t for t, i in ids.items() if not tally.has(i)] + [callback_id])
-        return tally
+
+    def _submit_wave(self, job: Job, wave: range) -> WaveRun:
+        """Publish one wave as a chord: its chunks, and the callback that tallies them."""
+        plan, message = job.plan, job.to_message()
+        run = WaveRun(
+            ids={chunk_task_id(job.id, i): i for i in wave},
+            callback_id=wave_task_id(job.id, wave.start),
+            tally=WaveTally(plan, wave),
+        )
+        count = self.app.tasks[COUNT_CHUNK]
+        header = group(
+            count.signature((message, _chunk_message(plan.chunk(i))), task_id=task_id)
+            for task_id, i in run.ids.items()
+        )
+        callback = self.app.tasks[TALLY_WAVE].signature(
+            (message, wave.start, wave.stop), task_id=run.callback_id
+        )
+        chord(header, callback).apply_async()
+        return run
+
+    def _collect_wave(self, run: WaveRun, progress: Progress, watchdog: Watchdog) -> WaveTally:
+        """Wait for a wave's chunks (progress, telemetry), then check its callback's totals."""
+        for task_id, meta in self._results(set(run.ids), watchdog):
+            index = run.ids[task_id]
+            result = _chunk_result(index, meta)
+            if result.chunk.index != index:
+                raise JobFailed(
+                    f"the result stored for chunk {index} is for chunk {result.chunk.index}"
+                )
+            if run.tally.add(result):
+                progress.advance(result.chunk.darts)
+                watchdog.progressed()
+        for _, meta in self._results({run.callback_id}, watchdog):
+            self._check_callback(run.tally.indices, run.tally, meta)
+        run.collected = True
+        return run.tally
 
     def _results(self, ids: set[str], watchdog: Watchdog) -> Iterator[tuple[str, dict[str, Any]]]:
         """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
@@ -227,6 +372,22 @@ class Cluster:
         """
         with contextlib.suppress(Exception):  # best effort: the job's outcome stands
             self.app.backend.client.connection_pool.disconnect()
+
+
+@dataclass
+class WaveRun:
+    """A published wave: its chunks' task ids, its callback's, and what has come back."""
+
+    ids: dict[str, int]
+    callback_id: str
+    tally: WaveTally
+    collected: bool = False
+
+    def outstanding(self) -> list[str]:
+        """Task ids whose results nobody has collected yet."""
+        if self.collected:
+            return []
+        return [t for t, i in self.ids.items() if not self.tally.has(i)] + [self.callback_id]
 
 
 class Watchdog:
@@ -286,6 +447,15 @@ def _concurrency(stats: dict[str, Any]) -> int:
         return int(stats["pool"]["max-concurrency"])
     except (KeyError, TypeError, ValueError):
         return 1
+
+
+def _source(host: str, measured: Mapping[str, float]) -> str:
+    # A host whose chunks all went elsewhere during calibration gets the typical rate.
+    return "calibrated" if host in measured else "assumed"
+
+
+def _vhost(url: str | None) -> str:
+    return urlsplit(url or "").path.lstrip("/") or "/"
 
 
 def _where(url: str | None) -> str:

@@ -9,17 +9,19 @@ bit-identical hit count wherever it runs.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from mcpi import __version__
 from mcpi.errors import JobFailed, UsageError
 from mcpi.job import Job, new_job_id, new_seed
-from mcpi.plan import Plan, default_chunk_size
+from mcpi.plan import Plan
 from mcpi.progress import Progress
 from mcpi.settings import Settings
-from mcpi.stats import Estimate, HostThroughput, estimate, host_throughput, rate
+from mcpi.stats import Estimate, HostThroughput, HostWork, estimate, host_throughput, rate
 from mcpi.tally import JobTally
+from mcpi.tuning import Capacity, ChunkChoice, choose_chunk_size
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,25 @@ class JobReport:
     hosts: list[HostThroughput]
     duplicates: int
     worker_versions: list[str]
+    #: How automatic chunk sizing chose the chunk size; None if the user gave it.
+    chunking: ChunkChoice | None = None
+    #: The measurements automatic chunking used (None if the user gave the chunk size).
+    capacity: Capacity | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
     def darts_per_second(self) -> float:
         return rate(self.job.plan.darts, self.wall_seconds)
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    """What ``mcpi-hub tune`` measured, and the chunking it would choose for a job."""
+
+    mode: str
+    ran_on: str
+    capacity: Capacity
+    choice: ChunkChoice
 
 
 class Executor(Protocol):
@@ -59,7 +75,9 @@ class Executor(Protocol):
     @property
     def description(self) -> str: ...
     def prepare(self) -> int: ...
+    def capacity(self, recalibrate: bool = False) -> Capacity: ...
     def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally: ...
+    def learn(self, work: Mapping[str, HostWork]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -87,6 +105,22 @@ def run_estimate(request: EstimateRequest, settings: Settings, progress: Progres
         executor.close()
 
 
+def run_tune(request: EstimateRequest, settings: Settings) -> TuneReport:
+    """Measure the workers afresh (and remember it); say how ``request`` would be chunked."""
+    executor, _ = choose_executor(request, settings)
+    try:
+        executor.prepare()
+        capacity = executor.capacity(recalibrate=True)
+        return TuneReport(
+            mode=executor.mode,
+            ran_on=executor.description,
+            capacity=capacity,
+            choice=choose_chunk_size(request.darts, capacity),
+        )
+    finally:
+        executor.close()
+
+
 def _run(
     executor: Executor,
     notes: list[str],
@@ -94,8 +128,15 @@ def _run(
     settings: Settings,
     progress: Progress,
 ) -> JobReport:
-    slots = executor.prepare()
-    chunk_size = request.chunk_size or default_chunk_size(request.darts, slots)
+    executor.prepare()
+    chunking: ChunkChoice | None = None
+    capacity: Capacity | None = None
+    if request.chunk_size is None:
+        capacity = executor.capacity()
+        chunking = choose_chunk_size(request.darts, capacity)
+        chunk_size = chunking.chunk_size
+    else:
+        chunk_size = request.chunk_size
     try:
         plan = Plan(request.darts, chunk_size)
     except ValueError as exc:
@@ -113,6 +154,7 @@ def _run(
     wall = time.monotonic() - began
     if not tally.complete:
         raise JobFailed(f"only {tally.darts} of {plan.darts} darts were counted")
+    executor.learn(tally.hosts)
 
     versions = sorted(tally.versions)
     if versions != [__version__]:
@@ -126,5 +168,7 @@ def _run(
         hosts=host_throughput(tally.hosts, wall),
         duplicates=tally.duplicates,
         worker_versions=versions,
+        chunking=chunking,
+        capacity=capacity,
         notes=notes + executor.notes,
     )

@@ -12,15 +12,26 @@ import multiprocessing
 import os
 import queue
 import signal
+import socket
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from mcpi.compute import count_chunk
 from mcpi.errors import JobFailed, JobTimeout
 from mcpi.job import Job
+from mcpi.kernel import count_hits
 from mcpi.plan import Chunk
 from mcpi.progress import Progress
+from mcpi.stats import HostWork
 from mcpi.tally import ChunkResult, JobTally, WaveTally
+from mcpi.tuning import Capacity, HostRate
+
+#: What one chunk costs a pool process besides counting: pickling the chunk and its
+#: result through the pool's pipes (~0.1 ms measured; a generous bound).
+LOCAL_TASK_OVERHEAD = 0.0005
+#: Darts per calibration run of the kernel in this process (~10 ms on a current core).
+CALIBRATION_DARTS = 1 << 21
 
 
 class LocalPool:
@@ -42,6 +53,20 @@ class LocalPool:
 
     def close(self) -> None:
         """Nothing outlives :meth:`run`: its pool is terminated when it returns."""
+
+    def capacity(self, recalibrate: bool = False) -> Capacity:
+        """This machine's slots, at the kernel rate measured here and now (best of 3)."""
+        count_hits(0, 0, CALIBRATION_DARTS // 8)  # warm up
+        best = 0.0
+        for _ in range(3):
+            began = time.perf_counter()
+            count_hits(0, 0, CALIBRATION_DARTS)
+            best = max(best, CALIBRATION_DARTS / (time.perf_counter() - began))
+        host = HostRate(socket.gethostname(), self.processes, best)
+        return Capacity.of([host], LOCAL_TASK_OVERHEAD)
+
+    def learn(self, work: Mapping[str, HostWork]) -> None:
+        """Nothing to keep: calibrating this machine costs a few milliseconds."""
 
     def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally:
         plan = job.plan

@@ -11,7 +11,6 @@ that hub and result-backend memory stay bounded whatever N is.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,13 +30,6 @@ MAX_CHUNKS = 10**7
 #: Chunks per wave (one chord): bounds the hub's bookkeeping and the chord's result
 #: list in the backend (~200 bytes per chunk).
 MAX_WAVE_CHUNKS = 5_000
-
-#: Default chunking aims for this many chunks per worker slot (load balance, tolerance
-#: of a slow or lost host) ...
-CHUNKS_PER_SLOT = 8
-#: ... but never below this many darts per chunk, so that per-task overhead (a few ms
-#: through a broker) stays a few percent of the chunk's ~50 ms of work at least.
-MIN_DEFAULT_CHUNK_DARTS = 10**7
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,22 +101,3 @@ def check_darts(darts: int) -> int:
     if darts > MAX_DARTS:
         raise ValueError(f"{darts:.3g} darts is more than the maximum of {MAX_DARTS:.0e}")
     return darts
-
-
-def default_chunk_size(darts: int, slots: int) -> int:
-    """A chunk size giving every one of ``slots`` parallel workers several chunks.
-
-    About ``CHUNKS_PER_SLOT`` chunks per slot, but no chunk shorter than
-    ``MIN_DEFAULT_CHUNK_DARTS`` (unless the whole job is) nor longer than
-    ``MAX_CHUNK_DARTS``, and never more than ``MAX_CHUNKS`` chunks.
-
-    >>> default_chunk_size(10**9, 2)
-    62500000
-    >>> default_chunk_size(1000, 64)
-    1000
-    """
-    check_darts(darts)
-    slots = max(1, slots)
-    size = math.ceil(darts / (slots * CHUNKS_PER_SLOT))
-    size = max(size, min(darts, MIN_DEFAULT_CHUNK_DARTS), math.ceil(darts / MAX_CHUNKS))
-    return min(size, MAX_CHUNK_DARTS)

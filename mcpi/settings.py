@@ -54,6 +54,12 @@ class Settings:
     chunk_retries: int = 3
     #: Seconds chunk results stay in the backend (also bounds orphaned results).
     result_expires: int = 7 * 24 * 3600
+    #: Chunks per chord: the hub submits a job as successive chords (waves) of at most
+    #: this many chunks, so its memory and the backend's stay bounded whatever N is.
+    wave_chunks: int = 5000
+    #: Where the hub keeps what it learns between runs (workers' measured rates);
+    #: None keeps nothing. Default ``$XDG_CACHE_HOME/mcpi`` (``~/.cache/mcpi``).
+    cache_dir: Path | None = None
     #: The config file that was read, if any.
     config_file: Path | None = None
 
@@ -65,6 +71,11 @@ class Settings:
 def default_config_path(env: Mapping[str, str]) -> Path:
     base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
     return Path(base) / "mcpi" / "hub.toml"
+
+
+def default_cache_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "mcpi"
 
 
 def load_settings(
@@ -96,6 +107,7 @@ def load_settings(
             values[f.name] = parse(env[env_name], env_name)
         elif f.name in from_file:
             values[f.name] = parse(from_file[f.name], f"{f.name} in {path}")
+    values.setdefault("cache_dir", default_cache_dir(env))
     settings = Settings(**values, config_file=path if from_file or explicit else None)
     _check_pairing(settings)
     return settings
@@ -181,6 +193,12 @@ def _count(low: int, high: int) -> Callable[[Any, str], int]:
     return parse
 
 
+def _path(value: Any, source: str) -> Path:
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise ConfigError(f"{source}: expected a directory path, not {value!r}")
+    return Path(value).expanduser()
+
+
 #: Each setting's parser: (value, where it came from) -> checked value, or ConfigError.
 PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "broker_url": _url(BROKER_SCHEMES),
@@ -190,6 +208,8 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "worker_grace": parse_duration,
     "chunk_retries": _count(0, 100),
     "result_expires": lambda value, source: int(parse_duration(value, source)),
+    "wave_chunks": _count(1, 100_000),
+    "cache_dir": _path,
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import RabbitMQ, Redis, Worker
+from mcpi.sandbox import RabbitMQ, Redis, Worker
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +36,7 @@ def cluster_env(
         MCPI_BROKER_URL=rabbitmq.url,
         MCPI_RESULT_BACKEND=redis_server.url,
         XDG_CONFIG_HOME=str(tmp_path / "no-config"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
     yield env
     _purge_queue(rabbitmq)

@@ -16,7 +16,7 @@ import pytest
 from mcpi.cli import main
 from mcpi.errors import ExitStatus
 from mcpi.kernel import count_hits
-from tests.services import RabbitMQ, Redis, free_port, wait_for
+from mcpi.sandbox import RabbitMQ, Redis, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +178,51 @@ def test_deadline_is_kept(cluster_env: dict[str, str], start_worker) -> None:  #
     status, _, err = estimate(cluster_env, "-n", "1e11", "--chunk-size", "1e8", "--timeout", "3")
     assert status == ExitStatus.TIMEOUT and "deadline passed" in err
     assert time.monotonic() - began < 15
+
+
+def test_waves_give_the_count_of_one_chord(cluster_env: dict[str, str], start_worker) -> None:  # type: ignore[no-untyped-def]
+    start_worker("w1")
+    args = ("-n", "1e7", "--seed", "99", "--chunk-size", "1e6")
+    status, waves, err = estimate({**cluster_env, "MCPI_WAVE_CHUNKS": "4"}, *args)
+    assert status == 0 and waves is not None, err
+    status, one, err = estimate(cluster_env, *args)
+    assert status == 0 and one is not None, err
+    assert waves["hits"] == one["hits"] == count_hits(99, 0, 10**7)
+    assert waves["chunks"] == one["chunks"] == 10
+
+
+def test_tune_measures_the_workers_and_automatic_chunking_learns_from_it(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path
+) -> None:
+    start_worker("w1", concurrency=2)
+    start_worker("w2", concurrency=1)
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["tune", "-n", "1e11", "--json"], cluster_env, out, err)
+    assert status == 0, err.getvalue()
+    tune = json.loads(out.getvalue())
+    assert tune["mode"] == "cluster" and tune["slots"] == 3
+    [host] = tune["hosts"]
+    assert (host["host"], host["slots"], host["source"]) == (socket.gethostname(), 3, "calibrated")
+    assert host["darts_per_slot_second"] > 1e6 and 0 < tune["task_overhead_seconds"] < 1
+    assert tune["bound_by"] in ("balance", "length") and tune["chunks"] >= 3 * 4
+    book = json.loads((tmp_path / "cache" / "mcpi" / "rates.json").read_text())
+    [cluster] = book.values()
+    assert cluster["hosts"][socket.gethostname()]["slots"] == 3
+
+    # The next job needs no calibration: it chunks from the rates tune recorded.
+    status, report, err = estimate(cluster_env, "-n", "3e8", "--seed", "5")
+    assert status == 0 and report is not None, err
+    assert report["chunking"]["rates"] == ["learnt"]
+    assert report["hits"] == count_hits(5, 0, 3 * 10**8)
+    assert sum(h["chunks"] for h in report["hosts"]) == report["chunks"] >= 1
+
+
+def test_automatic_chunking_calibrates_a_cluster_it_does_not_know(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    start_worker("w1", concurrency=2)
+    status, report, err = estimate(cluster_env, "-n", "1e9", "--seed", "8")
+    assert status == 0 and report is not None, err
+    assert report["chunking"]["rates"] == ["calibrated"]
+    assert report["chunking"]["bound_by"] in ("balance", "overhead")
+    assert report["hits"] == count_hits(8, 0, 10**9)

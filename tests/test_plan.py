@@ -9,14 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpi.kernel import count_hits
-from mcpi.plan import (
-    MAX_CHUNK_DARTS,
-    MAX_CHUNKS,
-    MAX_DARTS,
-    MIN_DEFAULT_CHUNK_DARTS,
-    Plan,
-    default_chunk_size,
-)
+from mcpi.plan import MAX_CHUNK_DARTS, MAX_DARTS, Plan
 
 
 @settings(deadline=None)
@@ -45,19 +38,8 @@ def test_total_hits_do_not_depend_on_the_plan(chunk_size: int) -> None:
     assert sum(count_hits(77, c.start, c.stop) for c in plan.chunks()) == count_hits(77, 0, 400_000)
 
 
-@given(darts=st.integers(1, MAX_DARTS), slots=st.integers(1, 10_000))
-def test_default_chunk_size_stays_in_bounds(darts: int, slots: int) -> None:
-    size = default_chunk_size(darts, slots)
-    plan = Plan(darts, size)
-    assert size <= MAX_CHUNK_DARTS
-    assert size >= min(darts, MIN_DEFAULT_CHUNK_DARTS) or size == MAX_CHUNK_DARTS
-    assert plan.chunk_count <= MAX_CHUNKS
-    if darts >= slots * 8 * MIN_DEFAULT_CHUNK_DARTS and size < MAX_CHUNK_DARTS:
-        assert plan.chunk_count >= slots * 8  # several chunks per slot
-
-
 def test_a_plan_of_the_largest_job_is_lazy() -> None:
-    plan = Plan(MAX_DARTS, default_chunk_size(MAX_DARTS, 2))
+    plan = Plan(MAX_DARTS, MAX_CHUNK_DARTS)
     assert plan.chunk(plan.chunk_count - 1).stop == MAX_DARTS
     assert next(iter(plan.waves())).start == 0
 

@@ -28,8 +28,16 @@ def write_config(env: dict[str, str], text: str) -> Path:
 
 def test_defaults_mean_no_cluster(home: dict[str, str]) -> None:
     settings = load_settings({}, home)
-    assert settings == Settings()
+    assert settings == Settings(cache_dir=Path(home["HOME"]) / ".cache" / "mcpi")
     assert not settings.cluster_configured
+
+
+def test_the_cache_directory_follows_xdg_and_can_be_set(home: dict[str, str]) -> None:
+    assert load_settings({}, {**home, "XDG_CACHE_HOME": "/x"}).cache_dir == Path("/x/mcpi")
+    assert load_settings({}, {**home, "MCPI_CACHE_DIR": "/y"}).cache_dir == Path("/y")
+    with pytest.raises(ConfigError, match="wave_chunks in"):
+        write_config(home, "wave_chunks = 0\n")
+        load_settings({}, home)
 
 
 def test_flag_beats_environment_beats_file_beats_default(home: dict[str, str]) -> None:

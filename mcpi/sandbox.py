@@ -1,4 +1,4 @@
-"""Private RabbitMQ, Redis and Celery worker processes for the integration tests.
+"""Private RabbitMQ, Redis and Celery worker processes on loopback: for tests and benchmarks.
 
 Each server runs from the Debian package's binaries on a free loopback port with its
 data in a temporary directory, configured like the deployment configures it (a
@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> None:  # type: ignore[no-untyped-def]
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -113,18 +115,26 @@ class RabbitMQ:
         return self
 
     def _accepts_login(self) -> bool:
-        import pika
+        import amqp
 
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"RabbitMQ exited: see {self.root / 'server.out'}")
         if not port_open(self.port):
             return False
+        connection = amqp.Connection(
+            f"127.0.0.1:{self.port}",
+            userid=self.user,
+            password=self.password,
+            virtual_host=self.vhost,
+            connect_timeout=2,
+        )
         try:
-            params = pika.URLParameters(self.url)
-            params.socket_timeout = 2
-            pika.BlockingConnection(params).close()
+            connection.connect()
         except Exception:  # noqa: BLE001 - still booting
             return False
+        finally:
+            with contextlib.suppress(Exception):
+                connection.collect()
         return True
 
     def stop(self) -> None:
@@ -283,6 +293,54 @@ class Worker:
         """SIGKILL the worker and its pool at once, as a crash would."""
         kill_group(self.process)
         self.process = None
+
+
+class Sandbox:
+    """A whole private cluster on this machine: RabbitMQ, Redis and ``workers`` workers.
+
+    ``with Sandbox(root, workers=1, concurrency=4) as box:`` starts everything and stops
+    it all on exit, however the block ends; ``box.env()`` is a hub's environment.
+    """
+
+    def __init__(self, root: Path, workers: int = 1, concurrency: int | None = None) -> None:
+        self.root = root
+        self.worker_count = workers
+        self.concurrency = concurrency or os.cpu_count() or 1
+        self.rabbitmq = RabbitMQ(root / "rabbitmq")
+        self.redis = Redis(root / "redis")
+        self.workers: list[Worker] = []
+
+    def __enter__(self) -> Sandbox:
+        try:
+            self.rabbitmq.start()
+            self.redis.start()
+            for n in range(1, self.worker_count + 1):
+                worker = Worker(
+                    f"w{n}",
+                    self.rabbitmq.url,
+                    self.redis.url,
+                    self.root / f"w{n}.log",
+                    concurrency=self.concurrency,
+                )
+                self.workers.append(worker)
+                worker.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def env(self) -> dict[str, str]:
+        """Settings for a hub on this cluster, as environment variables."""
+        return {"MCPI_BROKER_URL": self.rabbitmq.url, "MCPI_RESULT_BACKEND": self.redis.url}
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.redis.stop()
+        self.rabbitmq.stop()
 
 
 def stop_group(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
