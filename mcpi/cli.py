@@ -60,6 +60,15 @@ def _processes(text: str) -> int:
     return parse_count(text, "processes", 4096)
 
 
+def _sizes(text: str) -> list[int]:
+    sizes = [_darts(part) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected job sizes such as 1e8,1e9")
+    if max(sizes) > 10**12:
+        raise argparse.ArgumentTypeError("a benchmark size is at most 1e12 darts")
+    return sizes
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text.strip(), 0)
@@ -149,6 +158,34 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
     tune.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     _add_where(tune)
     _add_cluster(tune)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure mcpi against multiprocessing.Pool, Dask and raw RNG on this machine",
+        description=(
+            "Run the same darts through the seed's loops, the mcpi kernel and raw PCG64 on "
+            "one core, and through multiprocessing.Pool, Dask LocalCluster, mcpi's local "
+            "pool and mcpi over Celery (private local RabbitMQ and Redis) on P processes; "
+            "print darts/s with ratios to the Pool and to the limit (P x raw PCG64), and "
+            "plot rate against job size. Peers: pip install 'mcpi[bench]'."
+        ),
+    )
+    bench.add_argument(
+        "--sizes",
+        type=_sizes,
+        metavar="N,N,...",
+        help="job sizes (default 1e8,1e9,1e10; the table shows the largest)",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="sizes 1e7,1e8 and less hub-memory work"
+    )
+    bench.add_argument(
+        "--processes", type=_processes, metavar="P", help="processes / slots (default: all cores)"
+    )
+    bench.add_argument(
+        "--plot", metavar="FILE.png", default="mcpi-bench.png", help="plot (default %(default)s)"
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
 
 
@@ -200,6 +237,8 @@ def main(
             return _estimate(args, env, stdout, stderr)
         if args.command == "tune":
             return _tune(args, env, stdout)
+        if args.command == "bench":
+            return _bench(args, stdout, stderr)
         parser.print_usage(stderr)
         stderr.write(f"{PROG}: error: a command is required (see {PROG} --help)\n")
         return ExitStatus.USAGE
@@ -254,6 +293,28 @@ def _tune(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO) -> i
         stdout.write(json.dumps(tune_as_json(report)) + "\n")
     else:
         stdout.write(tune_as_text(report))
+    return ExitStatus.OK
+
+
+def _bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from pathlib import Path
+
+    from mcpi import bench
+
+    if args.plot and not args.plot.endswith(".png"):
+        raise UsageError(f"the plot is a PNG file: {args.plot!r} does not end in .png")
+    sizes = args.sizes or (bench.QUICK_SIZES if args.quick else bench.DEFAULT_SIZES)
+    report = bench.run_bench(
+        sizes,
+        processes=args.processes or os.cpu_count() or 1,
+        plot=Path(args.plot) if args.plot else None,
+        rss_sizes=(10**9, 10**16) if args.quick else bench.RSS_SIZES,
+        say=lambda message: print(f"{PROG} bench: {message}", file=stderr, flush=True),
+    )
+    if args.json:
+        stdout.write(json.dumps(bench.as_json(report)) + "\n")
+    else:
+        stdout.write(bench.as_text(report))
     return ExitStatus.OK
 
 

@@ -25,7 +25,7 @@ from celery import chord, group, states
 from kombu.exceptions import OperationalError
 
 from mcpi import __version__
-from mcpi.app import create_app
+from mcpi.app import KEY_PREFIX, create_app
 from mcpi.errors import JobFailed, JobTimeout, NoWorkers, Unreachable
 from mcpi.job import Job, MalformedMessage
 from mcpi.plan import Chunk, Plan
@@ -35,7 +35,7 @@ from mcpi.settings import Settings
 from mcpi.stats import HostWork
 from mcpi.tally import ChunkResult, JobTally, TallyError, WaveTally
 from mcpi.tasks import COUNT_CHUNK, TALLY_WAVE
-from mcpi.tuning import Capacity, HostRate
+from mcpi.tuning import Capacity, HostRate, wave_size
 
 #: Seconds between polls of the result backend while a wave runs: short enough that
 #: the end of a wave is seen within a few percent of a tuned chunk's time, long enough
@@ -45,9 +45,11 @@ POLL_SECONDS = 0.1
 REPLY_SECONDS = 1.0
 #: With no new result for this long, the hub checks that some worker is still alive.
 STALL_SECONDS = 10.0
+#: Seconds between checks that the result backend still holds the job's state.
+STATE_CHECK_SECONDS = 2.0
 
 #: Calibration: darts per rate-measuring chunk (~0.1 s on a current core) and such
-#: chunks per slot; 1-dart chunks per slot for the per-task overhead.
+#: chunks per slot; 1-dart chunks per slot in the larger batch for the overhead.
 CALIBRATION_DARTS = 1 << 24
 CALIBRATION_CHUNKS_PER_SLOT = 2
 OVERHEAD_CHUNKS_PER_SLOT = 8
@@ -79,6 +81,9 @@ class Cluster:
         self.workers: dict[str, dict[str, Any]] = {}
         self.slots = 0
         self.notes: list[str] = []
+        # The job being run, and its waves in flight (for recovery after a backend loss).
+        self._job: Job | None = None
+        self._in_flight: list[WaveRun] = []
         self.rate_book = RateBook(
             settings.cache_dir / "rates.json" if settings.cache_dir else None,
             cluster=_where(settings.broker_url) + "/" + _vhost(settings.broker_url),
@@ -176,12 +181,19 @@ class Cluster:
         return {host: statistics.median(rates) for host, rates in per_host.items()}
 
     def _calibration_overhead(self) -> float:
-        chunks = self.slots * OVERHEAD_CHUNKS_PER_SLOT
-        began = time.monotonic()
-        results = self._run_group(Plan(chunks, 1))
-        wall = time.monotonic() - began
-        busy = sum(r.telemetry.seconds for r in results)
-        return max(MIN_TASK_OVERHEAD, (wall * self.slots - busy) / chunks)
+        """Slot-seconds one more task costs: the slope between two batches of 1-dart chunks.
+
+        The slope, not one batch's average, so that the fixed latency of any job
+        (first delivery, last poll) is not mistaken for a per-task cost.
+        """
+        small, large = self.slots, self.slots * OVERHEAD_CHUNKS_PER_SLOT
+        walls = []
+        for chunks in (small, large):
+            began = time.monotonic()
+            self._run_group(Plan(chunks, 1))
+            walls.append(time.monotonic() - began)
+        per_task = (walls[1] - walls[0]) / (large - small)
+        return max(MIN_TASK_OVERHEAD, per_task * self.slots)
 
     def _run_group(self, plan: Plan) -> list[ChunkResult]:
         """Count every chunk of a throw-away job of ``plan`` on the workers; no chord."""
@@ -193,7 +205,9 @@ class Cluster:
             count.signature((message, _chunk_message(plan.chunk(i))), task_id=task_id)
             for task_id, i in ids.items()
         ).apply_async()
-        watchdog = Watchdog(self, time.monotonic() + max(60.0, self.settings.worker_grace), str)
+        watchdog = Watchdog(
+            self, time.monotonic() + max(60.0, self.settings.worker_grace), str, job_state=False
+        )
         results = []
         try:
             for task_id, meta in self.app.backend.get_many(
@@ -253,9 +267,11 @@ class Cluster:
         tally = JobTally(job.plan)
         watchdog = Watchdog(self, deadline, lambda: f"{tally.chunks} of {job.plan.chunk_count}")
         in_flight: list[WaveRun] = []
+        self._job, self._in_flight = job, in_flight
         try:
             with self._job_errors():
-                for wave in job.plan.waves(self.settings.wave_chunks):
+                self._mark_job()
+                for wave in job.plan.waves(wave_size(self.slots, self.settings.wave_chunks)):
                     in_flight.append(self._submit_wave(job, wave))
                     if len(in_flight) == 2:
                         tally.fold(self._collect_wave(in_flight[0], progress, watchdog))
@@ -308,20 +324,93 @@ class Cluster:
 
     def _collect_wave(self, run: WaveRun, progress: Progress, watchdog: Watchdog) -> WaveTally:
         """Wait for a wave's chunks (progress, telemetry), then check its callback's totals."""
-        for task_id, meta in self._results(set(run.ids), watchdog):
-            index = run.ids[task_id]
-            result = _chunk_result(index, meta)
-            if result.chunk.index != index:
-                raise JobFailed(
-                    f"the result stored for chunk {index} is for chunk {result.chunk.index}"
-                )
-            if run.tally.add(result):
-                progress.advance(result.chunk.darts)
-                watchdog.progressed()
-        for _, meta in self._results({run.callback_id}, watchdog):
-            self._check_callback(run.tally.indices, run.tally, meta)
+        pending = set(run.ids)
+        while pending:
+            with self._backend_outage(watchdog):
+                for task_id, meta in self._results(pending, watchdog):
+                    pending.discard(task_id)
+                    index = run.ids[task_id]
+                    result = _chunk_result(index, meta)
+                    if result.chunk.index != index:
+                        raise JobFailed(
+                            f"the result stored for chunk {index} is for chunk {result.chunk.index}"
+                        )
+                    if run.tally.add(result):
+                        progress.advance(result.chunk.darts)
+                        watchdog.progressed()
+        while not run.callback_lost:
+            with self._backend_outage(watchdog):
+                for _, meta in self._results({run.callback_id}, watchdog):
+                    self._check_callback(run.tally.indices, run.tally, meta)
+                break
         run.collected = True
         return run.tally
+
+    @contextlib.contextmanager
+    def _backend_outage(self, watchdog: Watchdog) -> Iterator[None]:
+        """Ride out a result-backend restart: wait (bounded) for it, then check its state.
+
+        Raises :class:`Unreachable` if the backend stays away for ``worker_grace``.
+        """
+        try:
+            yield
+        except REDIS_ERRORS as exc:
+            where = _where(self.settings.result_backend)
+            give_up = time.monotonic() + self.settings.worker_grace
+            while True:
+                watchdog.check_deadline()
+                try:
+                    self.app.backend.client.ping()
+                    break
+                except REDIS_ERRORS:
+                    if time.monotonic() >= give_up:
+                        raise Unreachable(
+                            f"lost the result backend at {where} for more than "
+                            f"{self.settings.worker_grace:.0f}s: {exc}"
+                        ) from None
+                    time.sleep(1)
+            self.check_job_state()
+
+    def _running(self) -> Job:
+        if self._job is None:
+            raise RuntimeError("no job is running")
+        return self._job
+
+    def _job_key(self) -> str:
+        return f"{KEY_PREFIX}job-{self._running().id}"
+
+    def _mark_job(self) -> None:
+        """A key that lives as long as the job's results: its loss means theirs."""
+        self.app.backend.client.set(self._job_key(), "1", ex=self.settings.result_expires)
+
+    def check_job_state(self) -> None:
+        """Recover if the backend lost the job's state (restarted without its data).
+
+        Chunk results the hub has already read are in its own tally; everything else
+        of the waves in flight is published again (same task ids, plain tasks: the
+        chords' counters are gone, so their callbacks cannot fire and are not awaited).
+        Counts are pure functions of the chunk, so recomputing changes nothing.
+        """
+        if self.app.backend.client.exists(self._job_key()):
+            return
+        resent = 0
+        job = self._running()
+        message = job.to_message()
+        count = self.app.tasks[COUNT_CHUNK]
+        for run in self._in_flight:
+            missing = [(t, i) for t, i in run.ids.items() if not run.tally.has(i)]
+            group(
+                count.signature((message, _chunk_message(job.plan.chunk(i))), task_id=t)
+                for t, i in missing
+            ).apply_async()
+            run.callback_lost = True
+            resent += len(missing)
+        self._mark_job()
+        self.notes.append(
+            f"the result backend lost this job's state mid-job (restarted without its "
+            f"data?); {resent} chunk(s) not yet collected were sent again, and the "
+            "hub's own tally replaced the chord callbacks' cross-check"
+        )
 
     def _results(self, ids: set[str], watchdog: Watchdog) -> Iterator[tuple[str, dict[str, Any]]]:
         """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
@@ -382,6 +471,8 @@ class WaveRun:
     callback_id: str
     tally: WaveTally
     collected: bool = False
+    #: The backend lost the chord's state: its callback will not come.
+    callback_lost: bool = False
 
     def outstanding(self) -> list[str]:
         """Task ids whose results nobody has collected yet."""
@@ -394,21 +485,33 @@ class Watchdog:
     """Bounds a wait: the job's deadline, and workers that vanish while results stall."""
 
     def __init__(
-        self, cluster: Cluster, deadline: float | None, counted: Callable[[], str]
+        self,
+        cluster: Cluster,
+        deadline: float | None,
+        counted: Callable[[], str],
+        job_state: bool = True,
     ) -> None:
         self.cluster = cluster
         self.deadline = deadline
         self.counted = counted
         self.grace = cluster.settings.worker_grace
+        self.job_state = job_state
         self.last_progress = self.last_seen_worker = self.last_ping = time.monotonic()
+        self.last_state_check = time.monotonic()
 
     def progressed(self) -> None:
         self.last_progress = self.last_seen_worker = time.monotonic()
 
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise JobTimeout(f"the job's deadline passed with {self.counted()} chunks counted")
+
     def check(self) -> None:
         now = time.monotonic()
-        if self.deadline is not None and now >= self.deadline:
-            raise JobTimeout(f"the job's deadline passed with {self.counted()} chunks counted")
+        self.check_deadline()
+        if self.job_state and now - self.last_state_check >= STATE_CHECK_SECONDS:
+            self.last_state_check = now
+            self.cluster.check_job_state()
         if now - self.last_progress < STALL_SECONDS or now - self.last_ping < STALL_SECONDS:
             return
         self.last_ping = now

@@ -115,7 +115,7 @@ def run_tune(request: EstimateRequest, settings: Settings) -> TuneReport:
             mode=executor.mode,
             ran_on=executor.description,
             capacity=capacity,
-            choice=choose_chunk_size(request.darts, capacity),
+            choice=choose_chunk_size(request.darts, capacity, wave_chunks=settings.wave_chunks),
         )
     finally:
         executor.close()
@@ -133,7 +133,7 @@ def _run(
     capacity: Capacity | None = None
     if request.chunk_size is None:
         capacity = executor.capacity()
-        chunking = choose_chunk_size(request.darts, capacity)
+        chunking = choose_chunk_size(request.darts, capacity, wave_chunks=settings.wave_chunks)
         chunk_size = chunking.chunk_size
     else:
         chunk_size = request.chunk_size

@@ -336,6 +336,23 @@ class Sandbox:
         """Settings for a hub on this cluster, as environment variables."""
         return {"MCPI_BROKER_URL": self.rabbitmq.url, "MCPI_RESULT_BACKEND": self.redis.url}
 
+    def purge(self) -> None:
+        """Drop every message waiting in the mcpi queue (work of an abandoned job)."""
+        import amqp
+
+        connection = amqp.Connection(
+            f"127.0.0.1:{self.rabbitmq.port}",
+            userid=self.rabbitmq.user,
+            password=self.rabbitmq.password,
+            virtual_host=self.rabbitmq.vhost,
+        )
+        connection.connect()
+        try:
+            with contextlib.suppress(amqp.exceptions.NotFound):  # never declared
+                connection.channel().queue_purge("mcpi")
+        finally:
+            connection.collect()
+
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()

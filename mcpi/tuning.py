@@ -19,9 +19,11 @@ Three pressures decide it:
 
 Overhead sets a floor, balance and length set ceilings; when they cross (a job too
 small to give every slot several chunks worth their overhead) the floor wins: fewer,
-worthwhile chunks beat many chunks that mostly wait on the broker. The count of chunks
-is then bounded by :data:`mcpi.plan.MAX_CHUNKS`, and a chord never holds more than
-:data:`mcpi.plan.MAX_WAVE_CHUNKS` of them (the hub submits successive waves).
+worthwhile chunks beat many chunks that mostly wait on the broker -- but never fewer
+than one chunk per slot while a chunk's work still outlasts its overhead, because an
+idle slot costs more than a few percent of overhead. The count of chunks
+is then bounded by :data:`mcpi.plan.MAX_CHUNKS`, and a chord holds :func:`wave_size`
+of them, never more than the ``wave_chunks`` setting (the hub submits successive waves).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ CHUNKS_PER_SLOT = 4
 #: A lost chunk costs at most a minute of one slot; far inside RabbitMQ's consumer
 #: timeout (30 min by default, 2 h as the deployment sets it).
 MAX_CHUNK_SECONDS = 60.0
+#: A wave holds this many chunks per slot (at least ``MIN_WAVE_CHUNKS``), up to the
+#: configured maximum: with the next wave always queued behind it, a wave only has to
+#: outlast the publishing of the next one, and smaller waves publish quickly, keep
+#: less in flight, and leave less to withdraw if the job is abandoned.
+WAVE_CHUNKS_PER_SLOT = 16
+MIN_WAVE_CHUNKS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,7 @@ def choose_chunk_size(
     max_overhead: float = MAX_OVERHEAD,
     chunks_per_slot: int = CHUNKS_PER_SLOT,
     max_chunk_seconds: float = MAX_CHUNK_SECONDS,
+    wave_chunks: int = MAX_WAVE_CHUNKS,
 ) -> ChunkChoice:
     """The chunk size for ``darts`` on ``capacity`` (see the module docstring).
 
@@ -143,22 +152,28 @@ def choose_chunk_size(
     lower_limit = math.ceil(darts / MAX_CHUNKS)
     if size < lower_limit:
         size, bound_by = lower_limit, "chunk count limit"
-    if size >= darts:
-        size, bound_by = darts, "whole job"
-    size = max(1, min(int(size), MAX_CHUNK_DARTS))
+    size = max(1, min(int(size), MAX_CHUNK_DARTS, darts))
 
     if bound_by == "overhead":
         # Every chunk at least the floor: round the count down, to whole rounds of
-        # slots where there are enough chunks (3 chunks on 2 slots take 2 rounds).
+        # slots where there are enough chunks (3 chunks on 2 slots take 2 rounds) ...
         chunks = max(1, darts // size)
         if chunks >= capacity.slots:
             chunks -= chunks % capacity.slots
+        # ... but an idle slot wastes more than overhead does: up to one chunk per
+        # slot, as long as a chunk's work outlasts its overhead.
+        worthwhile = (
+            int(darts / (capacity.task_overhead * fastest)) if capacity.task_overhead else darts
+        )
+        chunks = max(chunks, min(capacity.slots, worthwhile))
     else:
         chunks = -(-darts // size)
     # Even out: chunks of one size, the last shorter by less than one dart per chunk.
     chunks = max(chunks, -(-darts // MAX_CHUNK_DARTS))
     size = -(-darts // chunks)
     chunks = -(-darts // size)
+    if chunks == 1:
+        bound_by = "whole job"
 
     chunk_seconds = size / fastest
     overhead_fraction = capacity.task_overhead / (capacity.task_overhead + chunk_seconds)
@@ -166,12 +181,21 @@ def choose_chunk_size(
         darts=darts,
         chunk_size=size,
         chunks=chunks,
-        waves=-(-chunks // MAX_WAVE_CHUNKS),
+        waves=-(-chunks // wave_size(capacity.slots, wave_chunks)),
         bound_by=bound_by,
         chunk_seconds=chunk_seconds,
         overhead_fraction=overhead_fraction,
         expected_seconds=_makespan(size, chunks, capacity),
     )
+
+
+def wave_size(slots: int, limit: int = MAX_WAVE_CHUNKS) -> int:
+    """Chunks per wave (chord) for ``slots`` worker slots, at most ``limit``.
+
+    >>> wave_size(2), wave_size(100), wave_size(10_000)
+    (64, 1600, 5000)
+    """
+    return max(1, min(limit, max(MIN_WAVE_CHUNKS, WAVE_CHUNKS_PER_SLOT * slots)))
 
 
 def _makespan(size: int, chunks: int, capacity: Capacity) -> float:

@@ -16,6 +16,7 @@ from mcpi.tuning import (
     Capacity,
     HostRate,
     choose_chunk_size,
+    wave_size,
 )
 
 hosts = st.lists(
@@ -39,7 +40,8 @@ def test_the_choice_is_always_a_valid_even_plan(darts: int, capacity: Capacity) 
     plan = Plan(darts, choice.chunk_size)  # raises if out of bounds
     assert plan.chunk_count == choice.chunks <= MAX_CHUNKS
     assert 1 <= choice.chunk_size <= min(darts, MAX_CHUNK_DARTS)
-    assert choice.waves == math.ceil(choice.chunks / MAX_WAVE_CHUNKS)
+    assert choice.waves == math.ceil(choice.chunks / wave_size(capacity.slots))
+    assert wave_size(capacity.slots) <= MAX_WAVE_CHUNKS
     # Even: the last chunk is shorter than the others by less than one dart per chunk.
     last = plan.chunk(plan.chunk_count - 1)
     assert choice.chunk_size - last.darts < choice.chunks
@@ -82,11 +84,20 @@ def test_a_slow_host_shrinks_the_chunks_so_it_cannot_hold_up_the_end() -> None:
 
 def test_a_small_job_gets_fewer_chunks_worth_their_overhead() -> None:
     capacity = Capacity.of([HostRate("a", 64, 2e8)], 0.005)
-    choice = choose_chunk_size(10**9, capacity)
+    choice = choose_chunk_size(10**10, capacity)
     assert choice.bound_by == "overhead"
-    assert choice.chunks < 64 * CHUNKS_PER_SLOT
+    assert 64 < choice.chunks < 64 * CHUNKS_PER_SLOT
+    assert choice.chunks % 64 == 0  # whole rounds of slots
     assert choice.overhead_fraction <= MAX_OVERHEAD
-    assert choice.chunks % 64 == 0 or choice.chunks < 64  # whole rounds of slots
+
+
+def test_a_smaller_job_still_gives_every_slot_a_chunk_worth_its_overhead() -> None:
+    capacity = Capacity.of([HostRate("a", 64, 2e8)], 0.005)
+    choice = choose_chunk_size(10**9, capacity)
+    assert (choice.chunks, choice.bound_by) == (64, "overhead")
+    assert choice.chunk_seconds > capacity.task_overhead
+    # With an overhead estimate far too high, the slots are still all used.
+    assert choose_chunk_size(10**10, Capacity.of([HostRate("a", 2, 2e8)], 2.0)).chunks == 2
 
 
 def test_a_tiny_job_is_one_chunk() -> None:
