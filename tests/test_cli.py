@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mcpi.cli import main
 from mcpi.errors import ExitStatus
 from mcpi.kernel import count_hits
+from mcpi.settings import PARSERS as SETTING_PARSERS
 
 
 class FakeTTY(io.StringIO):
@@ -114,6 +115,42 @@ def test_fuzzed_option_values_never_escape_as_tracebacks(
             ExitStatus.NO_WORKERS,
         )
         assert len(err.strip().splitlines()) == 1
+
+
+@settings(
+    max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    setting=st.sampled_from(sorted(SETTING_PARSERS)),
+    value=st.text(min_size=1, max_size=30).filter(lambda v: "\0" not in v),
+)
+def test_fuzzed_settings_in_the_environment_are_named_in_one_line(
+    setting: str, value: str, env: dict[str, str]
+) -> None:
+    name = "MCPI_" + setting.upper()
+    status, _, err = run(["tune", "-n", "1000", "--local"], {**env, name: value})
+    assert "Traceback" not in err
+    if status != ExitStatus.OK:
+        assert status in (ExitStatus.CONFIG, ExitStatus.UNREACHABLE, ExitStatus.NO_WORKERS)
+        assert len(err.strip().splitlines()) == 1
+        if status == ExitStatus.CONFIG:
+            assert "MCPI_" in err
+
+
+def test_the_largest_job_runs_in_bounded_memory(tmp_path: Path) -> None:
+    """1e16 darts on the local pool: stopped by its deadline, its peak RSS small."""
+    import os
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcpi", "estimate", "-n", "1e16", "--local", "--timeout", "3"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == ExitStatus.TIMEOUT
+    assert process.stderr is not None and b"deadline passed" in process.stderr.read()
+    assert usage.ru_maxrss < 300 * 1024  # KiB: the hub and its plan stay small
 
 
 def test_malformed_config_is_a_config_error(env: dict[str, str], tmp_path: Path) -> None:

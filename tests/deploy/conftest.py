@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deploy.testbed import STAGES, TestBed, missing_prerequisites
+from tests.deploy.testbed import RECORDED, STAGES, TestBed, missing_prerequisites
 
 
 def _required() -> bool:
@@ -40,3 +40,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("deploy test bed: time per stage")
         for name, seconds in STAGES:
             terminalreporter.write_line(f"{seconds:7.1f} s  {name}")
+    for line in RECORDED:
+        terminalreporter.write_line(f"recorded: {line}")

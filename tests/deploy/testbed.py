@@ -59,6 +59,8 @@ REQUIRED_TOOLS = {
 
 #: (stage, seconds) of everything timed in this process; printed in the test summary.
 STAGES: list[tuple[str, float]] = []
+#: Measurements the deploy tests record, printed at the end of the pytest run.
+RECORDED: list[str] = []
 
 
 @contextlib.contextmanager
