@@ -294,24 +294,49 @@ def _hub_rss(box: Any, cache: Path, darts: int) -> int:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MCPI_")},
         **box.env(),
-        "XDG_CACHE_HOME": str(cache.parent),
         "MCPI_CACHE_DIR": str(cache),
         "XDG_CONFIG_HOME": str(cache.parent / "no-config"),
     }
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "mcpi", "estimate", "-n", str(darts), "--no-progress"),
-            *("--json", "--timeout", str(RSS_DEADLINE), "--seed", str(SEED)),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 6):  # finished, or stopped by its deadline
-        raise RuntimeError(f"the hub for {darts:.0e} darts exited with {process.returncode}")
-    return int(usage.ru_maxrss)
+    argv = [
+        *(sys.executable, "-m", "mcpi", "estimate", "-n", str(darts), "--no-progress"),
+        *("--json", "--timeout", str(RSS_DEADLINE), "--seed", str(SEED)),
+    ]
+    status, peak, _ = run_for_peak_rss(argv, env)
+    if status not in (0, 6):  # finished, or stopped by its deadline
+        raise RuntimeError(f"the hub for {darts:.0e} darts exited with {status}")
+    return peak
+
+
+# A process's peak RSS counts the memory of the process it was forked from (the kernel
+# keeps the high-water mark across exec), so the measured command is forked from this
+# tiny launcher, not from the big benchmarking or test process.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvpe(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as result:
+    result.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
+def run_for_peak_rss(argv: Sequence[str], env: dict[str, str]) -> tuple[int, int, str]:
+    """Run ``argv``; return its exit status, its peak RSS in KiB and its stderr."""
+    with tempfile.TemporaryDirectory(prefix="mcpi-rss-") as tmp:
+        result = Path(tmp) / "result"
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(result), *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if not result.exists():
+            raise RuntimeError(f"could not measure {argv[0]}: {done.stderr.strip()}")
+        status, peak = result.read_text().split()
+    return int(status), int(peak), done.stderr
 
 
 def as_text(report: BenchReport) -> str:

@@ -45,13 +45,15 @@ def control_env(bed: TestBed) -> dict[str, str]:
     return env
 
 
-def playbook(bed: TestBed, name: str, log: str) -> tuple[int, str, dict[str, dict[str, int]]]:
+def playbook(
+    bed: TestBed, name: str, log: str, *extra_inventories: Path
+) -> tuple[int, str, dict[str, dict[str, int]]]:
+    inventories = [arg for i in (bed.inventory, *extra_inventories) for arg in ("-i", str(i))]
     with stage(f"ansible-playbook {name} ({log})"):
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "ansible-playbook"),
-                "-i",
-                str(bed.inventory),
+                *inventories,
                 str(REPO / "playbooks" / name),
             ],
             env=control_env(bed),
@@ -237,6 +239,21 @@ def test_second_run_changes_nothing(testbed: TestBed) -> None:
     assert not changed, f"second run changed something: {changed}\n{output[-4000:]}"
 
 
+def test_an_unreachable_host_fails_alone(testbed: TestBed) -> None:
+    """A worker in the inventory that cannot be reached is reported, and the rest of
+    the cluster is still configured and still counts."""
+    extra = testbed.state / "unreachable.ini"
+    extra.write_text(f"[workers]\nh9 ansible_host={SUBNET}.98\n")
+    rc, output, recap = playbook(testbed, "cluster.yml", "cluster-unreachable-host", extra)
+    assert rc == 4, output[-4000:]  # ansible-playbook: some host unreachable
+    assert recap["h9"]["unreachable"] == 1, recap
+    for name in testbed.hosts:
+        assert recap[name]["failed"] == 0 and recap[name]["unreachable"] == 0, recap
+    assert re.search(r"fatal: \[h9\]: UNREACHABLE!.*", output)
+    report = hub(testbed, "-n", "1e8", "--chunk-size", "2e7")
+    assert report["hits"] == local_hits("-n", "1e8", "--chunk-size", "2e7")
+
+
 def test_estimate_on_the_cluster_equals_the_local_run(testbed: TestBed) -> None:
     with stage("mcpi-hub estimate on the cluster and locally"):
         report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
@@ -285,6 +302,33 @@ def test_rebooted_hosts_come_back_and_take_work(testbed: TestBed) -> None:
     report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
     assert report["hits"] == local_hits("-n", "1e9", "--chunk-size", "2e7")
     assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
+
+
+def test_a_host_cut_off_mid_job_loses_nothing_and_rejoins(testbed: TestBed) -> None:
+    """Its held chunks return to the queue once the broker misses its heartbeats; when
+    the cable is back, its worker reconnects by itself."""
+    victim = testbed.hosts["h2"]
+    job_args = ("-n", "6e9", "--chunk-size", "5e7")
+    with stage("cut a worker host off mid-job, then plug it back"):
+        job = subprocess.Popen(
+            hub_command(*job_args),
+            env=control_env(testbed),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)  # the job is under way on every host
+        assert job.poll() is None, "the job ended before the host could be cut off"
+        testbed.cut_link(victim)
+        try:
+            time.sleep(30)  # past two missed heartbeats: the broker requeues its chunks
+        finally:
+            testbed.restore_link(victim)
+        out, err = job.communicate(timeout=600)
+    assert job.returncode == 0, err
+    assert json.loads(out)["hits"] == local_hits(*job_args)
+    with stage("the cut-off host's worker rejoins"):
+        wait_for_workers(testbed, {victim.name})
 
 
 def test_firewall_turns_away_hosts_outside_the_inventory(testbed: TestBed) -> None:

@@ -291,6 +291,10 @@ class TestBed:
         host.process.wait(timeout=60)
         host.process = None
 
+    def cut_link(self, host: Host) -> None:
+        """Pull the host's network cable: it keeps running, cut off from everyone."""
+        run("ip", "link", "set", host.veth, "down")
+
     def restore_link(self, host: Host) -> None:
         run("ip", "link", "set", host.veth, "up")
 
