@@ -212,13 +212,29 @@ def test_credentials_files_and_access(testbed: TestBed) -> None:
     )
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
         pika.BlockingConnection(guest)
+    wrong = pika.ConnectionParameters(
+        broker, 5672, "mcpi", pika.PlainCredentials("mcpi", "not-the-password"), socket_timeout=5
+    )
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        pika.BlockingConnection(wrong)
 
     with socket.create_connection((broker, 6379), timeout=5) as redis:
         redis.sendall(b"PING\r\n")
         assert redis.recv(200).startswith(b"-NOAUTH")
+        redis.sendall(b"AUTH mcpi not-the-password\r\n")
+        assert redis.recv(200).startswith(b"-WRONGPASS")
+        redis.sendall(b"AUTH default x\r\n")  # the default user is off
+        assert redis.recv(200).startswith(b"-WRONGPASS")
 
 
 def test_no_generated_secret_in_world_readable_files_or_ps(testbed: TestBed) -> None:
+    # Not in the repository: the credentials directory is ignored, and no tracked file
+    # holds a secret.
+    in_git = subprocess.run(["git", "check-ignore", "-q", str(testbed.credentials)], cwd=REPO)
+    assert in_git.returncode == 0, "the credentials directory is not git-ignored"
+    for secret in secrets(testbed):
+        tracked = subprocess.run(["git", "grep", "-qF", secret], cwd=REPO)
+        assert tracked.returncode == 1, "a generated credential is in a tracked file"
     for name in testbed.hosts:
         h = host(testbed, name)
         processes = h.check_output("ps -eo args")
