@@ -123,6 +123,10 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    # After TOMLDecodeError, which is a ValueError too: a NUL in the path, which no
+    # file can have in its name.
+    except ValueError:
+        raise ConfigError(f"config file {str(path)!r} is not a valid path") from None
     unknown = sorted(set(data) - set(PARSERS))
     if unknown:
         raise ConfigError(

@@ -97,14 +97,27 @@ def test_bad_input_gets_one_line_and_usage_status(args: list[str], env: dict[str
 )
 @given(
     option=st.sampled_from(
-        ["-n", "--seed", "--chunk-size", "--timeout", "--processes", "--broker", "--backend"]
+        [
+            "-n",
+            "--seed",
+            "--chunk-size",
+            "--timeout",
+            "--processes",
+            "--broker",
+            "--backend",
+            "--config",
+        ]
     ),
+    command=st.sampled_from(["estimate", "tune"]),
     value=st.text(min_size=1, max_size=20).filter(lambda v: not v.startswith("-")),
 )
 def test_fuzzed_option_values_never_escape_as_tracebacks(
-    option: str, value: str, env: dict[str, str]
+    option: str, value: str, command: str, env: dict[str, str]
 ) -> None:
-    args = ["estimate", "-n", "1000", "--no-progress", "--local", option, value]
+    if command == "tune" and option in ("--seed", "--chunk-size", "--timeout"):
+        option = "-n"  # tune has no such options; fuzz its job size instead
+    args = [command, "-n", "1000", "--local", option, value]
+    args += ["--no-progress"] if command == "estimate" else []
     status, _, err = run(args, env)
     assert "Traceback" not in err
     if status != ExitStatus.OK:
@@ -153,6 +166,8 @@ def test_malformed_config_is_a_config_error(env: dict[str, str], tmp_path: Path)
     status, _, err = run(["estimate", "-n", "10", "--config", str(bad)], env)
     assert status == ExitStatus.CONFIG
     assert "broker_url" in err and str(bad) in err
+    status, _, err = run(["estimate", "-n", "10", "--config", "a\0b"], env)
+    assert status == ExitStatus.CONFIG and "not a valid path" in err
     status, _, err = run(["estimate", "-n", "10"], {**env, "MCPI_TIMEOUT": "later"})
     assert status == ExitStatus.CONFIG and "MCPI_TIMEOUT" in err
 
