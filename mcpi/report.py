@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from mcpi import __version__
@@ -14,6 +15,20 @@ def decimals_for(std_error: float) -> int:
     if not std_error or not math.isfinite(std_error):
         return 8
     return max(4, min(15, math.ceil(-math.log10(std_error)) + 2))
+
+
+def table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], left: tuple[int, ...] = (0,)
+) -> list[str]:
+    """Aligned lines: columns ``left`` flush left, the others (numbers) flush right."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i in left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def as_text(report: JobReport) -> str:
@@ -39,14 +54,7 @@ def as_text(report: JobReport) -> str:
         )
         for h in report.hosts
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-        )
+    lines += table(header, rows)
     if report.duplicates:
         lines.append(
             f"\n{report.duplicates} duplicate chunk result(s) were absorbed (counted once)"
@@ -112,14 +120,7 @@ def tune_as_text(report: TuneReport) -> str:
     lines = [f"measured on the {report.ran_on}", ""]
     header = ("host", "slots", "per-slot darts/s", "source")
     rows = [(h.host, str(h.slots), f"{h.rate:.3g}", h.source) for h in capacity.hosts]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        lines.append(
-            "  ".join(
-                cell.ljust(w) if i in (0, 3) else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-        )
+    lines += table(header, rows, left=(0, 3))
     lines += [
         f"all slots: {capacity.slots}, {capacity.rate:.3g} darts/s; "
         f"overhead per chunk {capacity.task_overhead * 1e3:.2g} ms of a slot",
