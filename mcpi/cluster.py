@@ -101,12 +101,8 @@ class Cluster:
         """Check the broker, the backend and the workers; return the workers' slots."""
         self.check_broker()
         self.check_backend()
-        try:
+        with self._connection_errors():
             stats = self.app.control.inspect(timeout=REPLY_SECONDS).stats() or {}
-        except OperationalError as exc:
-            raise Unreachable(
-                f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
-            ) from None
         if not stats:
             raise NoWorkers(
                 f"no mcpi worker answered within {REPLY_SECONDS:.0f}s on the broker at "
@@ -141,17 +137,9 @@ class Cluster:
         are busy), then 1-dart chunks (their throughput gives the overhead one task
         costs a slot: publish, deliver, store, collect).
         """
-        try:
+        with self._connection_errors():
             measured = self._calibration_rates()
             overhead = self._calibration_overhead()
-        except REDIS_ERRORS as exc:
-            raise Unreachable(
-                f"lost the result backend at {_where(self.settings.result_backend)}: {exc}"
-            ) from None
-        except (OperationalError, ConnectionError) as exc:
-            raise Unreachable(
-                f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
-            ) from None
         typical = statistics.median(measured.values())
         hosts = [
             HostRate(host, slots, measured.get(host, typical), _source(host, measured))
@@ -198,13 +186,8 @@ class Cluster:
     def _run_group(self, plan: Plan) -> list[ChunkResult]:
         """Count every chunk of a throw-away job of ``plan`` on the workers; no chord."""
         job = Job(id="calibrate-" + secrets.token_hex(6), seed=secrets.randbits(64), plan=plan)
-        message = job.to_message()
-        count = self.app.tasks[COUNT_CHUNK]
         ids = {chunk_task_id(job.id, c.index): c.index for c in plan.chunks()}
-        group(
-            count.signature((message, _chunk_message(plan.chunk(i))), task_id=task_id)
-            for task_id, i in ids.items()
-        ).apply_async()
+        self._chunk_group(job, ids).apply_async()
         watchdog = Watchdog(
             self, time.monotonic() + max(60.0, self.settings.worker_grace), str, job_state=False
         )
@@ -289,11 +272,18 @@ class Cluster:
     def _job_errors(self) -> Iterator[None]:
         """Translate what can go wrong mid-job into the hub's errors."""
         try:
-            yield
+            with self._connection_errors():
+                yield
         except TallyError as exc:
             raise JobFailed(f"chunk results do not add up: {exc}") from None
         except MalformedMessage as exc:
             raise JobFailed(f"a worker returned a malformed result: {exc}") from None
+
+    @contextlib.contextmanager
+    def _connection_errors(self) -> Iterator[None]:
+        """A lost broker or result backend, as :class:`Unreachable` naming it."""
+        try:
+            yield
         except REDIS_ERRORS as exc:
             raise Unreachable(
                 f"lost the result backend at {_where(self.settings.result_backend)}: {exc}"
@@ -303,6 +293,15 @@ class Cluster:
                 f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
             ) from None
 
+    def _chunk_group(self, job: Job, ids: Mapping[str, int]) -> Any:
+        """A group of ``mcpi.count_chunk`` tasks: chunk ``i`` of ``job`` as task ``id``."""
+        message = job.to_message()
+        count = self.app.tasks[COUNT_CHUNK]
+        return group(
+            count.signature((message, _chunk_message(job.plan.chunk(i))), task_id=task_id)
+            for task_id, i in ids.items()
+        )
+
     def _submit_wave(self, job: Job, wave: range) -> WaveRun:
         """Publish one wave as a chord: its chunks, and the callback that tallies them."""
         plan, message = job.plan, job.to_message()
@@ -311,11 +310,7 @@ class Cluster:
             callback_id=wave_task_id(job.id, wave.start),
             tally=WaveTally(plan, wave),
         )
-        count = self.app.tasks[COUNT_CHUNK]
-        header = group(
-            count.signature((message, _chunk_message(plan.chunk(i))), task_id=task_id)
-            for task_id, i in run.ids.items()
-        )
+        header = self._chunk_group(job, run.ids)
         callback = self.app.tasks[TALLY_WAVE].signature(
             (message, wave.start, wave.stop), task_id=run.callback_id
         )
@@ -395,14 +390,9 @@ class Cluster:
             return
         resent = 0
         job = self._running()
-        message = job.to_message()
-        count = self.app.tasks[COUNT_CHUNK]
         for run in self._in_flight:
-            missing = [(t, i) for t, i in run.ids.items() if not run.tally.has(i)]
-            group(
-                count.signature((message, _chunk_message(job.plan.chunk(i))), task_id=t)
-                for t, i in missing
-            ).apply_async()
+            missing = {t: i for t, i in run.ids.items() if not run.tally.has(i)}
+            self._chunk_group(job, missing).apply_async()
             run.callback_lost = True
             resent += len(missing)
         self._mark_job()
