@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,25 @@ def hub(bed: TestBed, *args: str) -> dict[str, Any]:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def hub_with_fault(
+    bed: TestBed, args: tuple[str, ...], fault: Callable[[], None]
+) -> dict[str, Any]:
+    """``hub(bed, *args)``, with ``fault()`` done once the job is under way on every host."""
+    job = subprocess.Popen(
+        hub_command(*args),
+        env=control_env(bed),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)  # the job is under way on every host
+    assert job.poll() is None, "the job ended before the fault could strike"
+    fault()
+    out, err = job.communicate(timeout=600)
+    assert job.returncode == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
 
 
 def local_hits(*args: str) -> int:
@@ -285,19 +305,7 @@ def test_a_host_powered_off_mid_job_loses_nothing(testbed: TestBed) -> None:
     victim = testbed.hosts["h3"]
     job_args = ("-n", "6e9", "--chunk-size", "5e7")
     with stage("power off a worker host mid-job"):
-        job = subprocess.Popen(
-            hub_command(*job_args),
-            env=control_env(testbed),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(4)  # the job is under way on every host
-        assert job.poll() is None, "the job ended before the host could be lost"
-        testbed.power_off(victim)
-        out, err = job.communicate(timeout=600)
-    assert job.returncode == 0, err
-    report = json.loads(out)
+        report = hub_with_fault(testbed, job_args, lambda: testbed.power_off(victim))
     with stage("the same job locally"):
         expected = local_hits(*job_args)
     assert report["hits"] == expected
@@ -325,24 +333,17 @@ def test_a_host_cut_off_mid_job_loses_nothing_and_rejoins(testbed: TestBed) -> N
     the cable is back, its worker reconnects by itself."""
     victim = testbed.hosts["h2"]
     job_args = ("-n", "6e9", "--chunk-size", "5e7")
-    with stage("cut a worker host off mid-job, then plug it back"):
-        job = subprocess.Popen(
-            hub_command(*job_args),
-            env=control_env(testbed),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(4)  # the job is under way on every host
-        assert job.poll() is None, "the job ended before the host could be cut off"
+
+    def pull_the_cable() -> None:
         testbed.cut_link(victim)
         try:
             time.sleep(30)  # past two missed heartbeats: the broker requeues its chunks
         finally:
             testbed.restore_link(victim)
-        out, err = job.communicate(timeout=600)
-    assert job.returncode == 0, err
-    assert json.loads(out)["hits"] == local_hits(*job_args)
+
+    with stage("cut a worker host off mid-job, then plug it back"):
+        report = hub_with_fault(testbed, job_args, pull_the_cable)
+    assert report["hits"] == local_hits(*job_args)
     with stage("the cut-off host's worker rejoins"):
         wait_for_workers(testbed, {victim.name})
 
