@@ -137,6 +137,23 @@ class RabbitMQ:
                 connection.collect()
         return True
 
+    def purge(self, queue: str) -> None:
+        """Drop every message waiting in ``queue`` (if it was ever declared)."""
+        import amqp
+
+        connection = amqp.Connection(
+            f"127.0.0.1:{self.port}",
+            userid=self.user,
+            password=self.password,
+            virtual_host=self.vhost,
+        )
+        connection.connect()
+        try:
+            with contextlib.suppress(amqp.exceptions.NotFound):  # never declared
+                connection.channel().queue_purge(queue)
+        finally:
+            connection.collect()
+
     def stop(self) -> None:
         """Stop the node and its private epmd (both are gone afterwards)."""
         stop_group(self.process, timeout=30)
@@ -338,20 +355,7 @@ class Sandbox:
 
     def purge(self) -> None:
         """Drop every message waiting in the mcpi queue (work of an abandoned job)."""
-        import amqp
-
-        connection = amqp.Connection(
-            f"127.0.0.1:{self.rabbitmq.port}",
-            userid=self.rabbitmq.user,
-            password=self.rabbitmq.password,
-            virtual_host=self.rabbitmq.vhost,
-        )
-        connection.connect()
-        try:
-            with contextlib.suppress(amqp.exceptions.NotFound):  # never declared
-                connection.channel().queue_purge("mcpi")
-        finally:
-            connection.collect()
+        self.rabbitmq.purge("mcpi")
 
     def close(self) -> None:
         for worker in self.workers:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +38,7 @@ def cluster_env(
         XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
     yield env
-    _purge_queue(rabbitmq)
+    rabbitmq.purge("mcpi")  # leave no task behind for the next test's workers
     redis_server.flush()
 
 
@@ -63,16 +62,3 @@ def start_worker(rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path) -> Ite
     yield start
     for worker in workers:
         worker.kill()
-
-
-def _purge_queue(rabbitmq: RabbitMQ) -> None:
-    """Leave no task behind for the next test's workers."""
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
-    try:
-        channel = connection.channel()
-        with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):  # never declared
-            channel.queue_purge("mcpi")
-    finally:
-        connection.close()
