@@ -31,6 +31,7 @@ class Job:
             "seed": self.seed,
             "darts": self.plan.darts,
             "chunk_size": self.plan.chunk_size,
+            "first": self.plan.first,
         }
 
     @classmethod
@@ -40,7 +41,10 @@ class Job:
                 id=require_field(message, "id", str),
                 seed=require_field(message, "seed", int),
                 plan=Plan(
-                    require_field(message, "darts", int), require_field(message, "chunk_size", int)
+                    require_field(message, "darts", int),
+                    require_field(message, "chunk_size", int),
+                    # Absent from the messages of hubs older than staged jobs.
+                    require_field(message, "first", int) if "first" in message else 0,
                 ),
             )
         except ValueError as exc:

@@ -1,8 +1,11 @@
 """Plans: how a job's darts [0, N) are cut into chunks, and how chunks are grouped in waves.
 
 A job is (seed, N). A plan splits [0, N) into consecutive chunks [a, b) of one size
-(the last may be shorter). Because the kernel's stream is defined over darts, the total
-hit count does not depend on the plan; the plan only decides how work is spread.
+(the last may be shorter). A plan may also start further along the stream, at dart
+``first``: a precision-targeted estimate throws its darts in stages, each stage a plan
+of the darts [first, first + N) that follow the previous stage's. Because the kernel's
+stream is defined over darts, the total hit count does not depend on the plan; the plan
+only decides how work is spread.
 
 Plans are lazy: a job of 1e16 darts is never materialised as a list of chunks, and the
 hub submits it in waves (successive chords) of at most ``MAX_WAVE_CHUNKS`` chunks so
@@ -47,13 +50,21 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """N darts cut into chunks of ``chunk_size`` (the last one shorter)."""
+    """Darts [first, first + darts) cut into chunks of ``chunk_size`` (the last one shorter)."""
 
     darts: int
     chunk_size: int
+    first: int = 0
 
     def __post_init__(self) -> None:
         check_darts(self.darts)
+        if isinstance(self.first, bool) or not isinstance(self.first, int):
+            raise ValueError("the first dart must be an integer")
+        if not 0 <= self.first <= MAX_DARTS - self.darts:
+            raise ValueError(
+                f"darts [{self.first:,}, {self.first + self.darts:,}) are not inside "
+                f"[0, {MAX_DARTS:.0e})"
+            )
         if not 1 <= self.chunk_size <= MAX_CHUNK_DARTS:
             raise ValueError(
                 f"chunk size must be between 1 and {MAX_CHUNK_DARTS:,} darts, "
@@ -72,8 +83,8 @@ class Plan:
     def chunk(self, index: int) -> Chunk:
         if not 0 <= index < self.chunk_count:
             raise IndexError(f"chunk {index} is not in a plan of {self.chunk_count} chunks")
-        start = index * self.chunk_size
-        return Chunk(index, start, min(start + self.chunk_size, self.darts))
+        start = self.first + index * self.chunk_size
+        return Chunk(index, start, min(start + self.chunk_size, self.first + self.darts))
 
     def chunks(self, first: int = 0, stop: int | None = None) -> Iterator[Chunk]:
         """Chunks ``first`` .. ``stop - 1`` (default: to the end), lazily."""
