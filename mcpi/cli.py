@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,8 @@ from mcpi.settings import ConfigError, default_config_path, load_settings
 
 PROG = "mcpi-hub"
 DEFAULT_DARTS = 10**8
+#: The default bound of a precision-targeted job: about an hour of 2 x 10^8 darts/s.
+DEFAULT_MAX_DARTS = 10**12
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +70,22 @@ def _sizes(text: str) -> list[int]:
     if max(sizes) > 10**12:
         raise argparse.ArgumentTypeError("a benchmark size is at most 1e12 darts")
     return sizes
+
+
+def _jobs_limit(text: str) -> int:
+    return parse_count(text, "jobs", 10**6)
+
+
+def _precision(text: str) -> float:
+    try:
+        value = float(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 < value < 4):
+        raise argparse.ArgumentTypeError(
+            f"a precision is the interval's half-width, between 0 and 4 (e.g. 1e-5), not {text}"
+        )
+    return value
 
 
 def _seed(text: str) -> int:
@@ -114,12 +133,36 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
         "-n",
         "--darts",
         type=_darts,
-        default=DEFAULT_DARTS,
         metavar="N",
         help=f"number of darts, e.g. 1e9 (default {DEFAULT_DARTS:.0e}, maximum {MAX_DARTS:.0e})",
     )
     est.add_argument(
+        "--precision",
+        type=_precision,
+        metavar="H",
+        help=(
+            "instead of N darts: throw darts until the 95%% interval's half-width is at "
+            "most H, e.g. 1e-5 (sequential rule of Chow and Robbins, see the README)"
+        ),
+    )
+    est.add_argument(
+        "--max-darts",
+        type=_darts,
+        metavar="M",
+        help=f"with --precision: stop at M darts at most (default {DEFAULT_MAX_DARTS:.0e})",
+    )
+    est.add_argument(
         "--seed", type=_seed, metavar="S", help="job seed (default: random, printed in the report)"
+    )
+    est.add_argument(
+        "--resume",
+        metavar="JOB",
+        help="finish job JOB (see `mcpi-hub jobs`) where it ran, recounting nothing counted",
+    )
+    est.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the running estimate with its band, and darts/s per host (needs matplotlib)",
     )
     est.add_argument(
         "--chunk-size",
@@ -158,6 +201,33 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
     tune.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     _add_where(tune)
     _add_cluster(tune)
+
+    status = commands.add_parser(
+        "status",
+        help="show the broker, the backend, the queue and every worker, by host",
+        description=(
+            "Ask the broker (version; the mcpi queue's waiting messages and consumers, by "
+            "a passive declare), the result backend (version) and every worker (versions, "
+            "slots, load, chunks running and prefetched). Warns when a worker runs another "
+            "mcpi version than this hub (exit 8 with --strict)."
+        ),
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument(
+        "--strict", action="store_true", help="exit 8 if any worker's mcpi version differs"
+    )
+    _add_cluster(status)
+
+    jobs = commands.add_parser(
+        "jobs",
+        help="list recent jobs (to resume an unfinished one)",
+        description="List the jobs this hub recorded, newest first (in MCPI_CACHE_DIR/jobs).",
+    )
+    jobs.add_argument(
+        "-n", "--limit", type=_jobs_limit, default=20, metavar="K", help="show K jobs (default 20)"
+    )
+    jobs.add_argument("--json", action="store_true", help="print one JSON array")
+    jobs.add_argument("--config", metavar="FILE", help="config file (MCPI_CONFIG)")
 
     bench = commands.add_parser(
         "bench",
@@ -237,6 +307,10 @@ def main(
             return _estimate(args, env, stdout, stderr)
         if args.command == "tune":
             return _tune(args, env, stdout)
+        if args.command == "status":
+            return _status(args, env, stdout)
+        if args.command == "jobs":
+            return _jobs(args, env, stdout)
         if args.command == "bench":
             return _bench(args, stdout, stderr)
         parser.print_usage(stderr)
@@ -262,16 +336,28 @@ def _estimate(
     args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO
 ) -> int:
     from mcpi.hub import EstimateRequest, run_estimate
+    from mcpi.precision import PrecisionTarget
     from mcpi.progress import NoProgress, Progress, ProgressBar
     from mcpi.report import as_json, as_text
 
+    _check_estimate_options(args)
+    plot = None
+    if args.plot is not None:
+        from mcpi.plot import check_plot_path
+
+        plot = check_plot_path(args.plot)
     settings = _settings(args, env, timeout=args.timeout)
+    precision = None
+    if args.precision is not None:
+        precision = PrecisionTarget(args.precision, args.max_darts or DEFAULT_MAX_DARTS)
     request = EstimateRequest(
-        darts=args.darts,
+        darts=args.darts or DEFAULT_DARTS,
         seed=args.seed,
         chunk_size=args.chunk_size,
         local=args.local,
         processes=args.processes,
+        precision=precision,
+        resume=args.resume,
     )
     show_progress = not (args.json or args.no_progress) and stderr.isatty()
     progress: Progress = ProgressBar(stderr) if show_progress else NoProgress()
@@ -280,6 +366,74 @@ def _estimate(
         stdout.write(json.dumps(as_json(report)) + "\n")
     else:
         stdout.write(as_text(report))
+    if plot is not None:
+        from mcpi.plot import plot_job
+
+        plot_job(report, plot)
+        if not args.json:
+            stdout.write(f"plot: {plot}\n")
+    return ExitStatus.OK if report.precision_reached else ExitStatus.PRECISION_NOT_REACHED
+
+
+def _check_estimate_options(args: argparse.Namespace) -> None:
+    if args.resume is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("--darts", args.darts),
+                ("--seed", args.seed),
+                ("--chunk-size", args.chunk_size),
+                ("--precision", args.precision),
+                ("--max-darts", args.max_darts),
+                ("--local", args.local or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"--resume finishes a job as it was started: drop {', '.join(given)}")
+    if args.precision is not None and args.darts is not None:
+        raise UsageError(
+            "give --darts or --precision, not both (bound --precision with --max-darts)"
+        )
+    if args.max_darts is not None and args.precision is None:
+        raise UsageError("--max-darts bounds --precision; for a fixed number use --darts")
+
+
+def _status(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO) -> int:
+    from mcpi.report import status_as_json, status_as_text
+    from mcpi.status import gather
+
+    settings = _settings(args, env)
+    if not settings.cluster_configured:
+        raise UsageError(
+            "no cluster configured: status needs a broker (--broker, MCPI_BROKER_URL or "
+            "the config file the playbook writes)"
+        )
+    status = gather(settings)
+    if args.json:
+        stdout.write(json.dumps(status_as_json(status)) + "\n")
+    else:
+        stdout.write(status_as_text(status))
+    if not (status.broker.reachable and status.backend.reachable):
+        return ExitStatus.UNREACHABLE
+    if not status.workers:
+        return ExitStatus.NO_WORKERS
+    if args.strict and status.skew:
+        return ExitStatus.VERSION_SKEW
+    return ExitStatus.OK
+
+
+def _jobs(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO) -> int:
+    from mcpi.records import JobBook
+    from mcpi.report import jobs_as_json, jobs_as_text
+
+    settings = load_settings({"config": args.config}, env)
+    book = JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
+    records = book.recent(args.limit)
+    if args.json:
+        stdout.write(json.dumps(jobs_as_json(records)) + "\n")
+    else:
+        stdout.write(jobs_as_text(records))
     return ExitStatus.OK
 
 

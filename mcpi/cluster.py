@@ -15,7 +15,7 @@ import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from mcpi.job import Job, MalformedMessage
 from mcpi.plan import Chunk, Plan
 from mcpi.progress import Progress
 from mcpi.rates import MIN_LEARNING_SECONDS, RateBook
+from mcpi.records import ChunkJournal
 from mcpi.settings import Settings
 from mcpi.stats import HostWork
 from mcpi.tally import ChunkResult, JobTally, TallyError, WaveTally
@@ -84,16 +85,23 @@ class Cluster:
         # The job being run, and its waves in flight (for recovery after a backend loss).
         self._job: Job | None = None
         self._in_flight: list[WaveRun] = []
+        # Chunks of a resumed job found counted already (None: not resuming).
+        self._resumed: int | None = None
         self.rate_book = RateBook(
             settings.cache_dir / "rates.json" if settings.cache_dir else None,
-            cluster=_where(settings.broker_url) + "/" + _vhost(settings.broker_url),
+            cluster=self.where,
             version=__version__,
         )
 
     @property
+    def where(self) -> str:
+        """The cluster's name: its broker's ``host:port/vhost``."""
+        return where_of(self.settings.broker_url) + "/" + _vhost(self.settings.broker_url)
+
+    @property
     def description(self) -> str:
         return (
-            f"cluster at {_where(self.settings.broker_url)}: "
+            f"cluster at {where_of(self.settings.broker_url)}: "
             f"{len(self.workers)} worker(s), {self.slots} slot(s)"
         )
 
@@ -106,11 +114,11 @@ class Cluster:
         if not stats:
             raise NoWorkers(
                 f"no mcpi worker answered within {REPLY_SECONDS:.0f}s on the broker at "
-                f"{_where(self.settings.broker_url)} (are the workers running? "
+                f"{where_of(self.settings.broker_url)} (are the workers running? "
                 "use --local to run on this machine)"
             )
         self.workers = stats
-        self.slots = sum(_concurrency(s) for s in stats.values())
+        self.slots = sum(concurrency(s) for s in stats.values())
         return self.slots
 
     def slots_by_host(self) -> dict[str, int]:
@@ -118,7 +126,7 @@ class Cluster:
         slots: dict[str, int] = {}
         for node, stats in self.workers.items():
             host = node.partition("@")[2] or node
-            slots[host] = slots.get(host, 0) + _concurrency(stats)
+            slots[host] = slots.get(host, 0) + concurrency(stats)
         return slots
 
     def capacity(self, recalibrate: bool = False) -> Capacity:
@@ -206,7 +214,7 @@ class Cluster:
         return results
 
     def check_broker(self) -> None:
-        where = _where(self.settings.broker_url)
+        where = where_of(self.settings.broker_url)
         try:
             with self.app.connection_for_write() as connection:
                 connection.ensure_connection(
@@ -225,7 +233,7 @@ class Cluster:
             raise Unreachable(f"cannot reach the broker at {where}: {exc}") from None
 
     def check_backend(self) -> None:
-        where = _where(self.settings.result_backend)
+        where = where_of(self.settings.result_backend)
         try:
             self.app.backend.client.ping()
         except redis.exceptions.AuthenticationError:
@@ -240,13 +248,24 @@ class Cluster:
         except (*REDIS_ERRORS, OSError) as exc:
             raise Unreachable(f"cannot reach the result backend at {where}: {exc}") from None
 
-    def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally:
+    def run(
+        self,
+        job: Job,
+        progress: Progress,
+        deadline: float | None,
+        resume: bool = False,
+        journal: ChunkJournal | None = None,
+    ) -> JobTally:
         """Run ``job`` wave by wave, the next wave queued while the current one is counted.
 
         Keeping the next wave in the queue means no slot idles at a wave's end (the
         queue is FIFO, so it only starts once the current wave is handed out), while
-        at most two waves' bookkeeping exists at a time.
+        at most two waves' bookkeeping exists at a time. With ``resume``, chunks whose
+        results the backend still holds (a hub died after they were counted) are taken
+        from it, not sent again. (``journal`` is the local pool's; the backend is the
+        cluster's.)
         """
+        self._resumed = 0 if resume else None
         tally = JobTally(job.plan)
         watchdog = Watchdog(self, deadline, lambda: f"{tally.chunks} of {job.plan.chunk_count}")
         in_flight: list[WaveRun] = []
@@ -262,6 +281,11 @@ class Cluster:
                 while in_flight:
                     tally.fold(self._collect_wave(in_flight[0], progress, watchdog))
                     in_flight.pop(0)
+            if self._resumed:
+                self.notes.append(
+                    f"resumed: {self._resumed:,} chunk(s) counted before were read from the "
+                    "result backend, not recomputed"
+                )
         finally:
             # A failing job withdraws the work nobody will collect.
             for run in in_flight:
@@ -286,11 +310,11 @@ class Cluster:
             yield
         except REDIS_ERRORS as exc:
             raise Unreachable(
-                f"lost the result backend at {_where(self.settings.result_backend)}: {exc}"
+                f"lost the result backend at {where_of(self.settings.result_backend)}: {exc}"
             ) from None
         except (OperationalError, ConnectionError) as exc:
             raise Unreachable(
-                f"lost the broker at {_where(self.settings.broker_url)}: {exc}"
+                f"lost the broker at {where_of(self.settings.broker_url)}: {exc}"
             ) from None
 
     def _chunk_group(self, job: Job, ids: Mapping[str, int]) -> Any:
@@ -310,6 +334,18 @@ class Cluster:
             callback_id=wave_task_id(job.id, wave.start),
             tally=WaveTally(plan, wave),
         )
+        if self._resumed is not None:
+            counted = self._counted_before(run)
+            if counted:
+                # Only the rest is sent, as plain tasks: a chord of part of a wave
+                # would have a callback that cannot see the chunks counted before.
+                self._resumed += len(counted)
+                run.counted_before = counted
+                run.callback_lost = True
+                missing = {t: i for t, i in run.ids.items() if not run.tally.has(i)}
+                if missing:
+                    self._chunk_group(job, missing).apply_async()
+                return run
         header = self._chunk_group(job, run.ids)
         callback = self.app.tasks[TALLY_WAVE].signature(
             (message, wave.start, wave.stop), task_id=run.callback_id
@@ -317,9 +353,28 @@ class Cluster:
         chord(header, callback).apply_async()
         return run
 
+    def _counted_before(self, run: WaveRun) -> list[ChunkResult]:
+        """Results the backend holds for ``run``'s chunks, added to its tally."""
+        ids = list(run.ids)
+        backend = self.app.backend
+        values = backend.client.mget([backend.get_key_for_task(t) for t in ids])
+        counted = []
+        for task_id, value in zip(ids, values, strict=True):
+            if value is None:
+                continue
+            meta = backend.decode_result(value)
+            if meta.get("status") != states.SUCCESS:
+                continue  # failed or unknown: sent again
+            result = _chunk_result(run.ids[task_id], meta)
+            if run.tally.add(result):
+                counted.append(result)
+        return counted
+
     def _collect_wave(self, run: WaveRun, progress: Progress, watchdog: Watchdog) -> WaveTally:
         """Wait for a wave's chunks (progress, telemetry), then check its callback's totals."""
-        pending = set(run.ids)
+        for result in run.counted_before:
+            progress.counted(result)
+        pending = {t for t, i in run.ids.items() if not run.tally.has(i)}
         while pending:
             with self._backend_outage(watchdog):
                 for task_id, meta in self._results(pending, watchdog):
@@ -331,7 +386,7 @@ class Cluster:
                             f"the result stored for chunk {index} is for chunk {result.chunk.index}"
                         )
                     if run.tally.add(result):
-                        progress.advance(result.chunk.darts)
+                        progress.counted(result)
                         watchdog.progressed()
         while not run.callback_lost:
             with self._backend_outage(watchdog):
@@ -350,7 +405,7 @@ class Cluster:
         try:
             yield
         except REDIS_ERRORS as exc:
-            where = _where(self.settings.result_backend)
+            where = where_of(self.settings.result_backend)
             give_up = time.monotonic() + self.settings.worker_grace
             while True:
                 watchdog.check_deadline()
@@ -461,8 +516,11 @@ class WaveRun:
     callback_id: str
     tally: WaveTally
     collected: bool = False
-    #: The backend lost the chord's state: its callback will not come.
+    #: The backend lost the chord's state (or the wave was resumed in part): its
+    #: callback will not come.
     callback_lost: bool = False
+    #: Of a resumed job: the wave's results found counted before it was sent.
+    counted_before: list[ChunkResult] = field(default_factory=list)
 
     def outstanding(self) -> list[str]:
         """Task ids whose results nobody has collected yet."""
@@ -535,7 +593,7 @@ def _chunk_message(chunk: Chunk) -> list[int]:
     return [chunk.index, chunk.start, chunk.stop]
 
 
-def _concurrency(stats: dict[str, Any]) -> int:
+def concurrency(stats: dict[str, Any]) -> int:
     try:
         return int(stats["pool"]["max-concurrency"])
     except (KeyError, TypeError, ValueError):
@@ -551,7 +609,7 @@ def _vhost(url: str | None) -> str:
     return urlsplit(url or "").path.lstrip("/") or "/"
 
 
-def _where(url: str | None) -> str:
+def where_of(url: str | None) -> str:
     """``host:port`` of a URL: what a user needs to know, with no credentials."""
     parts = urlsplit(url or "")
     try:

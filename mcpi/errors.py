@@ -21,8 +21,14 @@ class ExitStatus(IntEnum):
     JOB_FAILED = 5
     #: The job's deadline passed, or its workers vanished mid-job.
     TIMEOUT = 6
-    #: No worker answered before the job started.
+    #: No worker answered before the job started (or for ``status``).
     NO_WORKERS = 7
+    #: ``status --strict``: a worker runs another mcpi version than the hub.
+    VERSION_SKEW = 8
+    #: ``hosts``: the command failed or could not run on at least one host.
+    HOSTS_FAILED = 9
+    #: ``estimate --precision``: the dart bound came before the precision.
+    PRECISION_NOT_REACHED = 10
     #: Interrupted (Ctrl-C).
     INTERRUPTED = 130
 

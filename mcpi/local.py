@@ -13,6 +13,7 @@ import os
 import queue
 import signal
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from mcpi.job import Job
 from mcpi.kernel import count_hits
 from mcpi.plan import Chunk
 from mcpi.progress import Progress
+from mcpi.records import ChunkJournal
 from mcpi.stats import HostWork
 from mcpi.tally import ChunkResult, JobTally, WaveTally
 from mcpi.tuning import Capacity, HostRate
@@ -30,6 +32,8 @@ from mcpi.tuning import Capacity, HostRate
 #: What one chunk costs a pool process besides counting: pickling the chunk and its
 #: result through the pool's pipes (~0.1 ms measured; a generous bound).
 LOCAL_TASK_OVERHEAD = 0.0005
+#: How often a pool process checks that its hub is still alive.
+HUB_WATCH_SECONDS = 1.0
 #: Darts per calibration run of the kernel in this process (~10 ms on a current core).
 CALIBRATION_DARTS = 1 << 21
 
@@ -38,6 +42,7 @@ class LocalPool:
     """Runs jobs on ``processes`` local processes (default: every core)."""
 
     mode = "local"
+    where = "local"
 
     def __init__(self, processes: int | None = None) -> None:
         self.processes = processes or os.cpu_count() or 1
@@ -68,14 +73,43 @@ class LocalPool:
     def learn(self, work: Mapping[str, HostWork]) -> None:
         """Nothing to keep: calibrating this machine costs a few milliseconds."""
 
-    def run(self, job: Job, progress: Progress, deadline: float | None) -> JobTally:
+    def run(
+        self,
+        job: Job,
+        progress: Progress,
+        deadline: float | None,
+        resume: bool = False,
+        journal: ChunkJournal | None = None,
+    ) -> JobTally:
+        """Count ``job``; with ``resume``, first take the chunks ``journal`` already holds."""
         plan = job.plan
         tally = JobTally(plan)
         open_waves: dict[range, WaveTally] = {}
+
+        def add(result: ChunkResult) -> None:
+            indices = plan.wave_of(result.chunk.index)
+            wave = open_waves.get(indices)
+            if wave is None:
+                wave = open_waves[indices] = WaveTally(plan, indices)
+            if wave.add(result):
+                progress.counted(result)
+            if wave.complete:
+                tally.fold(open_waves.pop(indices))
+
+        done: set[int] = set()
+        if resume and journal is not None:
+            for earlier in journal.read(job.id):
+                add(earlier)
+                done.add(earlier.chunk.index)
+            if done:
+                self.notes.append(
+                    f"resumed: {len(done):,} chunk(s) counted before were taken from the "
+                    "journal, not recomputed"
+                )
         results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-        chunks = plan.chunks()
+        chunks = (c for c in plan.chunks() if c.index not in done)
         in_flight = 0
-        pool = _context().Pool(self.processes, initializer=_child_init)
+        pool = _context().Pool(self.processes, initializer=_child_init, initargs=(os.getpid(),))
         try:
 
             def submit() -> bool:
@@ -99,20 +133,17 @@ class LocalPool:
                     chunk, error = item
                     raise JobFailed(f"chunk {chunk.index} failed: {type(error).__name__}: {error}")
                 result: ChunkResult = item
-                indices = plan.wave_of(result.chunk.index)
-                wave = open_waves.get(indices)
-                if wave is None:
-                    wave = open_waves[indices] = WaveTally(plan, indices)
-                wave.add(result)
-                progress.advance(result.chunk.darts)
-                if wave.complete:
-                    tally.fold(open_waves.pop(indices))
+                if journal is not None:
+                    journal.append(job.id, result)
+                add(result)
                 if submit():
                     in_flight += 1
             pool.close()
         finally:
             pool.terminate()
             pool.join()
+            if journal is not None:
+                journal.close()
         return tally
 
 
@@ -150,6 +181,21 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _child_init() -> None:
+def _child_init(hub: int) -> None:
     # Ctrl-C is the hub's to handle: pool processes ignore it and are terminated.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A hub killed outright must take its pool along, not leave processes that count
+    # for nobody. Their parent is the fork server, which outlives the hub while they
+    # run, so each watches the hub itself.
+    threading.Thread(target=_exit_with, args=(hub,), daemon=True).start()
+
+
+def _exit_with(hub: int) -> None:
+    while True:
+        time.sleep(HUB_WATCH_SECONDS)
+        try:
+            os.kill(hub, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was reused by someone else's process
+            os._exit(1)

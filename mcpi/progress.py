@@ -5,11 +5,34 @@ from __future__ import annotations
 import time
 from typing import Protocol, TextIO
 
+from mcpi.tally import ChunkResult
+
 
 class Progress(Protocol):
+    """What the executors tell the hub while a job (stage) runs."""
+
     def start(self, total: int) -> None: ...
-    def advance(self, darts: int) -> None: ...
+    def counted(self, result: ChunkResult) -> None: ...
     def finish(self) -> None: ...
+
+
+class Tee:
+    """Tells several observers the same thing."""
+
+    def __init__(self, *observers: Progress) -> None:
+        self.observers = observers
+
+    def start(self, total: int) -> None:
+        for observer in self.observers:
+            observer.start(total)
+
+    def counted(self, result: ChunkResult) -> None:
+        for observer in self.observers:
+            observer.counted(result)
+
+    def finish(self) -> None:
+        for observer in self.observers:
+            observer.finish()
 
 
 class NoProgress:
@@ -18,7 +41,7 @@ class NoProgress:
     def start(self, total: int) -> None:
         pass
 
-    def advance(self, darts: int) -> None:
+    def counted(self, result: ChunkResult) -> None:
         pass
 
     def finish(self) -> None:
@@ -42,8 +65,8 @@ class ProgressBar:
         self.began = time.monotonic()
         self._draw(force=True)
 
-    def advance(self, darts: int) -> None:
-        self.done += darts
+    def counted(self, result: ChunkResult) -> None:
+        self.done += result.chunk.darts
         self._draw(force=self.done >= self.total)
 
     def finish(self) -> None:

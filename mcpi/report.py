@@ -1,4 +1,4 @@
-"""Rendering the hub's reports (jobs, tuning) as human-readable text or one JSON object."""
+"""Rendering the hub's reports (jobs, tuning, status, job records): text, or JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 from mcpi import __version__
 from mcpi.hub import JobReport, TuneReport
+from mcpi.records import DONE, JobRecord
+from mcpi.status import ClusterStatus, Service
 
 
 def decimals_for(std_error: float) -> int:
@@ -32,13 +34,13 @@ def table(
 
 
 def as_text(report: JobReport) -> str:
-    e, plan = report.estimate, report.job.plan
+    e = report.estimate
     d = decimals_for(e.std_error)
     lines = [
         f"π ≈ {e.pi:.{d}f} ± {e.half_width:.2g}  (95% CI {e.ci_low:.{d}f} … {e.ci_high:.{d}f})",
         f"error vs π: {e.error:+.2g} ({e.error_in_std_errors:+.2f} standard errors)",
-        f"{plan.darts:,} darts, {e.hits:,} hits; seed {report.job.seed}; "
-        f"{plan.chunk_count:,} chunk(s) of {plan.chunk_size:,}{_chunking(report)}",
+        f"{report.darts:,} darts, {e.hits:,} hits; seed {report.seed}; job {report.job_id}",
+        f"{report.chunks:,} chunk(s) of {report.chunk_size:,}{_chunking(report)}" + _stages(report),
         f"wall {report.wall_seconds:.3g} s, {report.darts_per_second:.3g} darts/s "
         f"on the {report.ran_on}",
         "",
@@ -63,9 +65,16 @@ def as_text(report: JobReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _stages(report: JobReport) -> str:
+    if report.precision is None:
+        return ""
+    looks = " + ".join(f"{s.darts:.3g}" for s in report.stages)
+    return f"; {len(report.stages)} stage(s) of darts: {looks}"
+
+
 def _chunking(report: JobReport) -> str:
     if report.chunking is None:
-        return " (--chunk-size)"
+        return " (as first planned)" if report.resumed else " (--chunk-size)"
     return f" (automatic: {report.chunking.bound_by})"
 
 
@@ -80,19 +89,32 @@ def _chunking_json(report: JobReport) -> dict[str, Any] | None:
 
 
 def as_json(report: JobReport) -> dict[str, Any]:
-    e, plan = report.estimate, report.job.plan
+    e = report.estimate
     return {
         "pi": e.pi,
         "std_error": e.std_error,
         "ci95": [e.ci_low, e.ci_high],
+        "half_width": e.half_width,
         "error": e.error,
-        "darts": plan.darts,
+        "darts": report.darts,
         "hits": e.hits,
-        "seed": report.job.seed,
-        "job_id": report.job.id,
-        "chunks": plan.chunk_count,
-        "chunk_size": plan.chunk_size,
+        "seed": report.seed,
+        "job_id": report.job_id,
+        "resumed": report.resumed,
+        "chunks": report.chunks,
+        "chunk_size": report.chunk_size,
         "chunking": _chunking_json(report),
+        "stages": [
+            {"first": s.first, "darts": s.darts, "chunk_size": s.chunk_size, "hits": s.hits}
+            for s in report.stages
+        ],
+        "precision": None
+        if report.precision is None
+        else {
+            "half_width": report.precision.half_width,
+            "max_darts": report.precision.max_darts,
+            "reached": report.precision_reached,
+        },
         "wall_seconds": report.wall_seconds,
         "darts_per_second": report.darts_per_second,
         "mode": report.mode,
@@ -154,3 +176,119 @@ def tune_as_json(report: TuneReport) -> dict[str, Any]:
         "overhead_fraction": c.overhead_fraction,
         "expected_seconds": c.expected_seconds,
     }
+
+
+def status_as_text(status: ClusterStatus) -> str:
+    lines = []
+    for service in (status.broker, status.backend):
+        if service.reachable:
+            what = f"{service.product} {service.version}".strip() or "reachable"
+            lines.append(f"{service.name:8} {service.where}: {what}")
+        else:
+            lines.append(f"{service.name:8} {service.where}: UNREACHABLE ({service.error})")
+    if status.queue is not None:
+        q = status.queue
+        lines.append(
+            f"queue    {q.name}: {q.ready:,} waiting, {status.unacknowledged:,} unacknowledged "
+            f"(running or prefetched), {q.consumers} consumer(s)"
+        )
+    elif status.broker.reachable:
+        lines.append("queue    mcpi: not declared yet (no worker has started)")
+    lines.append("")
+    rows = []
+    for host, workers in status.by_host().items():
+        for w in workers:
+            rows.append(
+                (
+                    host,
+                    w.node,
+                    str(w.slots),
+                    " ".join(f"{x:.2f}" for x in w.load) or "?",
+                    f"{w.running}",
+                    f"{w.prefetched}",
+                    w.mcpi,
+                    w.versions.get("celery", "?"),
+                    w.versions.get("numpy", "?"),
+                )
+            )
+    if rows:
+        header = (
+            *("host", "worker", "slots", "load 1/5/15m", "running", "prefetched"),
+            *("mcpi", "celery", "numpy"),
+        )
+        lines += table(header, rows, left=(0, 1, 3))
+        slots = sum(w.slots for w in status.workers)
+        lines.append(
+            f"\n{len(status.workers)} worker(s) on {len(status.by_host())} host(s), "
+            f"{slots} slot(s); hub mcpi {status.hub_version}"
+        )
+    elif status.broker.reachable:
+        lines.append("no worker answered")
+    lines += [f"warning: version skew: {warning}" for warning in status.skew]
+    return "\n".join(lines) + "\n"
+
+
+def status_as_json(status: ClusterStatus) -> dict[str, Any]:
+    def service(s: Service) -> dict[str, Any]:
+        return {
+            "where": s.where,
+            "reachable": s.reachable,
+            "product": s.product,
+            "version": s.version,
+            "error": s.error or None,
+        }
+
+    q = status.queue
+    return {
+        "hub_version": status.hub_version,
+        "broker": service(status.broker),
+        "backend": service(status.backend),
+        "queue": None
+        if q is None
+        else {
+            "name": q.name,
+            "ready": q.ready,
+            "consumers": q.consumers,
+            "unacknowledged": status.unacknowledged,
+        },
+        "workers": [
+            {
+                "node": w.node,
+                "host": w.host,
+                "slots": w.slots,
+                "running": w.running,
+                "prefetched": w.prefetched,
+                "load": list(w.load),
+                "cpus": w.cpus,
+                "versions": w.versions,
+            }
+            for w in status.workers
+        ],
+        "skew": status.skew,
+    }
+
+
+def jobs_as_text(records: Sequence[JobRecord]) -> str:
+    if not records:
+        return "no jobs recorded yet\n"
+    rows = []
+    for r in records:
+        darts = r.counted[1]
+        asked = (
+            f"±{r.request['precision']:g}"
+            if "precision" in r.request
+            else f"{r.request['darts']:.3g}"
+        )
+        pi = f"{r.result['pi']:.10f}" if r.result else "-"
+        rows.append(
+            (r.id, r.created.replace("+00:00", "Z"), r.status, r.where, asked, f"{darts:.3g}", pi)
+        )
+    header = ("job", "started (UTC)", "status", "where", "asked", "counted", "π")
+    lines = table(header, rows, left=(0, 1, 2, 3))
+    if any(r.status != DONE for r in records):
+        lines.append("\nresume an unfinished job with: mcpi-hub estimate --resume JOB")
+    return "\n".join(lines) + "\n"
+
+
+def jobs_as_json(records: Sequence[JobRecord]) -> list[dict[str, Any]]:
+    return [r.to_json() for r in records]

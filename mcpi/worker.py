@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+import mcpi.control  # noqa: F401  (registers the mcpi_info remote command)
 from mcpi.app import create_app
 from mcpi.settings import ConfigError, load_settings
 

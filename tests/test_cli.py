@@ -199,3 +199,38 @@ def test_local_job_of_several_waves_counts_every_chunk_once(env: dict[str, str])
     assert report["chunks"] == 6000 and report["duplicates"] == 0
     assert report["hits"] == count_hits(4, 0, 60_000)
     assert sum(h["chunks"] for h in report["hosts"]) == 6000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resume", "0123456789abcdef", "--darts", "5"], "drop --darts"),
+        (["--resume", "0123456789abcdef", "--seed", "1", "--local"], "drop --seed, --local"),
+        (["--precision", "1e-3", "--darts", "5"], "not both"),
+        (["--max-darts", "1e9"], "--max-darts bounds --precision"),
+        (["--precision", "0"], "between 0 and 4"),
+        (["--precision", "nan"], "between 0 and 4"),
+        (["--precision", "x"], "is not a number"),
+        (["--resume", "nope"], "not a job id"),
+        (["--resume", "0123456789abcdef"], "no job 0123456789abcdef"),
+    ],
+)
+def test_precision_and_resume_options_are_checked(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    status = main(["estimate", *args], env, out, err)
+    assert status == ExitStatus.USAGE
+    assert message in err.getvalue() and err.getvalue().count("\n") == 1
+
+
+def test_precision_not_reached_within_the_bound_is_its_own_exit_status(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    status = main(
+        ["estimate", "--precision", "1e-4", "--max-darts", "1e6", "--json"], env, out, err
+    )
+    assert status == ExitStatus.PRECISION_NOT_REACHED
+    report = json.loads(out.getvalue())
+    assert report["darts"] == 10**6 and not report["precision"]["reached"]
