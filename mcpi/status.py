@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import amqp.exceptions
+import kombu.exceptions
+import kombu.pools
 import redis.exceptions
 
 from mcpi import __version__
@@ -95,8 +98,38 @@ def version_skew(hub_version: str, workers: Iterable[WorkerStatus]) -> list[str]
     ]
 
 
+#: What a connection dropped between the checks and the questions raises.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    kombu.exceptions.OperationalError,
+    amqp.exceptions.ConnectionError,
+)
+
+
 def gather(settings: Settings) -> ClusterStatus:
-    """Ask the broker, the backend and the workers; never raises for an unreachable one."""
+    """Ask the broker, the backend and the workers; never raises for an unreachable one.
+
+    Status only reads, so a connection that drops while it asks (a pooled connection
+    the broker closed, a broker restarting) is met by asking once more on fresh
+    connections; if that fails too, the broker is shown unreachable, with the reason.
+    """
+    try:
+        return _gather(settings)
+    except CONNECTION_ERRORS:
+        kombu.pools.reset()  # type: ignore[no-untyped-call]  # drop pooled, maybe dead, connections
+    try:
+        return _gather(settings)
+    except CONNECTION_ERRORS as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        cluster = Cluster(settings)
+        try:
+            broker = Service("broker", cluster.where, False, error=f"connection lost: {reason}")
+            return ClusterStatus(__version__, broker, _backend(cluster), None, [])
+        finally:
+            cluster.close()
+
+
+def _gather(settings: Settings) -> ClusterStatus:
     cluster = Cluster(settings)
     try:
         broker, queue = _broker(cluster)
@@ -145,6 +178,8 @@ def _backend(cluster: Cluster) -> Service:
         hello = _pairs(cluster.app.backend.client.execute_command("HELLO"))
     except Unreachable as exc:
         return Service("backend", where, False, error=str(exc))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        return Service("backend", where, False, error=" ".join(str(exc).split()))
     except redis.exceptions.ResponseError as exc:  # refused by an ACL: still up
         return Service("backend", where, True, product="redis", error=str(exc))
     return Service(
