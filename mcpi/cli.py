@@ -229,6 +229,8 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
     jobs.add_argument("--json", action="store_true", help="print one JSON array")
     jobs.add_argument("--config", metavar="FILE", help="config file (MCPI_CONFIG)")
 
+    _add_hosts(commands)
+
     bench = commands.add_parser(
         "bench",
         help="measure mcpi against multiprocessing.Pool, Dask and raw RNG on this machine",
@@ -257,6 +259,67 @@ def build_parser(env: Mapping[str, str]) -> _Parser:
     )
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
+
+
+def _add_hosts(commands: Any) -> None:
+    hosts = commands.add_parser(
+        "hosts",
+        help="operate the inventory's hosts over SSH (state, logs, restart, run, drain)",
+        description=(
+            "Ad hoc operations over the cluster's Ansible inventory (the one the playbook "
+            "deployed from: MCPI_INVENTORY, the config file, or -i), with Fabric: in "
+            "parallel, with each host's result; exit 9 if any host failed."
+        ),
+    )
+    actions = hosts.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    helps = {
+        "list": "the inventory's hosts, addresses and groups (no SSH)",
+        "state": "each worker unit's state",
+        "logs": "the tail of each worker's journal",
+        "restart": "restart the workers one host at a time, each back before the next",
+        "run": "run a shell command on every host",
+        "drain": "stop and disable the workers of --on hosts (warm shutdown: no chunk lost)",
+    }
+    for action, text in helps.items():
+        sub = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        sub.add_argument("-i", "--inventory", metavar="PATH", help="Ansible inventory")
+        sub.add_argument(
+            "--on", type=_host_names, metavar="H1,H2", help="only these hosts (inventory names)"
+        )
+        default_group = "all" if action in ("list", "run") else "workers"
+        sub.add_argument(
+            "--group",
+            default=default_group,
+            metavar="G",
+            help=f"inventory group to act on (default {default_group})",
+        )
+        sub.add_argument("--json", action="store_true", help="print one JSON object")
+        if action == "logs":
+            sub.add_argument(
+                "-n",
+                "--lines",
+                type=_lines,
+                default=20,
+                metavar="L",
+                help="journal lines per host (default 20)",
+            )
+        if action == "run":
+            sub.add_argument("remote", nargs=argparse.REMAINDER, metavar="COMMAND ...")
+        if action == "restart":
+            _add_cluster(sub)
+        else:
+            sub.add_argument("--config", metavar="FILE", help="config file (MCPI_CONFIG)")
+
+
+def _host_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected host names such as h1,h2")
+    return names
+
+
+def _lines(text: str) -> int:
+    return parse_count(text, "lines", 100_000)
 
 
 def _add_where(parser: argparse.ArgumentParser) -> None:
@@ -311,6 +374,8 @@ def main(
             return _status(args, env, stdout)
         if args.command == "jobs":
             return _jobs(args, env, stdout)
+        if args.command == "hosts":
+            return _hosts(args, env, stdout, stderr)
         if args.command == "bench":
             return _bench(args, stdout, stderr)
         parser.print_usage(stderr)
@@ -448,6 +513,79 @@ def _tune(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO) -> i
     else:
         stdout.write(tune_as_text(report))
     return ExitStatus.OK
+
+
+def _hosts(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    from mcpi import ops
+    from mcpi.inventory import InventoryError, load_inventory, select
+    from mcpi.report import hosts_as_json, hosts_as_text
+
+    if args.action is None:
+        raise UsageError("hosts needs an action: list, state, logs, restart, run or drain")
+    flags = {"config": args.config, "inventory": args.inventory}
+    if args.action == "restart":
+        flags |= {"broker_url": args.broker, "result_backend": args.backend}
+    settings = load_settings(flags, env)
+    if settings.inventory is None:
+        raise UsageError(
+            "no inventory: give -i PATH, set MCPI_INVENTORY, or deploy with the playbook "
+            "(which records it in the hub's config file)"
+        )
+    try:
+        hosts = select(load_inventory(settings.inventory), args.group, args.on)
+    except InventoryError as exc:
+        raise UsageError(str(exc)) from None
+
+    if args.action == "list":
+        results = [
+            ops.HostResult(
+                h.name, 0, details=(("address", h.address), ("groups", ",".join(h.groups)))
+            )
+            for h in hosts
+        ]
+    elif args.action == "state":
+        results = ops.unit_state(hosts)
+    elif args.action == "logs":
+        results = ops.journal_tail(hosts, args.lines)
+    elif args.action == "run":
+        command = " ".join(args.remote[1:] if args.remote[:1] == ["--"] else args.remote)
+        if not command.strip():
+            raise UsageError("hosts run needs a command, e.g. mcpi-hub hosts run -- uptime")
+        results = ops.run_everywhere(hosts, lambda host: command)
+    elif args.action == "drain":
+        if not args.on:
+            raise UsageError("drain takes the hosts to drain: --on H1,H2")
+        results = ops.drain(hosts)
+    else:  # restart
+        results = ops.rolling_restart(
+            hosts,
+            _worker_answers(settings),
+            say=lambda message: print(f"{PROG} hosts: {message}", file=stderr, flush=True),
+        )
+    if args.json:
+        stdout.write(json.dumps(hosts_as_json(args.action, results)) + "\n")
+    else:
+        stdout.write(hosts_as_text(args.action, results))
+    complete = len(results) == len(hosts)
+    return ExitStatus.OK if complete and all(r.ok for r in results) else ExitStatus.HOSTS_FAILED
+
+
+def _worker_answers(settings: Any) -> Callable[[str], bool] | None:
+    """With a cluster configured: whether a worker on a given host answers a ping."""
+    if not settings.cluster_configured:
+        return None
+    from mcpi.app import create_app
+
+    app = create_app(settings, role="hub")
+
+    def answers(hostname: str) -> bool:
+        try:
+            replies = app.control.ping(timeout=1.0) or []
+        except Exception:  # noqa: BLE001 - an unreachable broker is "not back yet"
+            return False
+        return any(node.endswith("@" + hostname) for reply in replies for node in reply)
+
+    return answers
 
 
 def _bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

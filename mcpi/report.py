@@ -8,6 +8,7 @@ from typing import Any
 
 from mcpi import __version__
 from mcpi.hub import JobReport, TuneReport
+from mcpi.ops import HostResult
 from mcpi.records import DONE, JobRecord
 from mcpi.status import ClusterStatus, Service
 
@@ -292,3 +293,67 @@ def jobs_as_text(records: Sequence[JobRecord]) -> str:
 
 def jobs_as_json(records: Sequence[JobRecord]) -> list[dict[str, Any]]:
     return [r.to_json() for r in records]
+
+
+def hosts_as_text(action: str, results: Sequence[HostResult]) -> str:
+    """A table for list/state/restart/drain; each host's output for logs and run."""
+    if action in ("logs", "run"):
+        lines = []
+        for r in results:
+            status = f"exit {r.exit_code}" if r.exit_code is not None else f"FAILED: {r.error}"
+            lines.append(f"== {r.host} ({status})")
+            lines += [
+                text.rstrip("\n")
+                for text in (r.output, r.error)
+                if text.strip() and r.exit_code is not None
+            ]
+        return "\n".join(lines) + "\n"
+    if action == "list":
+        rows = [
+            (r.host, *(dict(r.details)[k] or "-" for k in ("address", "groups"))) for r in results
+        ]
+        return "\n".join(table(("host", "address", "groups"), rows, left=(0, 1, 2))) + "\n"
+    rows = [(r.host, "ok" if r.ok else "FAILED", _host_detail(action, r)) for r in results]
+    lines = table(("host", "result", "detail"), rows, left=(0, 1, 2))
+    failed = sum(not r.ok for r in results)
+    if failed:
+        lines.append(f"\n{failed} of {len(results)} host(s) failed")
+    return "\n".join(lines) + "\n"
+
+
+def _host_detail(action: str, r: HostResult) -> str:
+    if r.exit_code is None:
+        return r.error
+    details = dict(r.details)
+    if action == "state":
+        if details.get("LoadState") == "not-found" or not details.get("UnitFileState"):
+            return "no worker unit"
+        since = details.get("ActiveEnterTimestamp") or "-"
+        return (
+            f"{details.get('ActiveState')} ({details.get('SubState')}), "
+            f"{details.get('UnitFileState')}, since {since}, "
+            f"pid {details.get('MainPID')}, {details.get('NRestarts', '0')} restart(s)"
+        )
+    if action == "drain":
+        return (
+            "worker stopped (warm shutdown) and disabled" if r.ok else (r.error or r.output).strip()
+        )
+    return (r.output or r.error).strip()
+
+
+def hosts_as_json(action: str, results: Sequence[HostResult]) -> dict[str, Any]:
+    return {
+        "action": action,
+        "ok": all(r.ok for r in results),
+        "hosts": [
+            {
+                "host": r.host,
+                "ok": r.ok,
+                "exit_code": r.exit_code,
+                "output": r.output,
+                "error": r.error,
+                "details": dict(r.details),
+            }
+            for r in results
+        ],
+    }

@@ -60,6 +60,9 @@ class Settings:
     #: Where the hub keeps what it learns between runs (workers' measured rates);
     #: None keeps nothing. Default ``$XDG_CACHE_HOME/mcpi`` (``~/.cache/mcpi``).
     cache_dir: Path | None = None
+    #: The Ansible inventory of the cluster (a file or directory), for ``mcpi-hub hosts``;
+    #: the playbook writes it into the hub's config file.
+    inventory: Path | None = None
     #: The config file that was read, if any.
     config_file: Path | None = None
 
@@ -199,7 +202,7 @@ def _count(low: int, high: int) -> Callable[[Any, str], int]:
 
 def _path(value: Any, source: str) -> Path:
     if not isinstance(value, str) or not value.strip() or "\0" in value:
-        raise ConfigError(f"{source}: expected a directory path, not {value!r}")
+        raise ConfigError(f"{source}: expected a path, not {value!r}")
     return Path(value).expanduser()
 
 
@@ -214,6 +217,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "result_expires": lambda value, source: int(parse_duration(value, source)),
     "wave_chunks": _count(1, 100_000),
     "cache_dir": _path,
+    "inventory": _path,
 }
 
 

@@ -47,9 +47,11 @@ def control_env(bed: TestBed) -> dict[str, str]:
 
 
 def playbook(
-    bed: TestBed, name: str, log: str, *extra_inventories: Path
+    bed: TestBed, name: str, log: str, *extra_inventories: Path, limit: str | None = None
 ) -> tuple[int, str, dict[str, dict[str, int]]]:
     inventories = [arg for i in (bed.inventory, *extra_inventories) for arg in ("-i", str(i))]
+    if limit is not None:
+        inventories += ["--limit", limit]
     with stage(f"ansible-playbook {name} ({log})"):
         result = subprocess.run(
             [
@@ -346,6 +348,102 @@ def test_a_host_cut_off_mid_job_loses_nothing_and_rejoins(testbed: TestBed) -> N
     assert report["hits"] == local_hits(*job_args)
     with stage("the cut-off host's worker rejoins"):
         wait_for_workers(testbed, {victim.name})
+
+
+def mcpi_hub(bed: TestBed, *args: str) -> subprocess.CompletedProcess[str]:
+    """Any ``mcpi-hub`` command on the control node (config and inventory from the playbook)."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "mcpi-hub"), *args],
+        env=control_env(bed),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def hosts_json(bed: TestBed, action: str, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    # --json before the arguments: those of `run` end with the remote command.
+    result = mcpi_hub(bed, "hosts", action, "--json", *args)
+    assert result.stdout, result.stderr
+    return result.returncode, {h["host"]: h for h in json.loads(result.stdout)["hosts"]}
+
+
+def test_status_shows_every_host_and_no_version_skew(testbed: TestBed) -> None:
+    wait_for_workers(testbed, set(testbed.hosts))
+    result = mcpi_hub(testbed, "status", "--json", "--strict")
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = json.loads(result.stdout)
+    assert {w["host"] for w in status["workers"]} == set(testbed.hosts)
+    assert status["broker"]["product"] == "RabbitMQ" and status["broker"]["version"]
+    # HELLO gives the version through the deployed ACL, which denies INFO.
+    assert status["backend"]["version"].startswith("7.")
+    assert status["queue"]["consumers"] == 3 and status["skew"] == []
+    assert all(w["slots"] >= 1 and len(w["load"]) == 3 for w in status["workers"])
+    text = mcpi_hub(testbed, "status").stdout
+    assert "3 worker(s) on 3 host(s)" in text and "RabbitMQ" in text
+
+
+def test_hosts_lists_states_tails_and_runs_over_the_inventory(testbed: TestBed) -> None:
+    # No -i: the playbook recorded the inventory in the hub's config file.
+    code, listed = hosts_json(testbed, "list")
+    assert code == 0 and list(listed) == ["h1", "h2", "h3"]
+    assert listed["h1"]["details"]["groups"] == "broker,workers"
+    code, state = hosts_json(testbed, "state")
+    assert code == 0, state
+    assert {h: s["details"]["ActiveState"] for h, s in state.items()} == dict.fromkeys(
+        testbed.hosts, "active"
+    )
+    logs = mcpi_hub(testbed, "hosts", "logs", "-n", "3")
+    assert logs.returncode == 0, logs.stdout + logs.stderr
+    assert all(f"== {name} (exit 0)" in logs.stdout for name in testbed.hosts)
+    code, ran = hosts_json(testbed, "run", "--", "test", "-x", "/opt/mcpi/venv/bin/celery")
+    assert code == 0 and all(r["exit_code"] == 0 for r in ran.values())
+    # A command that fails on one host: its exit code, the others', and exit 9.
+    code, ran = hosts_json(testbed, "run", "--on", "h2,h3", "--", 'test "$(hostname)" = h2')
+    assert code == 9 and {h: r["exit_code"] for h, r in ran.items()} == {"h2": 0, "h3": 1}
+    bad = mcpi_hub(testbed, "hosts", "state", "--on", "h7")
+    assert bad.returncode == 2 and "h7: not in group 'workers'" in bad.stderr
+
+
+def test_rolling_restart_brings_each_worker_back_before_the_next(testbed: TestBed) -> None:
+    _, before = hosts_json(testbed, "state")
+    with stage("rolling restart of every worker"):
+        result = mcpi_hub(testbed, "hosts", "restart")
+    assert result.returncode == 0, result.stdout + result.stderr
+    order = [
+        line.split(":")[1].strip() for line in result.stderr.splitlines() if "restarting" in line
+    ]
+    assert order == ["h1", "h2", "h3"]
+    assert result.stdout.count("unit active, worker answers") == 3
+    _, after = hosts_json(testbed, "state")
+    for name in testbed.hosts:
+        assert after[name]["details"]["MainPID"] != before[name]["details"]["MainPID"]
+
+
+def test_a_host_drained_mid_job_loses_nothing_and_comes_back_with_limit(testbed: TestBed) -> None:
+    """Removing a host drains its worker first; adding one is the playbook with --limit."""
+    job_args = ("-n", "6e9", "--chunk-size", "5e7")
+
+    def drain_h3() -> None:
+        result = mcpi_hub(testbed, "hosts", "drain", "--on", "h3")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    with stage("drain a worker host mid-job"):
+        report = hub_with_fault(testbed, job_args, drain_h3)
+    assert report["hits"] == local_hits(*job_args)
+    code, state = hosts_json(testbed, "state", "--on", "h3")
+    assert code == 9 and state["h3"]["details"]["UnitFileState"] == "disabled"
+
+    rc, output, _ = playbook(testbed, "teardown.yml", "remove-h3", limit="h3")
+    assert rc == 0, output[-4000:]
+    status = json.loads(mcpi_hub(testbed, "status", "--json").stdout)
+    assert {w["host"] for w in status["workers"]} == {"h1", "h2"}
+    rc, output, recap = playbook(testbed, "cluster.yml", "add-h3", limit="h3,broker,localhost")
+    assert rc == 0, output[-4000:]
+    assert recap["h3"]["failed"] == 0 and recap["h3"]["changed"] > 0
+    wait_for_workers(testbed, {"h3"})
+    report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
+    assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
 
 
 def test_firewall_turns_away_hosts_outside_the_inventory(testbed: TestBed) -> None:
