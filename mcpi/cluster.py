@@ -366,7 +366,7 @@ class Cluster:
             if meta.get("status") != states.SUCCESS:
                 continue  # failed or unknown: sent again
             result = _chunk_result(run.ids[task_id], meta)
-            if run.tally.add(result):
+            if run.tally.add(result, earlier=True):
                 counted.append(result)
         return counted
 

@@ -66,6 +66,8 @@ class JobReport:
     #: Whether this run finished a job an earlier hub had started.
     resumed: bool = False
     trace: Trace | None = None
+    #: Of a resumed job: darts an earlier run counted, read back rather than thrown.
+    earlier_darts: int = 0
 
     @property
     def darts(self) -> int:
@@ -84,8 +86,13 @@ class JobReport:
         return self.precision is None or self.estimate.half_width <= self.precision.half_width
 
     @property
+    def thrown_darts(self) -> int:
+        """Darts thrown in this run (all of them, unless the job was resumed)."""
+        return self.darts - self.earlier_darts
+
+    @property
     def darts_per_second(self) -> float:
-        return rate(self.darts, self.wall_seconds)
+        return rate(self.thrown_darts, self.wall_seconds)
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,7 @@ class JobRun:
         self.hosts: dict[str, HostWork] = {}
         self.versions: set[str] = set()
         self.duplicates = 0
+        self.earlier_darts = 0
 
     def run(self) -> JobReport:
         executor = self.executor
@@ -337,6 +345,7 @@ class JobRun:
             self.hosts.setdefault(host, HostWork()).absorb(work)
         self.versions |= tally.versions
         self.duplicates += tally.duplicates
+        self.earlier_darts += tally.earlier_darts
 
     def _remove_journal(self, record: JobRecord) -> None:
         path = self.book.journal(record.id)
@@ -376,6 +385,7 @@ class JobRun:
             precision=self.target,
             resumed=self.record is not None,
             trace=self.trace,
+            earlier_darts=self.earlier_darts,
         )
 
 

@@ -86,12 +86,12 @@ class LocalPool:
         tally = JobTally(plan)
         open_waves: dict[range, WaveTally] = {}
 
-        def add(result: ChunkResult) -> None:
+        def add(result: ChunkResult, earlier: bool = False) -> None:
             indices = plan.wave_of(result.chunk.index)
             wave = open_waves.get(indices)
             if wave is None:
                 wave = open_waves[indices] = WaveTally(plan, indices)
-            if wave.add(result):
+            if wave.add(result, earlier):
                 progress.counted(result)
             if wave.complete:
                 tally.fold(open_waves.pop(indices))
@@ -99,7 +99,7 @@ class LocalPool:
         done: set[int] = set()
         if resume and journal is not None:
             for earlier in journal.read(job.id):
-                add(earlier)
+                add(earlier, earlier=True)
                 done.add(earlier.chunk.index)
             if done:
                 self.notes.append(

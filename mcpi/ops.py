@@ -102,7 +102,8 @@ def run_on(
 def unit_state(hosts: Iterable[InventoryHost]) -> list[HostResult]:
     """Each host's worker unit: active state, since when, restarts, main pid."""
     properties = (
-        "LoadState,ActiveState,SubState,ActiveEnterTimestamp,NRestarts,MainPID,UnitFileState"
+        "LoadState,ActiveState,SubState,ActiveEnterTimestamp,InactiveEnterTimestamp,"
+        "NRestarts,MainPID,UnitFileState"
     )
     results = run_everywhere(
         hosts, lambda h: f"systemctl show {shlex.quote(_service(h))} --property={properties}"

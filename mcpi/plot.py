@@ -59,8 +59,11 @@ def plot_job(report: JobReport, path: Path) -> None:
         )
         running.set_xscale("log" if darts[-1] > 100 * darts[0] else "linear")
     running.axhline(math.pi, color="black", linewidth=0.8, label="π")
-    for look in report.trace.looks if report.trace else []:
-        running.axvline(look, color="grey", linestyle=":", linewidth=0.8)
+    for n, look in enumerate(report.trace.looks if report.trace else []):
+        label = "precision checked (a look)" if n == 0 else None
+        running.axvline(look, color="grey", linestyle=":", linewidth=0.8, label=label)
+    # The estimate's digits in full, not as an offset from 3.141.
+    running.ticklabel_format(axis="y", useOffset=False)
     running.set_xlabel("darts thrown")
     running.set_ylabel("π estimate")
     running.set_title(f"job {report.job_id}: π ≈ {report.estimate.pi:.8f}")

@@ -44,8 +44,13 @@ def as_text(report: JobReport) -> str:
         f"{report.chunks:,} chunk(s) of {report.chunk_size:,}{_chunking(report)}" + _stages(report),
         f"wall {report.wall_seconds:.3g} s, {report.darts_per_second:.3g} darts/s "
         f"on the {report.ran_on}",
-        "",
     ]
+    if report.earlier_darts:
+        lines.append(
+            f"resumed: this run threw {report.thrown_darts:,} darts, an earlier one "
+            f"{report.earlier_darts:,}; rates and hosts are this run's"
+        )
+    lines.append("")
     header = ("host", "darts", "chunks", "darts/s", "per-slot darts/s")
     rows = [
         (
@@ -118,6 +123,7 @@ def as_json(report: JobReport) -> dict[str, Any]:
         },
         "wall_seconds": report.wall_seconds,
         "darts_per_second": report.darts_per_second,
+        "thrown_darts": report.thrown_darts,
         "mode": report.mode,
         "ran_on": report.ran_on,
         "hosts": [
@@ -281,9 +287,10 @@ def jobs_as_text(records: Sequence[JobRecord]) -> str:
             else f"{r.request['darts']:.3g}"
         )
         pi = f"{r.result['pi']:.10f}" if r.result else "-"
-        rows.append(
-            (r.id, r.created.replace("+00:00", "Z"), r.status, r.where, asked, f"{darts:.3g}", pi)
-        )
+        # Darts of finished stages: a job cut off in its stage shows what it had done
+        # only once resumed (its chunks are in the backend or the journal).
+        done = f"{darts:.3g}" if darts else "-"
+        rows.append((r.id, r.created.replace("+00:00", "Z"), r.status, r.where, asked, done, pi))
     header = ("job", "started (UTC)", "status", "where", "asked", "counted", "π")
     lines = table(header, rows, left=(0, 1, 2, 3))
     if any(r.status != DONE for r in records):
@@ -307,6 +314,9 @@ def hosts_as_text(action: str, results: Sequence[HostResult]) -> str:
                 for text in (r.output, r.error)
                 if text.strip() and r.exit_code is not None
             ]
+        failed = sum(not r.ok for r in results)
+        if failed:
+            lines.append(f"\n{failed} of {len(results)} host(s) failed")
         return "\n".join(lines) + "\n"
     if action == "list":
         rows = [
@@ -328,11 +338,14 @@ def _host_detail(action: str, r: HostResult) -> str:
     if action == "state":
         if details.get("LoadState") == "not-found" or not details.get("UnitFileState"):
             return "no worker unit"
-        since = details.get("ActiveEnterTimestamp") or "-"
+        active = details.get("ActiveState") == "active"
+        since = details.get("ActiveEnterTimestamp" if active else "InactiveEnterTimestamp")
+        pid = details.get("MainPID", "0")
         return (
             f"{details.get('ActiveState')} ({details.get('SubState')}), "
-            f"{details.get('UnitFileState')}, since {since}, "
-            f"pid {details.get('MainPID')}, {details.get('NRestarts', '0')} restart(s)"
+            f"{details.get('UnitFileState')}, since {since or '-'}"
+            + (f", pid {pid}" if pid != "0" else "")
+            + f", {details.get('NRestarts', '0')} restart(s)"
         )
     if action == "drain":
         return (

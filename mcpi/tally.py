@@ -101,10 +101,16 @@ class WaveTally:
     duplicates: int = 0
     hosts: dict[str, HostWork] = field(default_factory=dict)
     versions: set[str] = field(default_factory=set)
+    #: Darts of chunks an earlier run of the job counted (a resumed job): in the
+    #: count, but not in the hosts' work of this run.
+    earlier_darts: int = 0
     _hits_by_chunk: dict[int, int] = field(default_factory=dict, repr=False)
 
-    def add(self, result: ChunkResult) -> bool:
-        """Count ``result`` unless its chunk is already counted; True if it was new."""
+    def add(self, result: ChunkResult, earlier: bool = False) -> bool:
+        """Count ``result`` unless its chunk is already counted; True if it was new.
+
+        ``earlier``: the result is one an earlier run of the job counted (resumed).
+        """
         chunk = result.chunk
         if chunk.index not in self.indices:
             raise TallyError(f"chunk {chunk.index} does not belong to this wave")
@@ -124,10 +130,13 @@ class WaveTally:
         self._hits_by_chunk[chunk.index] = result.hits
         self.hits += result.hits
         self.darts += chunk.darts
-        self.hosts.setdefault(result.telemetry.host, HostWork()).add(
-            chunk.darts, result.telemetry.seconds
-        )
-        self.versions.add(result.telemetry.version)
+        if earlier:
+            self.earlier_darts += chunk.darts
+        else:
+            self.hosts.setdefault(result.telemetry.host, HostWork()).add(
+                chunk.darts, result.telemetry.seconds
+            )
+            self.versions.add(result.telemetry.version)
         return True
 
     def has(self, index: int) -> bool:
@@ -167,6 +176,7 @@ class JobTally:
     duplicates: int = 0
     hosts: dict[str, HostWork] = field(default_factory=dict)
     versions: set[str] = field(default_factory=set)
+    earlier_darts: int = 0
 
     def fold(self, wave: WaveTally) -> None:
         """Add a complete wave's totals."""
@@ -175,6 +185,7 @@ class JobTally:
         self.darts += wave.darts
         self.chunks += len(wave.indices)
         self.duplicates += wave.duplicates
+        self.earlier_darts += wave.earlier_darts
         for host, work in wave.hosts.items():
             self.hosts.setdefault(host, HostWork()).absorb(work)
         self.versions |= wave.versions

@@ -131,6 +131,32 @@ def test_fuzzed_option_values_never_escape_as_tracebacks(
 
 
 @settings(
+    max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    option=st.sampled_from(["--precision", "--max-darts", "--resume", "--plot"]),
+    value=st.text(min_size=1, max_size=20).filter(lambda v: not v.startswith("-")),
+)
+def test_fuzzed_job_options_never_escape_as_tracebacks(
+    option: str, value: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    # Bounded whatever the value: a precision job stops at 1e6 darts at most.
+    args = {
+        "--precision": ["--max-darts", "1e6", "--precision", value],
+        "--max-darts": ["--precision", "0.01", "--max-darts", value],
+        "--resume": ["--resume", value],
+        # Under tmp_path: a value that happens to be a good name writes nowhere else.
+        "--plot": ["-n", "1000", "--plot", str(tmp_path / "plots") + "/" + value],
+    }[option]
+    (tmp_path / "plots").mkdir(exist_ok=True)
+    status, _, err = run(["estimate", "--local", "--no-progress", *args], env)
+    assert "Traceback" not in err
+    if status != ExitStatus.OK:
+        assert status in (ExitStatus.USAGE, ExitStatus.PRECISION_NOT_REACHED), err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+@settings(
     max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
 )
 @given(

@@ -164,6 +164,9 @@ def test_a_killed_hub_resumes_on_the_cluster_recounting_nothing_counted(  # type
     (note,) = [n for n in report["notes"] if "read from the result backend" in n]
     reused = int(note.split()[1].replace(",", ""))
     assert reused >= 3
+    # Rates and host rows are the resumed run's own: the reused chunks are not in them.
+    assert report["thrown_darts"] == darts - reused * 10**8
+    assert sum(h["darts"] for h in report["hosts"]) == report["thrown_darts"]
     # Nothing counted before is counted again: the worker runs the killed hub's 12
     # queued chunks and the resumed hub's re-sent (uncollected) ones, no more.
     wait_for(lambda: chunks_counted() >= 12 + 12 - reused, 60, "the queue to drain")
@@ -202,7 +205,10 @@ def test_a_killed_local_hub_resumes_from_its_journal(tmp_path: Path) -> None:
     code, report, err = estimate(env, "--resume", journal.stem, "--processes", "2")
     assert code == 0 and report is not None, err
     assert report["hits"] == count_hits(seed, 0, darts) and report["mode"] == "local"
-    assert any("taken from the journal" in n for n in report["notes"])
+    (note,) = [n for n in report["notes"] if "taken from the journal" in n]
+    reused = int(note.split()[1].replace(",", ""))
+    assert reused >= 3 and report["thrown_darts"] == darts - reused * 10**8
+    assert sum(h["darts"] for h in report["hosts"]) == report["thrown_darts"]
     assert not journal.exists()  # a finished job's journal is removed
 
 

@@ -117,3 +117,16 @@ def test_result_messages_round_trip() -> None:
 def test_chunk_task_refuses_messages_off_the_plan(job: object, chunk: object) -> None:
     with pytest.raises(MalformedMessage):
         count_chunk_message(job, chunk)
+
+
+def test_results_of_an_earlier_run_count_but_are_not_this_runs_host_work() -> None:
+    wave = WaveTally(PLAN, range(10))
+    for i in range(4):
+        assert wave.add(result(i, host="old"), earlier=True)
+    for i in range(4, 10):
+        wave.add(result(i, host="new"))
+    assert not wave.add(result(2, host="new"))  # counted before: still counted once
+    job = JobTally(PLAN)
+    job.fold(wave)
+    assert (job.hits, job.darts, job.earlier_darts) == (500, 1000, 400)
+    assert list(job.hosts) == ["new"] and job.hosts["new"].darts == 600
