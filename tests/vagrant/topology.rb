@@ -21,7 +21,8 @@ class Recorder
     return @calls[key].first["value"] if args.empty? && kwargs.empty? && @calls.key?(key)
     child = Recorder.new
     (@calls[key] ||= []) << { "args" => args, "kwargs" => kwargs.transform_keys(&:to_s), "value" => child }
-    block&.call(child)
+    # Blocks of triggers' Ruby code are actions, not configuration: never run here.
+    block&.call(child) unless key == "ruby"
     child
   end
 
@@ -49,14 +50,19 @@ load File.expand_path(path)
 config = Vagrant::CONFIGS.fetch(0).to_h
 machines = config.fetch("vm").first["value"].fetch("define", []).map do |define|
   vm = define["value"]["vm"].first["value"]
-  network = vm["network"].first
+  network = (vm["network"] || []).first
   provisioners = (vm["provision"] || []).map { |p| { "type" => p["args"][0] }.merge(p["value"]) }
+  lxc = (vm["provider"] || []).find { |p| p["args"][0] == "lxc" }&.fetch("value")
   {
     "name" => define["args"][0],
     "hostname" => vm["hostname"],
-    "network" => network["args"][0],
-    "ip" => network["kwargs"]["ip"],
+    "network" => network && network["args"][0],
+    "ip" => network && network["kwargs"]["ip"],
     "provisioners" => provisioners,
+    "lxc" => lxc && {
+      "customize" => (lxc["customize"] || []).to_h { |c| c["args"] },
+      "ssh_ip_addr" => lxc["ssh_ip_addr"],
+    },
   }
 end
 providers = config["vm"].first["value"].fetch("provider", []).to_h { |p| [p["args"][0], p["value"]] }
