@@ -39,6 +39,8 @@ def control_env(bed: TestBed) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCPI_")}
     env.update(
         XDG_CONFIG_HOME=str(bed.state / "control-config"),
+        # Job records and learned rates of this bed's runs only.
+        XDG_CACHE_HOME=str(bed.state / "control-cache"),
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
         PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
@@ -381,6 +383,40 @@ def test_status_shows_every_host_and_no_version_skew(testbed: TestBed) -> None:
     assert all(w["slots"] >= 1 and len(w["load"]) == 3 for w in status["workers"])
     text = mcpi_hub(testbed, "status").stdout
     assert "3 worker(s) on 3 host(s)" in text and "RabbitMQ" in text
+
+
+def test_precision_target_resume_and_plot_on_the_cluster(testbed: TestBed) -> None:
+    # A precision target stops at the same dart on the cluster as on the local pool.
+    plot = testbed.state / "precision.png"
+    report = hub(testbed, "--precision", "5e-5", "--plot", str(plot))
+    assert report["precision"]["reached"] and report["ci95"][1] - report["pi"] <= 5e-5
+    assert len(report["stages"]) >= 2
+    assert report["hits"] == local_hits("--precision", "5e-5")
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+    # The hub killed mid-job: resumed, it reuses what was counted and gives the count
+    # of an uninterrupted run.
+    job_args = ("-n", "8e9", "--chunk-size", "2e8")
+    with stage("kill the hub mid-job, then resume the job"):
+        killed = subprocess.Popen(
+            hub_command(*job_args),
+            env=control_env(testbed),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(6)
+        assert killed.poll() is None, "the job ended before the hub could be killed"
+        killed.kill()
+        killed.wait(10)
+        jobs = json.loads(mcpi_hub(testbed, "jobs", "--json").stdout)
+        (record,) = [j for j in jobs if j["status"] == "running"]
+        result = mcpi_hub(testbed, "estimate", "--json", "--no-progress", "--resume", record["id"])
+    assert result.returncode == 0, result.stderr
+    resumed = json.loads(result.stdout)
+    assert resumed["hits"] == local_hits(*job_args) and resumed["job_id"] == record["id"]
+    (note,) = [n for n in resumed["notes"] if "read from the result backend" in n]
+    assert int(note.split()[1]) >= 1
+    assert resumed["thrown_darts"] < resumed["darts"]
 
 
 def test_hosts_lists_states_tails_and_runs_over_the_inventory(testbed: TestBed) -> None:
