@@ -365,37 +365,9 @@ class TestBed:
         run("ip", "link", "set", BRIDGE, "up")
 
     def _start_proxy(self) -> None:
-        """tinyproxy on the bridge address, allowing only the mirror's host names."""
-        hosts = set()
-        for source in (
-            Path("/etc/apt/sources.list.d/debian.sources"),
-            Path("/etc/apt/sources.list"),
-        ):
-            if source.exists():
-                hosts.update(re.findall(r"https?://([^/\s]+)", source.read_text()))
-        hosts.add(re.sub(r"^https?://([^/]+).*$", r"\1", debian_mirror()))
-        allow = self.state / "proxy-allow"
-        allow.write_text("".join(f"^{re.escape(h)}$\n" for h in sorted(hosts)))
-        conf = self.state / "tinyproxy.conf"
-        conf.write_text(
-            "User nobody\nGroup nogroup\n"
-            f"Port {PROXY_PORT}\nListen {BRIDGE_ADDRESS}\nAllow {SUBNET}.0/24\n"
-            "Timeout 600\nMaxClients 100\nLogLevel Notice\n"
-            f'Filter "{allow}"\nFilterType ere\nFilterDefaultDeny Yes\n'
-            "ConnectPort 443\n"
+        self.proxy = start_mirror_proxy(
+            BRIDGE_ADDRESS, PROXY_PORT, f"{SUBNET}.0/24", self.state, self.logs / "tinyproxy.log"
         )
-        log = (self.logs / "tinyproxy.log").open("ab")
-        self.proxy = subprocess.Popen(
-            ["tinyproxy", "-d", "-c", str(conf)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while not _port_open(BRIDGE_ADDRESS, PROXY_PORT):
-            if self.proxy.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tinyproxy did not start: see {self.logs / 'tinyproxy.log'}")
-            time.sleep(0.1)
 
     def _copy_root(self, base: Path, host: Host) -> None:
         shutil.rmtree(host.root, ignore_errors=True)
@@ -461,6 +433,44 @@ def _children(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             children += [int(c) for c in (task / "children").read_text().split()]
     return children
+
+
+def start_mirror_proxy(
+    listen: str, port: int, clients: str, state: Path, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """tinyproxy on ``listen``:``port`` that lets ``clients`` (a subnet) reach the
+    machine's Debian mirror host names and nothing else; its files go in ``state``."""
+    hosts = set()
+    for source in (
+        Path("/etc/apt/sources.list.d/debian.sources"),
+        Path("/etc/apt/sources.list"),
+    ):
+        if source.exists():
+            hosts.update(re.findall(r"https?://([^/\s]+)", source.read_text()))
+    hosts.add(re.sub(r"^https?://([^/]+).*$", r"\1", debian_mirror()))
+    allow = state / "proxy-allow"
+    allow.write_text("".join(f"^{re.escape(h)}$\n" for h in sorted(hosts)))
+    conf = state / "tinyproxy.conf"
+    conf.write_text(
+        "User nobody\nGroup nogroup\n"
+        f"Port {port}\nListen {listen}\nAllow {clients}\n"
+        "Timeout 600\nMaxClients 100\nLogLevel Notice\n"
+        f'Filter "{allow}"\nFilterType ere\nFilterDefaultDeny Yes\n'
+        "ConnectPort 443\n"
+    )
+    with log_path.open("ab") as log:
+        proxy = subprocess.Popen(
+            ["tinyproxy", "-d", "-c", str(conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 10
+    while not _port_open(listen, port):
+        if proxy.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"tinyproxy did not start: see {log_path}")
+        time.sleep(0.1)
+    return proxy
 
 
 def _port_open(host: str, port: int) -> bool:

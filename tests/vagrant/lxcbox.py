@@ -22,15 +22,13 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tests.deploy.testbed import _port_open, base_rootfs, debian_mirror, run
+from tests.deploy.testbed import _port_open, base_rootfs, run, start_mirror_proxy
 
 BOX_NAME = "mcpi/bookworm-lxc"
 SUBNET = "10.213.48"
@@ -157,34 +155,10 @@ def down() -> None:
 def _start_proxy() -> None:
     if _port_open(BRIDGE_ADDRESS, PROXY_PORT):
         return
-    hosts = set()
-    for source in (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")):
-        if source.exists():
-            hosts.update(re.findall(r"https?://([^/\s]+)", source.read_text()))
-    hosts.add(re.sub(r"^https?://([^/]+).*$", r"\1", debian_mirror()))
-    allow = STATE / "proxy-allow"
-    allow.write_text("".join(f"^{re.escape(h)}$\n" for h in sorted(hosts)))
-    conf = STATE / "tinyproxy.conf"
-    conf.write_text(
-        "User nobody\nGroup nogroup\n"
-        f"Port {PROXY_PORT}\nListen {BRIDGE_ADDRESS}\nAllow {SUBNET}.0/24\n"
-        "Timeout 600\nMaxClients 100\nLogLevel Notice\n"
-        f'Filter "{allow}"\nFilterType ere\nFilterDefaultDeny Yes\n'
-        "ConnectPort 443\n"
-    )
-    log = (STATE / "tinyproxy.log").open("ab")
-    proxy = subprocess.Popen(
-        ["tinyproxy", "-d", "-c", str(conf)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    proxy = start_mirror_proxy(
+        BRIDGE_ADDRESS, PROXY_PORT, f"{SUBNET}.0/24", STATE, STATE / "tinyproxy.log"
     )
     (STATE / "tinyproxy.pid").write_text(str(proxy.pid))
-    deadline = time.monotonic() + 10
-    while not _port_open(BRIDGE_ADDRESS, PROXY_PORT):
-        if proxy.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"tinyproxy did not start: see {STATE / 'tinyproxy.log'}")
-        time.sleep(0.1)
 
 
 if __name__ == "__main__":
