@@ -68,29 +68,19 @@ def run_on(
     import paramiko.ssh_exception
 
     try:
+        options: dict[str, Any] = {
+            "hide": True,
+            "warn": True,
+            "timeout": timeout,
+            "in_stream": False,
+        }
         with _connect(host) as connection:
-            if privileged and host.user not in (None, "root"):
-                if host.become_password:
-                    done = connection.sudo(
-                        command,
-                        password=host.become_password,
-                        hide=True,
-                        warn=True,
-                        timeout=timeout,
-                        in_stream=False,
-                    )
-                else:
-                    done = connection.run(
-                        "sudo -n sh -c " + shlex.quote(command),
-                        hide=True,
-                        warn=True,
-                        timeout=timeout,
-                        in_stream=False,
-                    )
+            if not privileged or host.user in (None, "root"):
+                done = connection.run(command, **options)
+            elif host.become_password:
+                done = connection.sudo(command, password=host.become_password, **options)
             else:
-                done = connection.run(
-                    command, hide=True, warn=True, timeout=timeout, in_stream=False
-                )
+                done = connection.run("sudo -n sh -c " + shlex.quote(command), **options)
         return HostResult(host.name, done.exited, done.stdout, done.stderr)
     except invoke.exceptions.CommandTimedOut:
         return HostResult(host.name, None, error=f"timed out after {timeout:.0f}s")

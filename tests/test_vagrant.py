@@ -219,6 +219,18 @@ def test_vagrant_up_gives_a_cluster_the_hub_runs_on(lxc_vagrant: dict[str, str])
     assert report["mode"] == "cluster" and report["hits"] == count_hits(2026, 0, 10**9)
     assert {h["host"] for h in report["hosts"] if h["chunks"]} == {"broker", "worker1", "worker2"}
 
+    # Vagrant's inventory (recorded in the hub's config) serves `hosts` as well, as its
+    # user, vagrant, with sudo for the journal.
+    logs = subprocess.run(
+        [str(Path(sys.executable).parent / "mcpi-hub"), "hosts", "logs", "-n", "1", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert logs.returncode == 0, logs.stdout + logs.stderr
+    assert {h["host"] for h in json.loads(logs.stdout)["hosts"]} == {"broker", "worker1", "worker2"}
+
     # Destroyed, nothing is left for the next `vagrant up` to trip over: no container,
     # no hub config pointing at a broker that is gone.
     with stage("vagrant destroy"):
