@@ -574,18 +574,10 @@ def _worker_answers(settings: Any) -> Callable[[str], bool] | None:
     """With a cluster configured: whether a worker on a given host answers a ping."""
     if not settings.cluster_configured:
         return None
-    from mcpi.app import create_app
+    from mcpi.cluster import Cluster
 
-    app = create_app(settings, role="hub")
-
-    def answers(hostname: str) -> bool:
-        try:
-            replies = app.control.ping(timeout=1.0) or []
-        except Exception:  # noqa: BLE001 - an unreachable broker is "not back yet"
-            return False
-        return any(node.endswith("@" + hostname) for reply in replies for node in reply)
-
-    return answers
+    cluster = Cluster(settings)
+    return lambda hostname: any(n.endswith("@" + hostname) for n in cluster.worker_nodes())
 
 
 def _bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

@@ -490,11 +490,16 @@ class Cluster:
         with contextlib.suppress(Exception):
             self.app.control.revoke(task_ids)
 
-    def live_workers(self) -> int:
+    def worker_nodes(self) -> list[str]:
+        """The workers answering a ping now (``name@host``); none if the broker is gone."""
         try:
-            return len(self.app.control.ping(timeout=REPLY_SECONDS) or [])
+            replies = self.app.control.ping(timeout=REPLY_SECONDS) or []
         except (OperationalError, OSError):
-            return 0
+            return []
+        return [node for reply in replies for node in reply]
+
+    def live_workers(self) -> int:
+        return len(self.worker_nodes())
 
     def close(self) -> None:
         """Release the connections this hub opened.

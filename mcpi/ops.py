@@ -33,7 +33,7 @@ DEFAULT_SERVICE = "mcpi-worker"
 @dataclass(frozen=True)
 class HostResult:
     host: str
-    #: The command's exit code; None if it could not run (connection, timeout).
+    #: The command's exit code; None if it could not run (no connection).
     exit_code: int | None
     output: str = ""
     error: str = ""
@@ -49,31 +49,22 @@ def run_everywhere(
     hosts: Iterable[InventoryHost],
     command: Callable[[InventoryHost], str],
     privileged: bool = False,
-    timeout: float | None = None,
 ) -> list[HostResult]:
     """Run ``command(host)`` on every host at once; results in the hosts' order."""
     chosen = list(hosts)
     if not chosen:
         return []
     with ThreadPoolExecutor(max_workers=min(32, len(chosen))) as pool:
-        futures = [pool.submit(run_on, host, command(host), privileged, timeout) for host in chosen]
+        futures = [pool.submit(run_on, host, command(host), privileged) for host in chosen]
         return [f.result() for f in futures]
 
 
-def run_on(
-    host: InventoryHost, command: str, privileged: bool = False, timeout: float | None = None
-) -> HostResult:
+def run_on(host: InventoryHost, command: str, privileged: bool = False) -> HostResult:
     """Run one shell command on ``host``; never raises."""
-    import invoke.exceptions
     import paramiko.ssh_exception
 
     try:
-        options: dict[str, Any] = {
-            "hide": True,
-            "warn": True,
-            "timeout": timeout,
-            "in_stream": False,
-        }
+        options: dict[str, Any] = {"hide": True, "warn": True, "in_stream": False}
         with _connect(host) as connection:
             if not privileged or host.user in (None, "root"):
                 done = connection.run(command, **options)
@@ -82,8 +73,6 @@ def run_on(
             else:
                 done = connection.run("sudo -n sh -c " + shlex.quote(command), **options)
         return HostResult(host.name, done.exited, done.stdout, done.stderr)
-    except invoke.exceptions.CommandTimedOut:
-        return HostResult(host.name, None, error=f"timed out after {timeout:.0f}s")
     except (OSError, EOFError, paramiko.ssh_exception.SSHException) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return HostResult(host.name, None, error=f"cannot reach {host.address}: {reason}")

@@ -304,6 +304,11 @@ def jobs_as_json(records: Sequence[JobRecord]) -> list[dict[str, Any]]:
 
 def hosts_as_text(action: str, results: Sequence[HostResult]) -> str:
     """A table for list/state/restart/drain; each host's output for logs and run."""
+    if action == "list":
+        rows = [
+            (r.host, *(dict(r.details)[k] or "-" for k in ("address", "groups"))) for r in results
+        ]
+        return "\n".join(table(("host", "address", "groups"), rows, left=(0, 1, 2))) + "\n"
     if action in ("logs", "run"):
         lines = []
         for r in results:
@@ -314,17 +319,9 @@ def hosts_as_text(action: str, results: Sequence[HostResult]) -> str:
                 for text in (r.output, r.error)
                 if text.strip() and r.exit_code is not None
             ]
-        failed = sum(not r.ok for r in results)
-        if failed:
-            lines.append(f"\n{failed} of {len(results)} host(s) failed")
-        return "\n".join(lines) + "\n"
-    if action == "list":
-        rows = [
-            (r.host, *(dict(r.details)[k] or "-" for k in ("address", "groups"))) for r in results
-        ]
-        return "\n".join(table(("host", "address", "groups"), rows, left=(0, 1, 2))) + "\n"
-    rows = [(r.host, "ok" if r.ok else "FAILED", _host_detail(action, r)) for r in results]
-    lines = table(("host", "result", "detail"), rows, left=(0, 1, 2))
+    else:
+        rows = [(r.host, "ok" if r.ok else "FAILED", _host_detail(action, r)) for r in results]
+        lines = table(("host", "result", "detail"), rows, left=(0, 1, 2))
     failed = sum(not r.ok for r in results)
     if failed:
         lines.append(f"\n{failed} of {len(results)} host(s) failed")

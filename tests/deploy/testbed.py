@@ -81,10 +81,16 @@ def missing_prerequisites() -> list[str]:
     problems = []
     if os.geteuid() != 0:
         problems.append("must run as root (network namespaces, systemd-nspawn)")
-    for tool, package in REQUIRED_TOOLS.items():
-        if shutil.which(tool) is None:
-            problems.append(f"{tool} missing (Debian package {package})")
-    return problems
+    return problems + missing_tools(REQUIRED_TOOLS)
+
+
+def missing_tools(tools: dict[str, str]) -> list[str]:
+    """One line per command of ``tools`` (command: Debian package) not on the PATH."""
+    return [
+        f"{tool} missing (Debian package {package})"
+        for tool, package in tools.items()
+        if shutil.which(tool) is None
+    ]
 
 
 def debian_mirror() -> str:
@@ -360,9 +366,7 @@ class TestBed:
         self.ssh_config.chmod(0o600)
 
     def _bridge(self) -> None:
-        run("ip", "link", "add", BRIDGE, "type", "bridge")
-        run("ip", "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", BRIDGE)
-        run("ip", "link", "set", BRIDGE, "up")
+        add_bridge(BRIDGE, BRIDGE_ADDRESS)
 
     def _start_proxy(self) -> None:
         self.proxy = start_mirror_proxy(
@@ -433,6 +437,13 @@ def _children(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             children += [int(c) for c in (task / "children").read_text().split()]
     return children
+
+
+def add_bridge(name: str, address: str) -> None:
+    """A bridge with ``address``/24 on it, up: the private network of a set of test hosts."""
+    run("ip", "link", "add", name, "type", "bridge")
+    run("ip", "addr", "add", f"{address}/24", "dev", name)
+    run("ip", "link", "set", name, "up")
 
 
 def start_mirror_proxy(

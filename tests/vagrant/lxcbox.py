@@ -28,7 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.deploy.testbed import _port_open, base_rootfs, run, start_mirror_proxy
+from tests.deploy.testbed import (
+    _port_open,
+    add_bridge,
+    base_rootfs,
+    missing_tools,
+    run,
+    start_mirror_proxy,
+)
 
 BOX_NAME = "mcpi/bookworm-lxc"
 SUBNET = "10.213.48"
@@ -50,9 +57,7 @@ def missing_prerequisites() -> list[str]:
     problems = []
     if os.geteuid() != 0:
         problems.append("must run as root (LXC containers, a bridge)")
-    for tool, package in REQUIRED_TOOLS.items():
-        if shutil.which(tool) is None:
-            problems.append(f"{tool} missing (Debian package {package})")
+    problems += missing_tools(REQUIRED_TOOLS)
     if shutil.which("vagrant") and "vagrant-lxc" not in run("vagrant", "plugin", "list").stdout:
         problems.append("the vagrant-lxc plugin is missing (Debian package vagrant-lxc)")
     return problems
@@ -136,9 +141,7 @@ def up() -> None:
         run("vagrant", "box", "add", "--force", "--name", BOX_NAME, str(box))
         added.write_text(revision)
     if run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
-        run("ip", "link", "add", BRIDGE, "type", "bridge")
-        run("ip", "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", BRIDGE)
-        run("ip", "link", "set", BRIDGE, "up")
+        add_bridge(BRIDGE, BRIDGE_ADDRESS)
     _start_proxy()
 
 
