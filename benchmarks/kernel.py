@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from mcpi.kernel import BLOCK_DARTS, count_hits
+from mcpi.core.kernel import BLOCK_DARTS, count_hits
 
 
 def raw_generation(darts: int) -> None:

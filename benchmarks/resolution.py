@@ -19,7 +19,7 @@ from decimal import Decimal, getcontext
 
 import numpy as np
 
-from mcpi.plan import MAX_DARTS
+from mcpi.core.plan import MAX_DARTS
 
 getcontext().prec = 50
 PI = Decimal("3.14159265358979323846264338327950288419716939937510")

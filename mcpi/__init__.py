@@ -1,9 +1,13 @@
 """mcpi: embarrassingly parallel Monte Carlo (π by darts) on an ad hoc Celery cluster.
 
-The package is layered: a pure core (:mod:`mcpi.kernel`, :mod:`mcpi.plan`,
-:mod:`mcpi.stats`, :mod:`mcpi.tally`) that imports numpy only, a thin Celery adapter
-(:mod:`mcpi.app`, :mod:`mcpi.tasks`, :mod:`mcpi.worker`), a hub that orchestrates a job
-(:mod:`mcpi.hub`) and a CLI that turns it into exit codes (:mod:`mcpi.cli`).
+The folders are the layers, each importing only those below it (checked in CI by
+``lint-imports``): :mod:`mcpi.core` (pure, numpy only: kernel, plan, tally, messages,
+statistics, stopping rule, chunk sizing) under :mod:`mcpi.cluster` (the Celery adapter
+and the cluster executor), under :mod:`mcpi.hub` (a job's stages, the local pool, job
+records, the rate book) and :mod:`mcpi.ops` (status, inventory, Fabric operations),
+under :mod:`mcpi.cli` (``mcpi-hub``). :mod:`mcpi.settings` and :mod:`mcpi.errors` serve
+every layer; :mod:`mcpi.bench` (with its :mod:`mcpi.testing` servers) sits between the
+CLI and the hub.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``python -m mcpi`` is ``mcpi-hub``."""
 
-from mcpi.cli import entry_point
+from mcpi.cli.main import entry_point
 
 if __name__ == "__main__":
     entry_point()

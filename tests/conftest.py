@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mcpi.sandbox import RabbitMQ, Redis, Worker
+from mcpi.testing.servers import RabbitMQ, Redis, Worker
 
 
 @pytest.fixture(scope="session")

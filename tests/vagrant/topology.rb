@@ -1,6 +1,6 @@
 # Evaluates the Vagrantfile with a recording stand-in for Vagrant's configuration API
 # and prints, as JSON, the machines, their addresses, resources and the Ansible
-# provisioners: what tests/test_vagrant.py compares with what the playbook expects.
+# provisioners: what tests/vagrant/test_vagrant.py compares with what the playbook expects.
 require "json"
 
 class Recorder

@@ -1,0 +1,93 @@
+"""``mcpi-hub``: a thin command line over the hub that returns exit statuses.
+
+:func:`main` takes its arguments, environment and streams as parameters (tests swap
+them) and returns an :class:`~mcpi.errors.ExitStatus`; every error is one line on
+stderr, never a traceback (``MCPI_DEBUG=1`` shows the traceback of an unexpected one).
+Each subcommand is a module of this package with ``add_parser`` and ``run``; the
+table below is the whole dispatch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import NoReturn, TextIO
+
+from mcpi import __version__
+from mcpi.cli import bench, estimate, hosts, jobs, status, tune
+from mcpi.cli.options import PROG, Parser
+from mcpi.errors import ExitStatus, McpiError
+from mcpi.settings import ConfigError, default_config_path
+
+#: Subcommands, in the order ``--help`` lists them.
+COMMANDS: dict[str, ModuleType] = {
+    "estimate": estimate,
+    "tune": tune,
+    "status": status,
+    "jobs": jobs,
+    "hosts": hosts,
+    "bench": bench,
+}
+
+
+def build_parser(env: Mapping[str, str]) -> Parser:
+    parser = Parser(
+        prog=PROG,
+        description="Estimate π by Monte Carlo on an mcpi cluster, or on this machine.",
+        epilog=f"Config file: {default_config_path(env)} (or MCPI_CONFIG / --config).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for command in COMMANDS.values():
+        command.add_parser(commands)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run ``mcpi-hub`` with ``argv``; return the exit status."""
+    env = os.environ if env is None else env
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        parser = build_parser(env)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help and --version print and "exit"
+            return int(done.code or 0)
+        command = COMMANDS.get(args.command or "")
+        if command is None:
+            parser.print_usage(stderr)
+            stderr.write(f"{PROG}: error: a command is required (see {PROG} --help)\n")
+            return ExitStatus.USAGE
+        return int(command.run(args, env, stdout, stderr))
+    except McpiError as exc:
+        return _fail(stderr, exc.status, str(exc))
+    except ConfigError as exc:
+        return _fail(stderr, ExitStatus.CONFIG, str(exc))
+    except KeyboardInterrupt:
+        return _fail(stderr, ExitStatus.INTERRUPTED, "interrupted")
+    except Exception as exc:
+        if env.get("MCPI_DEBUG"):
+            raise
+        return _fail(
+            stderr,
+            ExitStatus.ERROR,
+            f"unexpected {type(exc).__name__}: {exc} (a bug: MCPI_DEBUG=1 shows the traceback)",
+        )
+
+
+def _fail(stderr: TextIO, status: ExitStatus, message: str) -> int:
+    stderr.write(f"{PROG}: error: {' '.join(message.split())}\n")
+    return status
+
+
+def entry_point() -> NoReturn:
+    """The ``mcpi-hub`` console script."""
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The live progress bar: darts done, rate and ETA on one refreshed terminal line."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from mcpi.core.chunk import ChunkResult
+
+
+class ProgressBar:
+    """A one-line bar on a terminal, redrawn at most ``fps`` times a second."""
+
+    def __init__(self, stream: TextIO, width: int = 30, fps: float = 8.0) -> None:
+        self.stream = stream
+        self.width = width
+        self.interval = 1.0 / fps
+        self.total = 0
+        self.done = 0
+        self.began = 0.0
+        self.drawn_at = 0.0
+
+    def start(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self.began = time.monotonic()
+        self._draw(force=True)
+
+    def counted(self, result: ChunkResult) -> None:
+        self.done += result.chunk.darts
+        self._draw(force=self.done >= self.total)
+
+    def finish(self) -> None:
+        self.stream.write("\r\x1b[2K")
+        self.stream.flush()
+
+    def _draw(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self.drawn_at < self.interval:
+            return
+        self.drawn_at = now
+        self.stream.write(
+            "\r\x1b[2K" + render_line(self.done, self.total, now - self.began, self.width)
+        )
+        self.stream.flush()
+
+
+def render_line(done: int, total: int, elapsed: float, width: int = 30) -> str:
+    """``[########--------]  52%  5.2e+08/1e+09 darts  2.1e+08/s  ETA 2s``."""
+    fraction = done / total if total else 1.0
+    filled = int(fraction * width)
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = format_seconds((total - done) / rate) if rate > 0 else "?"
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {fraction:4.0%}  "
+        f"{done:.3g}/{total:.3g} darts  {rate:.3g}/s  ETA {eta}"
+    )
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"

@@ -1,0 +1,104 @@
+"""Argument types: each turns a command-line string into a checked value, or says why not.
+
+They raise :class:`argparse.ArgumentTypeError`, which the parser turns into a one-line
+usage error naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from mcpi.core.kernel import MAX_SEED
+from mcpi.core.plan import MAX_CHUNK_DARTS, MAX_DARTS
+from mcpi.settings import PARSERS as SETTING_PARSERS
+from mcpi.settings import ConfigError
+
+
+def parse_count(text: str, what: str, maximum: int) -> int:
+    """A positive whole number, written ``100000000``, ``1e8``, ``1_000_000`` or ``2.5e9``."""
+    try:
+        value = Decimal(text.strip().replace("_", "").replace(",", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of {what}") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {what}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the number of {what} must be at least 1, not {text}")
+    if value > maximum:
+        raise argparse.ArgumentTypeError(f"{text} {what} is more than the maximum of {maximum:.3g}")
+    return int(value)
+
+
+def darts(text: str) -> int:
+    return parse_count(text, "darts", MAX_DARTS)
+
+
+def chunk_size(text: str) -> int:
+    return parse_count(text, "darts per chunk", MAX_CHUNK_DARTS)
+
+
+def processes(text: str) -> int:
+    return parse_count(text, "processes", 4096)
+
+
+def sizes(text: str) -> list[int]:
+    values = [darts(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("expected job sizes such as 1e8,1e9")
+    if max(values) > 10**12:
+        raise argparse.ArgumentTypeError("a benchmark size is at most 1e12 darts")
+    return values
+
+
+def jobs_limit(text: str) -> int:
+    return parse_count(text, "jobs", 10**6)
+
+
+def lines(text: str) -> int:
+    return parse_count(text, "lines", 100_000)
+
+
+def precision(text: str) -> float:
+    try:
+        value = float(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 < value < 4):
+        raise argparse.ArgumentTypeError(
+            f"a precision is the interval's half-width, between 0 and 4 (e.g. 1e-5), not {text}"
+        )
+    return value
+
+
+def seed(text: str) -> int:
+    try:
+        value = int(text.strip(), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is between 0 and 2**128-1, not {text}")
+    return value
+
+
+def host_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected host names such as h1,h2")
+    return names
+
+
+def setting(name: str, flag: str) -> Callable[[str], Any]:
+    """The config setting ``name``'s own parser, for its command-line ``flag``."""
+    parse = SETTING_PARSERS[name]
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, flag)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
+
+    return convert

@@ -1,0 +1,98 @@
+"""The Celery application, built from :class:`~mcpi.settings.Settings` and passed explicitly.
+
+Every setting below was chosen against a fault (see the README's "what happens when"
+table): JSON only, so a pickle message is refused before anything runs; late
+acknowledgement with one message prefetched per slot, so a chunk whose worker dies is
+redelivered rather than lost; publisher confirms, so a publish refused under a broker
+alarm is an error, not silence; broker heartbeats, so a cut-off host's chunks return to
+the queue within seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from celery import Celery
+
+from mcpi.cluster.tasks import register_tasks
+from mcpi.settings import Settings
+
+#: The queue every mcpi worker consumes and the hub publishes to.
+QUEUE = "mcpi"
+
+#: Redis keys of chunk results and chords carry this prefix, so that a Redis ACL user
+#: can be confined to ``~mcpi:*``.
+KEY_PREFIX = "mcpi:"
+
+#: Seconds between AMQP heartbeats: a paused or unplugged worker loses its channel,
+#: and its unacknowledged chunk goes back to the queue, about two heartbeats later.
+BROKER_HEARTBEAT = 10
+
+#: The workers' own remote-control command (:mod:`mcpi.cluster.worker_control` answers it).
+INFO_COMMAND = "mcpi_info"
+
+Role = Literal["hub", "worker"]
+
+
+def create_app(settings: Settings, role: Role = "hub") -> Celery:
+    """A Celery app for the hub (bounded waits, fails fast) or for a worker (rides out outages)."""
+    if not settings.cluster_configured:
+        raise ValueError("no broker configured")
+    app = Celery("mcpi", set_as_current=False)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=settings.result_backend,
+        # Serialisation: JSON everywhere; pickle is refused on receipt.
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        # Nothing lost: acknowledge after the chunk is counted; a worker lost mid-chunk
+        # requeues it (retried at most settings.chunk_retries times, see tasks).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_default_queue=QUEUE,
+        task_create_missing_queues=True,
+        broker_transport_options={"confirm_publish": True},
+        broker_heartbeat=BROKER_HEARTBEAT,
+        broker_connection_timeout=settings.connect_timeout,
+        broker_connection_retry_on_startup=True,
+        # Results: kept long enough for any job (and its resumption), then expire on
+        # their own, so an abandoned job leaves nothing behind for good.
+        result_expires=settings.result_expires,
+        result_chord_expires=settings.result_expires,
+        result_backend_transport_options={"global_keyprefix": KEY_PREFIX},
+        redis_socket_connect_timeout=settings.connect_timeout,
+        redis_backend_health_check_interval=10,
+        # Quiet, lean workers: no events, no result of the "started" state.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+        worker_hijack_root_logger=role == "worker",
+    )
+    if role == "hub":
+        app.conf.update(
+            # The hub's connection idles while it polls Redis during a job; with
+            # heartbeats negotiated the broker would drop it and the next broadcast
+            # (ping, revoke) would fail. Heartbeats guard consumers, i.e. workers.
+            broker_heartbeat=0,
+            # An unreachable broker is reported, not waited on: a couple of quick retries.
+            broker_connection_max_retries=2,
+            task_publish_retry_policy={
+                "max_retries": 2,
+                "interval_start": 0,
+                "interval_step": 0.5,
+                "interval_max": 1,
+            },
+            result_backend_always_retry=False,
+        )
+    else:
+        app.conf.update(
+            # A worker outlives broker and backend restarts: it keeps reconnecting.
+            broker_connection_max_retries=None,
+            result_backend_always_retry=True,
+            result_backend_max_retries=float("inf"),
+        )
+    register_tasks(app, settings)
+    return app

@@ -1,0 +1,55 @@
+"""Chunk tasks as the hub sees them: their ids, a group of them, their results decoded.
+
+Every chunk task of a job has the id ``mcpi-<job>-<chunk>``, so its result is keyed by
+the chunk in the backend (what resuming and dedupe rely on), and a wave's chord
+callback ``mcpi-<job>-wave-<first chunk>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from celery import Celery, group, states
+
+from mcpi.cluster.tasks import COUNT_CHUNK
+from mcpi.core.chunk import ChunkResult
+from mcpi.core.job import Job
+from mcpi.core.messages import decode_result, encode_chunk, encode_job
+from mcpi.errors import JobFailed
+
+
+def chunk_task_id(job_id: str, index: int) -> str:
+    return f"mcpi-{job_id}-{index}"
+
+
+def wave_task_id(job_id: str, first: int) -> str:
+    return f"mcpi-{job_id}-wave-{first}"
+
+
+def chunk_group(app: Celery, job: Job, ids: Mapping[str, int]) -> Any:
+    """A group of ``mcpi.count_chunk`` tasks: chunk ``i`` of ``job`` as task ``id``."""
+    message = encode_job(job)
+    count = app.tasks[COUNT_CHUNK]
+    return group(
+        count.signature((message, encode_chunk(job.plan.chunk(i))), task_id=task_id)
+        for task_id, i in ids.items()
+    )
+
+
+def chunk_result(index: int, meta: dict[str, Any]) -> ChunkResult:
+    """The result of chunk ``index`` from its task's stored JSON; a failed task fails the job."""
+    if meta["status"] != states.SUCCESS:
+        raise JobFailed(f"chunk {index} failed: {describe_failure(meta)}")
+    return decode_result(meta["result"])
+
+
+def describe_failure(meta: dict[str, Any]) -> str:
+    """``ExcType: message`` from a failed task's JSON result."""
+    result = meta.get("result")
+    if isinstance(result, dict) and "exc_type" in result:
+        message = result.get("exc_message")
+        if isinstance(message, (list, tuple)):
+            message = " ".join(str(m) for m in message)
+        return f"{result['exc_type']}: {message}"
+    return f"{meta.get('status')}: {result!r}"

@@ -1,0 +1,167 @@
+"""The hub's connection to a cluster: broker and backend checks, preflight, broadcasts.
+
+One :class:`ClusterClient` holds the hub's Celery app (built from the settings, passed
+explicitly) and answers the questions every user of a cluster asks -- can the broker
+and the backend be reached with these credentials, which workers answer, how many
+slots they have -- in one place, for the executor, ``status`` and ``hosts restart``.
+Every lost connection comes out as :class:`~mcpi.errors.Unreachable`, naming the
+service and its ``host:port`` (never the credentials).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.exceptions
+from amqp.exceptions import AccessRefused, NotAllowed
+from kombu.exceptions import OperationalError
+
+from mcpi.cluster.app import create_app
+from mcpi.errors import NoWorkers, Unreachable
+from mcpi.settings import Settings
+
+#: Seconds the hub listens for workers' replies to a broadcast.
+REPLY_SECONDS = 1.0
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class ClusterClient:
+    """The broker, the result backend and the workers behind ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings, role="hub")
+        # Bound every backend round trip: a silent Redis must not stall the hub for
+        # the client's default two minutes.
+        self.app.conf.redis_socket_timeout = settings.connect_timeout + 5
+
+    @property
+    def where(self) -> str:
+        """The cluster's name: its broker's ``host:port/vhost``."""
+        return self.broker + "/" + _vhost(self.settings.broker_url)
+
+    @property
+    def broker(self) -> str:
+        return where_of(self.settings.broker_url)
+
+    @property
+    def backend(self) -> str:
+        return where_of(self.settings.result_backend)
+
+    def check_broker(self) -> None:
+        try:
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(
+                    max_retries=1,
+                    interval_start=0,
+                    interval_step=0,
+                    timeout=self.settings.connect_timeout,
+                )
+        except (AccessRefused, NotAllowed) as exc:
+            user = urlsplit(self.settings.broker_url or "").username
+            raise Unreachable(
+                f"the broker at {self.broker} refused user {user!r} "
+                f"(wrong user name, password or vhost): {exc.reply_text}"
+            ) from None
+        except (OperationalError, OSError) as exc:
+            raise Unreachable(f"cannot reach the broker at {self.broker}: {exc}") from None
+
+    def check_backend(self) -> None:
+        try:
+            self.app.backend.client.ping()
+        except redis.exceptions.AuthenticationError:
+            raise Unreachable(
+                f"the result backend at {self.backend} refused the credentials "
+                "(wrong user name or password)"
+            ) from None
+        except redis.exceptions.ResponseError as exc:
+            raise Unreachable(
+                f"the result backend at {self.backend} refused the connection: {exc}"
+            ) from None
+        except (*REDIS_ERRORS, OSError) as exc:
+            raise Unreachable(f"cannot reach the result backend at {self.backend}: {exc}") from None
+
+    def preflight(self) -> dict[str, dict[str, Any]]:
+        """Check the broker and the backend; the answering workers' stats, by node."""
+        self.check_broker()
+        self.check_backend()
+        with self.connection_errors():
+            stats = self.app.control.inspect(timeout=REPLY_SECONDS).stats() or {}
+        if not stats:
+            raise NoWorkers(
+                f"no mcpi worker answered within {REPLY_SECONDS:.0f}s on the broker at "
+                f"{self.broker} (are the workers running? use --local to run on this machine)"
+            )
+        return stats
+
+    @contextlib.contextmanager
+    def connection_errors(self) -> Iterator[None]:
+        """A lost broker or result backend, as :class:`Unreachable` naming it."""
+        try:
+            yield
+        except REDIS_ERRORS as exc:
+            raise Unreachable(f"lost the result backend at {self.backend}: {exc}") from None
+        except (OperationalError, ConnectionError) as exc:
+            raise Unreachable(f"lost the broker at {self.broker}: {exc}") from None
+
+    def worker_nodes(self) -> list[str]:
+        """The workers answering a ping now (``name@host``); none if the broker is gone."""
+        try:
+            replies = self.app.control.ping(timeout=REPLY_SECONDS) or []
+        except (OperationalError, OSError):
+            return []
+        return [node for reply in replies for node in reply]
+
+    def live_workers(self) -> int:
+        return len(self.worker_nodes())
+
+    def revoke(self, task_ids: list[str]) -> None:
+        """Withdraw work nobody will collect (best effort: the broker may be gone)."""
+        # The job is failing already: report that, not a second error from the revoke.
+        with contextlib.suppress(Exception):
+            self.app.control.revoke(task_ids)
+
+    def close(self) -> None:
+        """Release the connections this hub opened.
+
+        Not ``app.close()``: kombu's connection pools are process-wide and keyed by
+        URL, and force-closing them would hand the next hub in this process a dead
+        connection. Broker connections go back to that pool after each use; the
+        backend's Redis connections belong to this app alone and are closed here.
+        """
+        with contextlib.suppress(Exception):  # best effort: the job's outcome stands
+            self.app.backend.client.connection_pool.disconnect()
+
+
+def slots_by_host(workers: Mapping[str, dict[str, Any]]) -> dict[str, int]:
+    """Worker slots per host from the workers' stats (a node ``name@host`` counts for ``host``)."""
+    slots: dict[str, int] = {}
+    for node, stats in workers.items():
+        host = node.partition("@")[2] or node
+        slots[host] = slots.get(host, 0) + concurrency(stats)
+    return slots
+
+
+def concurrency(stats: dict[str, Any]) -> int:
+    try:
+        return int(stats["pool"]["max-concurrency"])
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
+def _vhost(url: str | None) -> str:
+    return urlsplit(url or "").path.lstrip("/") or "/"
+
+
+def where_of(url: str | None) -> str:
+    """``host:port`` of a URL: what a user needs to know, with no credentials."""
+    parts = urlsplit(url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname}:{port}" if port else str(parts.hostname)

@@ -1,0 +1,74 @@
+"""The cluster executor: a job run on the Celery workers behind the configured broker.
+
+A thin composition of the cluster's parts, behind the hub's executor seam
+(:class:`mcpi.hub.executor.Executor`): the :class:`~mcpi.cluster.client.ClusterClient`
+for checks and broadcasts, :func:`~mcpi.cluster.calibration.calibrate` for
+measurements, and one :class:`~mcpi.cluster.waves.ClusterJob` per job run. It keeps no
+rates itself: the hub's rate book does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mcpi.cluster.calibration import calibrate
+from mcpi.cluster.client import ClusterClient, slots_by_host
+from mcpi.cluster.waves import ClusterJob
+from mcpi.core.chunk import ChunkResult
+from mcpi.core.job import Job
+from mcpi.core.tally import JobTally
+from mcpi.core.tuning import Capacity, wave_size
+from mcpi.settings import Settings
+
+
+class Cluster:
+    """The workers behind the configured broker and result backend."""
+
+    mode = "cluster"
+    #: A calibration costs the cluster a second or so: worth remembering between runs.
+    rates_worth_keeping = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = ClusterClient(settings)
+        self.slots: dict[str, int] = {}
+        self.workers = 0
+        self.notes: list[str] = []
+
+    @property
+    def where(self) -> str:
+        return self.client.where
+
+    @property
+    def description(self) -> str:
+        return (
+            f"cluster at {self.client.broker}: "
+            f"{self.workers} worker(s), {sum(self.slots.values())} slot(s)"
+        )
+
+    def prepare(self) -> dict[str, int]:
+        """Check the broker, the backend and the workers; the workers' slots per host."""
+        stats = self.client.preflight()
+        self.workers = len(stats)
+        self.slots = slots_by_host(stats)
+        return self.slots
+
+    def calibrate(self) -> Capacity:
+        return calibrate(self.client, self.slots)
+
+    def run(
+        self,
+        job: Job,
+        counted: Callable[[ChunkResult], None],
+        deadline: float | None,
+        resume: bool,
+    ) -> JobTally:
+        waves = wave_size(sum(self.slots.values()), self.settings.wave_chunks)
+        run = ClusterJob(self.client, job, waves, counted, resume)
+        try:
+            return run.run(deadline)
+        finally:
+            self.notes += run.notes
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,302 @@
+"""One job on the cluster: its waves as chords, collected as they come, recovered if lost.
+
+For each wave the hub publishes one chord: a header of ``mcpi.count_chunk`` tasks and a
+``mcpi.tally_wave`` callback. While the wave runs, the hub polls the chunks' results
+(progress, per-host telemetry) into its own :class:`~mcpi.core.tally.WaveTally`, then
+reads the callback's totals and checks that both agree. The next wave is queued while
+the current one is collected, so no slot idles at a wave's end.
+
+A :class:`ClusterJob` lives for one run of one job and holds everything that run needs
+to finish it: the waves in flight (what a backend that lost its data must be sent
+again), what a resumed job found counted before, and the notes for the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import chord, states
+
+from mcpi.cluster.app import KEY_PREFIX
+from mcpi.cluster.chunks import (
+    chunk_group,
+    chunk_result,
+    chunk_task_id,
+    describe_failure,
+    wave_task_id,
+)
+from mcpi.cluster.client import REDIS_ERRORS, ClusterClient
+from mcpi.cluster.tasks import TALLY_WAVE
+from mcpi.cluster.watchdog import Watchdog
+from mcpi.core.chunk import ChunkResult
+from mcpi.core.job import Job
+from mcpi.core.messages import MalformedMessage, encode_job
+from mcpi.core.tally import JobTally, TallyError, WaveTally
+from mcpi.errors import JobFailed, Unreachable
+
+#: Seconds between polls of the result backend while a wave runs: short enough that
+#: the end of a wave is seen within a few percent of a tuned chunk's time, long enough
+#: that the polls (one MGET of the outstanding ids) cost Redis nothing noticeable.
+POLL_SECONDS = 0.1
+
+
+@dataclass
+class WaveRun:
+    """A published wave: its chunks' task ids, its callback's, and what has come back."""
+
+    ids: dict[str, int]
+    callback_id: str
+    tally: WaveTally
+    collected: bool = False
+    #: The backend lost the chord's state (or the wave was resumed in part): its
+    #: callback will not come.
+    callback_lost: bool = False
+    #: Of a resumed job: the wave's results found counted before it was sent.
+    counted_before: list[ChunkResult] = field(default_factory=list)
+
+    def missing(self) -> dict[str, int]:
+        """Task ids (and chunk indices) whose results the hub has not counted."""
+        return {t: i for t, i in self.ids.items() if not self.tally.has(i)}
+
+    def outstanding(self) -> list[str]:
+        """Task ids whose results nobody has collected yet."""
+        if self.collected:
+            return []
+        return [*self.missing(), self.callback_id]
+
+
+class ClusterJob:
+    """One run of ``job`` on the cluster behind ``client``, in waves of ``wave_chunks`` chunks.
+
+    ``counted`` is told of every chunk as the hub counts it; ``resume`` takes the
+    chunks the backend holds from an earlier run of the same job.
+    """
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        job: Job,
+        wave_chunks: int,
+        counted: Callable[[ChunkResult], None],
+        resume: bool,
+    ) -> None:
+        self.client = client
+        self.app = client.app
+        self.settings = client.settings
+        self.job = job
+        self.wave_chunks = wave_chunks
+        self.counted = counted
+        #: Chunks of a resumed job found counted already (None: not resuming).
+        self.resumed: int | None = 0 if resume else None
+        self.in_flight: list[WaveRun] = []
+        self.notes: list[str] = []
+
+    def run(self, deadline: float | None) -> JobTally:
+        """Run the job wave by wave, the next wave queued while the current one is counted.
+
+        Keeping the next wave in the queue means no slot idles at a wave's end (the
+        queue is FIFO, so it only starts once the current wave is handed out), while
+        at most two waves' bookkeeping exists at a time. A resumed job takes the
+        chunks whose results the backend still holds (a hub died after they were
+        counted) from it, and sends only the others.
+        """
+        job, in_flight = self.job, self.in_flight
+        tally = JobTally(job.plan)
+        watchdog = Watchdog(
+            deadline,
+            counted=lambda: f"{tally.chunks} of {job.plan.chunk_count}",
+            live_workers=self.client.live_workers,
+            grace=self.settings.worker_grace,
+            check_state=self.check_job_state,
+        )
+        try:
+            with self._job_errors():
+                self._mark_job()
+                for wave in job.plan.waves(self.wave_chunks):
+                    in_flight.append(self._submit(wave))
+                    if len(in_flight) == 2:
+                        self._collect_first(tally, watchdog)
+                while in_flight:
+                    self._collect_first(tally, watchdog)
+            if self.resumed:
+                self.notes.append(
+                    f"resumed: {self.resumed:,} chunk(s) counted before were read from the "
+                    "result backend, not recomputed"
+                )
+        finally:
+            # A failing job withdraws the work nobody will collect.
+            for run in in_flight:
+                self.client.revoke(run.outstanding())
+        return tally
+
+    @contextlib.contextmanager
+    def _job_errors(self) -> Iterator[None]:
+        """Translate what can go wrong mid-job into the hub's errors."""
+        try:
+            with self.client.connection_errors():
+                yield
+        except TallyError as exc:
+            raise JobFailed(f"chunk results do not add up: {exc}") from None
+        except MalformedMessage as exc:
+            raise JobFailed(f"a worker returned a malformed result: {exc}") from None
+
+    def _collect_first(self, tally: JobTally, watchdog: Watchdog) -> None:
+        # Popped only once collected: until then a backend that loses its data must
+        # have this wave's missing chunks sent again, and a failing job revokes them.
+        tally.fold(self._collect(self.in_flight[0], watchdog))
+        self.in_flight.pop(0)
+
+    def _submit(self, wave: range) -> WaveRun:
+        """Publish one wave as a chord: its chunks, and the callback that tallies them."""
+        job = self.job
+        run = WaveRun(
+            ids={chunk_task_id(job.id, i): i for i in wave},
+            callback_id=wave_task_id(job.id, wave.start),
+            tally=WaveTally(job.plan, wave),
+        )
+        if self.resumed is not None:
+            counted = self._counted_before(run)
+            if counted:
+                # Only the rest is sent, as plain tasks: a chord of part of a wave
+                # would have a callback that cannot see the chunks counted before.
+                self.resumed += len(counted)
+                run.counted_before = counted
+                run.callback_lost = True
+                missing = run.missing()
+                if missing:
+                    chunk_group(self.app, job, missing).apply_async()
+                return run
+        callback = self.app.tasks[TALLY_WAVE].signature(
+            (encode_job(job), wave.start, wave.stop), task_id=run.callback_id
+        )
+        chord(chunk_group(self.app, job, run.ids), callback).apply_async()
+        return run
+
+    def _counted_before(self, run: WaveRun) -> list[ChunkResult]:
+        """Results the backend holds for ``run``'s chunks, added to its tally."""
+        ids = list(run.ids)
+        backend = self.app.backend
+        values = backend.client.mget([backend.get_key_for_task(t) for t in ids])
+        counted = []
+        for task_id, value in zip(ids, values, strict=True):
+            if value is None:
+                continue
+            meta = backend.decode_result(value)
+            if meta.get("status") != states.SUCCESS:
+                continue  # failed or unknown: sent again
+            result = chunk_result(run.ids[task_id], meta)
+            if run.tally.add(result, earlier=True):
+                counted.append(result)
+        return counted
+
+    def _collect(self, run: WaveRun, watchdog: Watchdog) -> WaveTally:
+        """Wait for a wave's chunks (progress, telemetry), then check its callback's totals."""
+        for result in run.counted_before:
+            self.counted(result)
+        pending = set(run.missing())
+        while pending:
+            with self._backend_outage(watchdog):
+                for task_id, meta in self._results(pending, watchdog):
+                    pending.discard(task_id)
+                    index = run.ids[task_id]
+                    result = chunk_result(index, meta)
+                    if result.chunk.index != index:
+                        raise JobFailed(
+                            f"the result stored for chunk {index} is for chunk {result.chunk.index}"
+                        )
+                    if run.tally.add(result):
+                        self.counted(result)
+                        watchdog.progressed()
+        while not run.callback_lost:
+            with self._backend_outage(watchdog):
+                for _, meta in self._results({run.callback_id}, watchdog):
+                    self._check_callback(run.tally, meta)
+                break
+        run.collected = True
+        return run.tally
+
+    def _results(self, ids: set[str], watchdog: Watchdog) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
+        yield from self.app.backend.get_many(ids, interval=POLL_SECONDS, on_interval=watchdog.check)
+
+    @contextlib.contextmanager
+    def _backend_outage(self, watchdog: Watchdog) -> Iterator[None]:
+        """Ride out a result-backend restart: wait (bounded) for it, then check its state.
+
+        Raises :class:`Unreachable` if the backend stays away for ``worker_grace``.
+        """
+        try:
+            yield
+        except REDIS_ERRORS as exc:
+            give_up = time.monotonic() + self.settings.worker_grace
+            while True:
+                watchdog.check_deadline()
+                try:
+                    self.app.backend.client.ping()
+                    break
+                except REDIS_ERRORS:
+                    if time.monotonic() >= give_up:
+                        raise Unreachable(
+                            f"lost the result backend at {self.client.backend} for more than "
+                            f"{self.settings.worker_grace:.0f}s: {exc}"
+                        ) from None
+                    time.sleep(1)
+            self.check_job_state()
+
+    def _job_key(self) -> str:
+        return f"{KEY_PREFIX}job-{self.job.id}"
+
+    def _mark_job(self) -> None:
+        """A key that lives as long as the job's results: its loss means theirs."""
+        self.app.backend.client.set(self._job_key(), "1", ex=self.settings.result_expires)
+
+    def check_job_state(self) -> None:
+        """Recover if the backend lost the job's state (restarted without its data).
+
+        Chunk results the hub has already read are in its own tally; everything else
+        of the waves in flight is published again (same task ids, plain tasks: the
+        chords' counters are gone, so their callbacks cannot fire and are not awaited).
+        Counts are pure functions of the chunk, so recomputing changes nothing.
+        """
+        if self.app.backend.client.exists(self._job_key()):
+            return
+        resent = 0
+        for run in self.in_flight:
+            missing = run.missing()
+            chunk_group(self.app, self.job, missing).apply_async()
+            run.callback_lost = True
+            resent += len(missing)
+        self._mark_job()
+        self.notes.append(
+            f"the result backend lost this job's state mid-job (restarted without its "
+            f"data?); {resent} chunk(s) not yet collected were sent again, and the "
+            "hub's own tally replaced the chord callbacks' cross-check"
+        )
+
+    def _check_callback(self, tally: WaveTally, meta: dict[str, Any]) -> None:
+        wave = tally.indices
+        if meta["status"] == states.SUCCESS:
+            totals = meta["result"]
+            if (totals.get("hits"), totals.get("darts")) != (tally.hits, tally.darts):
+                raise JobFailed(
+                    f"the chord callback of chunks {wave.start}-{wave.stop - 1} counted "
+                    f"{totals.get('hits')} hits, the hub {tally.hits}"
+                )
+            return
+        failure = meta.get("result") or {}
+        if failure.get("exc_type") == "MissingChunks" and tally.complete:
+            # A duplicated delivery made the chord fire before its last chunk: the
+            # callback saw the gap and refused; the hub's own tally has every chunk.
+            self.notes.append(
+                f"the chord callback of chunks {wave.start}-{wave.stop - 1} fired early "
+                "(a chunk was delivered twice); the hub's own complete tally was used"
+            )
+            return
+        raise JobFailed(
+            f"the chord callback of chunks {wave.start}-{wave.stop - 1} failed: "
+            + describe_failure(meta)
+        )

@@ -1,0 +1,40 @@
+"""A job: its id, its seed and its plan."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from mcpi.core.kernel import check_seed
+from mcpi.core.plan import Plan
+
+#: Bits of a fresh seed: a full PCG64 state's worth, as numpy recommends for the
+#: entropy a ``SeedSequence`` is given (fewer bits would make two jobs' streams
+#: likelier to coincide than the generator itself allows).
+SEED_BITS = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Estimate π from ``plan.darts`` darts of stream ``seed``."""
+
+    id: str
+    seed: int
+    plan: Plan
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+
+
+def new_job_id() -> str:
+    """A short random id (64 bits) naming a job in task ids and backend keys."""
+    return secrets.token_hex(8)
+
+
+def new_seed() -> int:
+    """A fresh random seed for a job whose user gave none (printed, so reproducible).
+
+    >>> 0 <= new_seed() < 2**SEED_BITS
+    True
+    """
+    return secrets.randbits(SEED_BITS)

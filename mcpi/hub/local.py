@@ -1,0 +1,204 @@
+"""The embedded default: a job's plan counted on a local process pool.
+
+Same kernel, same plan, same tally as the cluster, so the same (seed, N) gives the
+bit-identical hit count. At most two chunks per process are in flight, so memory stays
+bounded however many chunks the plan has. Each result is journaled as it arrives
+(next to the job's record), so a killed hub's job resumes from the journal.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mcpi.core.chunk import ChunkResult, count_chunk
+from mcpi.core.job import Job
+from mcpi.core.kernel import count_hits
+from mcpi.core.plan import Chunk
+from mcpi.core.tally import JobTally, WaveTally
+from mcpi.core.tuning import Capacity, HostRate
+from mcpi.errors import JobFailed, JobTimeout
+from mcpi.hub.records import JobBook
+
+#: What one chunk costs a pool process besides counting: pickling the chunk and its
+#: result through the pool's pipes (~0.1 ms measured; a generous bound).
+LOCAL_TASK_OVERHEAD = 0.0005
+#: How often a pool process checks that its hub is still alive.
+HUB_WATCH_SECONDS = 1.0
+#: Darts per calibration run of the kernel in this process (~10 ms on a current core).
+CALIBRATION_DARTS = 1 << 21
+
+
+class LocalPool:
+    """Runs jobs on ``processes`` local processes (default: every core).
+
+    ``journals`` is the hub's job book, where each job's chunk results are journaled
+    (None: nowhere, and nothing to resume from).
+    """
+
+    mode = "local"
+    where = "local"
+    #: Measuring this machine costs a few milliseconds: done afresh for every job.
+    rates_worth_keeping = False
+
+    def __init__(self, processes: int | None = None, journals: JobBook | None = None) -> None:
+        self.processes = processes or os.cpu_count() or 1
+        self.journals = journals
+        self.notes: list[str] = []
+
+    @property
+    def description(self) -> str:
+        return f"local pool of {self.processes} process{'es' if self.processes > 1 else ''}"
+
+    def prepare(self) -> dict[str, int]:
+        """This machine's slots: the chunks that can run at once."""
+        return {socket.gethostname(): self.processes}
+
+    def close(self) -> None:
+        """Nothing outlives :meth:`run`: its pool is terminated when it returns."""
+
+    def calibrate(self) -> Capacity:
+        """This machine's slots, at the kernel rate measured here and now (best of 3)."""
+        count_hits(0, 0, CALIBRATION_DARTS // 8)  # warm up
+        best = 0.0
+        for _ in range(3):
+            began = time.perf_counter()
+            count_hits(0, 0, CALIBRATION_DARTS)
+            best = max(best, CALIBRATION_DARTS / (time.perf_counter() - began))
+        host = HostRate(socket.gethostname(), self.processes, best)
+        return Capacity.of([host], LOCAL_TASK_OVERHEAD)
+
+    def run(
+        self,
+        job: Job,
+        counted: Callable[[ChunkResult], None],
+        deadline: float | None,
+        resume: bool,
+    ) -> JobTally:
+        """Count ``job``; with ``resume``, first take the chunks its journal already holds."""
+        journal = self.journals.journal(job.id) if self.journals is not None else None
+        plan = job.plan
+        tally = JobTally(plan)
+        open_waves: dict[range, WaveTally] = {}
+
+        def add(result: ChunkResult, earlier: bool = False) -> None:
+            indices = plan.wave_of(result.chunk.index)
+            wave = open_waves.get(indices)
+            if wave is None:
+                wave = open_waves[indices] = WaveTally(plan, indices)
+            if wave.add(result, earlier):
+                counted(result)
+            if wave.complete:
+                tally.fold(open_waves.pop(indices))
+
+        done: set[int] = set()
+        if resume and journal is not None:
+            for earlier in journal.read(job.id):
+                add(earlier, earlier=True)
+                done.add(earlier.chunk.index)
+            if done:
+                self.notes.append(
+                    f"resumed: {len(done):,} chunk(s) counted before were taken from the "
+                    "journal, not recomputed"
+                )
+        results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        chunks = (c for c in plan.chunks() if c.index not in done)
+        in_flight = 0
+        pool = _context().Pool(self.processes, initializer=_child_init, initargs=(os.getpid(),))
+        try:
+
+            def submit() -> bool:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return False
+                pool.apply_async(
+                    count_chunk,
+                    (job.seed, chunk),
+                    callback=functools.partial(_counted, results),
+                    error_callback=functools.partial(_failed, results, chunk),
+                )
+                return True
+
+            while in_flight < 2 * self.processes and submit():
+                in_flight += 1
+            while in_flight:
+                ok, item = _next_result(results, deadline, tally, plan.chunk_count)
+                in_flight -= 1
+                if not ok:
+                    chunk, error = item
+                    raise JobFailed(f"chunk {chunk.index} failed: {type(error).__name__}: {error}")
+                result: ChunkResult = item
+                if journal is not None:
+                    journal.append(job.id, result)
+                add(result)
+                if submit():
+                    in_flight += 1
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
+            if journal is not None:
+                journal.close()
+        return tally
+
+
+def _counted(results: queue.SimpleQueue[tuple[bool, Any]], result: ChunkResult) -> None:
+    results.put((True, result))
+
+
+def _failed(
+    results: queue.SimpleQueue[tuple[bool, Any]], chunk: Chunk, error: BaseException
+) -> None:
+    results.put((False, (chunk, error)))
+
+
+def _next_result(
+    results: queue.SimpleQueue[tuple[bool, Any]],
+    deadline: float | None,
+    tally: JobTally,
+    chunks: int,
+) -> tuple[bool, Any]:
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        return results.get(timeout=timeout)
+    except queue.Empty:
+        raise JobTimeout(
+            f"the job's deadline passed with {tally.chunks} of {chunks} chunks counted"
+        ) from None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # Not "fork": children would inherit the hub's open broker sockets, and Celery's
+    # after-fork cleanup in a child closes the parent's pooled connection. Children of
+    # a fork server start clean, with the kernel's imports preloaded once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mcpi.core.chunk"])
+    return context
+
+
+def _child_init(hub: int) -> None:
+    # Ctrl-C is the hub's to handle: pool processes ignore it and are terminated.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A hub killed outright must take its pool along, not leave processes that count
+    # for nobody. Their parent is the fork server, which outlives the hub while they
+    # run, so each watches the hub itself.
+    threading.Thread(target=_exit_with, args=(hub,), daemon=True).start()
+
+
+def _exit_with(hub: int) -> None:
+    while True:
+        time.sleep(HUB_WATCH_SECONDS)
+        try:
+            os.kill(hub, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was reused by someone else's process
+            os._exit(1)

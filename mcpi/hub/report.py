@@ -1,0 +1,75 @@
+"""What the hub returns: everything a finished job's or a tuning's report shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mcpi.core.plan import Plan
+from mcpi.core.precision import PrecisionTarget
+from mcpi.core.stats import Estimate, HostThroughput, rate
+from mcpi.core.tuning import Capacity, ChunkChoice
+from mcpi.hub.records import Stage
+from mcpi.hub.trace import Trace
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """Everything ``mcpi-hub estimate`` prints about a finished job."""
+
+    job_id: str
+    seed: int
+    #: The job's stages: one, or the looks of a precision-targeted job.
+    stages: list[Stage]
+    mode: str  # "local" or "cluster"
+    ran_on: str
+    estimate: Estimate
+    wall_seconds: float
+    hosts: list[HostThroughput]
+    duplicates: int
+    worker_versions: list[str]
+    #: How automatic chunk sizing chose the chunk size; None if the user gave it.
+    chunking: ChunkChoice | None = None
+    #: The measurements automatic chunking used (None if the user gave the chunk size).
+    capacity: Capacity | None = None
+    notes: list[str] = field(default_factory=list)
+    precision: PrecisionTarget | None = None
+    #: Whether this run finished a job an earlier hub had started.
+    resumed: bool = False
+    trace: Trace | None = None
+    #: Of a resumed job: darts an earlier run counted, read back rather than thrown.
+    earlier_darts: int = 0
+
+    @property
+    def darts(self) -> int:
+        return self.estimate.darts
+
+    @property
+    def chunks(self) -> int:
+        return sum(Plan(s.darts, s.chunk_size).chunk_count for s in self.stages)
+
+    @property
+    def chunk_size(self) -> int:
+        return self.stages[-1].chunk_size
+
+    @property
+    def precision_reached(self) -> bool:
+        return self.precision is None or self.estimate.half_width <= self.precision.half_width
+
+    @property
+    def thrown_darts(self) -> int:
+        """Darts thrown in this run (all of them, unless the job was resumed)."""
+        return self.darts - self.earlier_darts
+
+    @property
+    def darts_per_second(self) -> float:
+        return rate(self.thrown_darts, self.wall_seconds)
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    """What ``mcpi-hub tune`` measured, and the chunking it would choose for a job."""
+
+    mode: str
+    ran_on: str
+    capacity: Capacity
+    choice: ChunkChoice

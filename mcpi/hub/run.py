@@ -1,0 +1,304 @@
+"""The hub: turns an estimate request into a job, runs it stage by stage, and reports.
+
+With a cluster configured the job runs on the Celery workers; without one, or with
+``local=True``, on the local process pool (:func:`~mcpi.hub.executor.choose_executor`).
+The hub owns what persists: every job is recorded (:mod:`mcpi.hub.records`) so that a
+crashed one can be resumed, and a cluster's measured rates are kept in the rate book
+(:mod:`mcpi.hub.rates`) so that later jobs need not calibrate.
+
+When a job stops is one rule (:mod:`mcpi.core.precision`): a fixed size is one stage;
+a precision target adds a stage at a time until the Chow–Robbins rule says stop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from mcpi import __version__
+from mcpi.core.job import Job, new_job_id, new_seed
+from mcpi.core.plan import Plan
+from mcpi.core.precision import FixedSize, PrecisionTarget, StoppingRule
+from mcpi.core.stats import Estimate, estimate, host_throughput
+from mcpi.core.tally import Totals
+from mcpi.core.tuning import Capacity, ChunkChoice, choose_chunk_size
+from mcpi.errors import JobFailed, McpiError, UsageError
+from mcpi.hub.executor import Executor, choose_executor
+from mcpi.hub.progress import Progress, Tee
+from mcpi.hub.rates import RateBook
+from mcpi.hub.records import (
+    DONE,
+    FAILED,
+    JobBook,
+    JobRecord,
+    RecordError,
+    Stage,
+    stage_job_id,
+)
+from mcpi.hub.report import JobReport, TuneReport
+from mcpi.hub.request import EstimateRequest
+from mcpi.hub.trace import Trace
+from mcpi.settings import Settings
+
+
+def run_estimate(request: EstimateRequest, settings: Settings, progress: Progress) -> JobReport:
+    """Run the job ``request`` describes where ``settings`` say, reporting to ``progress``.
+
+    Every job is recorded (see :mod:`mcpi.hub.records`); ``request.resume`` finishes a
+    recorded one where it ran, with its seed and stages.
+    """
+    book = JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
+    record = None
+    if request.resume is not None:
+        try:
+            record = book.load(request.resume)
+        except RecordError as exc:
+            raise UsageError(str(exc)) from None
+        if record.status == DONE:
+            raise UsageError(f"job {record.id} is finished already: {_outcome(record)}")
+        request = replace(request, local=record.mode == "local")
+    executor, notes = choose_executor(request, settings, book)
+    if record is not None:
+        notes = []  # it runs where it started; the report says it was resumed
+    try:
+        return JobRun(executor, notes, request, settings, progress, book, record).run()
+    finally:
+        executor.close()
+
+
+def run_tune(request: EstimateRequest, settings: Settings) -> TuneReport:
+    """Measure the workers afresh (and remember it); say how ``request`` would be chunked."""
+    executor, _ = choose_executor(request, settings)
+    try:
+        slots = executor.prepare()
+        capacity = measure(executor, slots, rate_book(executor, settings), recalibrate=True)
+        return TuneReport(
+            mode=executor.mode,
+            ran_on=executor.description,
+            capacity=capacity,
+            choice=choose_chunk_size(request.darts, capacity, wave_chunks=settings.wave_chunks),
+        )
+    finally:
+        executor.close()
+
+
+def rate_book(executor: Executor, settings: Settings) -> RateBook | None:
+    """Where ``executor``'s rates are kept, if they are worth keeping and there is a cache."""
+    if not (executor.rates_worth_keeping and settings.cache_dir):
+        return None
+    return RateBook(settings.cache_dir / "rates.json", cluster=executor.where, version=__version__)
+
+
+def measure(
+    executor: Executor, slots: dict[str, int], book: RateBook | None, recalibrate: bool = False
+) -> Capacity:
+    """The executor's capacity: from the rate book if fresh, else calibrated (and kept)."""
+    if book is not None and not recalibrate:
+        known = book.capacity(slots)
+        if known is not None:
+            return known
+    capacity = executor.calibrate()
+    if book is not None:
+        calibrated = [h for h in capacity.hosts if h.source == "calibrated"]
+        book.record(calibrated, capacity.task_overhead)
+    return capacity
+
+
+class JobRun:
+    """One run of the hub over a job's stages, keeping its record up to date."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        notes: list[str],
+        request: EstimateRequest,
+        settings: Settings,
+        progress: Progress,
+        book: JobBook,
+        record: JobRecord | None,
+    ) -> None:
+        self.executor = executor
+        self.notes = notes
+        self.request = request
+        self.settings = settings
+        self.progress = progress
+        self.book = book
+        self.record = record
+        self.target = request.precision
+        self.trace = Trace()
+        self.rates = rate_book(executor, settings)
+        self.slots: dict[str, int] = {}
+        self.chunking: ChunkChoice | None = None
+        self.capacity: Capacity | None = None
+        #: This run's work over all stages: hosts, versions, duplicates, earlier darts.
+        self.totals = Totals()
+
+    def run(self) -> JobReport:
+        self.slots = self.executor.prepare()
+        record = self.record or self._new_record()
+        if self.record is not None:
+            self._check_resumable(record)
+        began = time.monotonic()
+        deadline = began + self.settings.timeout if self.settings.timeout else None
+        observer = Tee(self.progress, self.trace)
+        try:
+            # A resumed job's unfinished stage may have chunks counted already.
+            unfinished = record.stages[-1] if record.stages else None
+            stage = self._next_stage(record)
+            while stage is not None:
+                self._count(record, stage, observer, deadline, resuming=stage is unfinished)
+                stage = self._next_stage(record)
+        except BaseException as exc:
+            # Left "running" (or "failed" with the reason) and resumable.
+            if isinstance(exc, McpiError):
+                record.status, record.error = FAILED, str(exc)
+            self.book.save(record)
+            raise
+        wall = time.monotonic() - began
+        hits, darts = record.counted
+        result = estimate(hits, darts)
+        record.status, record.error = DONE, None
+        record.result = {
+            "darts": darts,
+            "hits": hits,
+            "pi": result.pi,
+            "ci_low": result.ci_low,
+            "ci_high": result.ci_high,
+        }
+        self.book.save(record)
+        journal = self.book.journal(record.id)
+        if journal is not None:
+            journal.remove()
+        return self._report(record, result, wall)
+
+    def _new_record(self) -> JobRecord:
+        request = self.request
+        if self.target is not None:
+            asked: dict[str, Any] = {
+                "precision": self.target.half_width,
+                "max_darts": self.target.max_darts,
+            }
+        else:
+            asked = {"darts": request.darts}
+        if request.chunk_size is not None:
+            asked["chunk_size"] = request.chunk_size
+        record = JobRecord(
+            id=new_job_id(),
+            seed=new_seed() if request.seed is None else request.seed,
+            mode=self.executor.mode,
+            where=self.executor.where,
+            request=asked,
+        )
+        self.book.prune()
+        self.book.save(record)
+        return record
+
+    def _check_resumable(self, record: JobRecord) -> None:
+        if record.where != self.executor.where:
+            raise UsageError(
+                f"job {record.id} ran on {record.where}; this hub is configured for "
+                f"{self.executor.where} (resume it with that cluster's settings)"
+            )
+        if "precision" in record.request:
+            self.target = PrecisionTarget(record.request["precision"], record.request["max_darts"])
+        self.notes.append(f"resumed job {record.id}, started {record.created}")
+
+    def _rule(self, record: JobRecord) -> StoppingRule:
+        return self.target or FixedSize(record.request["darts"])
+
+    def _next_stage(self, record: JobRecord) -> Stage | None:
+        """The stage to count next: an unfinished one, a new look, or None when done."""
+        if record.stages and not record.stages[-1].counted:
+            return record.stages[-1]
+        hits, darts = record.counted
+        total = self._rule(record).next_total(hits, darts)
+        if total is None:
+            return None
+        stage = Stage(first=darts, darts=total - darts, chunk_size=self._chunk_size(total - darts))
+        record.stages.append(stage)
+        self.book.save(record)
+        return stage
+
+    def _chunk_size(self, darts: int) -> int:
+        chosen = self.request.chunk_size
+        if self.record is not None:
+            chosen = self.record.request.get("chunk_size")
+        if chosen:
+            return min(int(chosen), darts)
+        if self.capacity is None:
+            self.capacity = measure(self.executor, self.slots, self.rates)
+        self.chunking = choose_chunk_size(
+            darts, self.capacity, wave_chunks=self.settings.wave_chunks
+        )
+        return self.chunking.chunk_size
+
+    def _count(
+        self,
+        record: JobRecord,
+        stage: Stage,
+        observer: Progress,
+        deadline: float | None,
+        resuming: bool,
+    ) -> None:
+        index = record.stages.index(stage)
+        try:
+            plan = Plan(stage.darts, stage.chunk_size, stage.first)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        job = Job(id=stage_job_id(record.id, index), seed=record.seed, plan=plan)
+        observer.start(plan.darts)
+        try:
+            tally = self.executor.run(job, observer.counted, deadline, resume=resuming)
+        finally:
+            observer.finish()
+        if not tally.complete:
+            raise JobFailed(f"only {tally.darts} of {plan.darts} darts were counted")
+        if self.rates is not None:
+            self.rates.learn(self.slots, tally.hosts)
+        stage.hits = tally.hits
+        self.book.save(record)
+        if self.target is not None:
+            self.trace.look(stage.first + stage.darts)
+        self.totals.absorb(tally)
+
+    def _report(self, record: JobRecord, result: Estimate, wall: float) -> JobReport:
+        notes = self.notes
+        versions = sorted(self.totals.versions)
+        if versions and versions != [__version__]:
+            notes.append(f"workers ran mcpi {', '.join(versions)}; this hub is {__version__}")
+        if self.target is not None:
+            if result.half_width <= self.target.half_width:
+                notes.append(
+                    f"precision ±{self.target.half_width:g} reached after "
+                    f"{len(record.stages)} look(s)"
+                )
+            else:
+                notes.append(
+                    f"precision ±{self.target.half_width:g} NOT reached: stopped at the "
+                    f"bound of {self.target.max_darts:,} darts (--max-darts)"
+                )
+        return JobReport(
+            job_id=record.id,
+            seed=record.seed,
+            stages=record.stages,
+            mode=self.executor.mode,
+            ran_on=self.executor.description,
+            estimate=result,
+            wall_seconds=wall,
+            hosts=host_throughput(self.totals.hosts, wall),
+            duplicates=self.totals.duplicates,
+            worker_versions=versions,
+            chunking=self.chunking,
+            capacity=self.capacity,
+            notes=notes + self.executor.notes,
+            precision=self.target,
+            resumed=self.record is not None,
+            trace=self.trace,
+            earlier_darts=self.totals.earlier_darts,
+        )
+
+
+def _outcome(record: JobRecord) -> str:
+    result = record.result or {}
+    return f"π ≈ {result.get('pi')} from {result.get('darts'):,} darts, {record.updated}"

@@ -1,0 +1,80 @@
+"""What ``mcpi-hub status`` shows: a snapshot of the cluster, and the version-skew rule.
+
+Pure data, filled in by :func:`mcpi.ops.status.gather`, rendered by the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # "broker" or "backend"
+    where: str
+    reachable: bool
+    product: str = ""
+    version: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    name: str
+    #: Messages waiting in the queue for a consumer.
+    ready: int
+    consumers: int
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    node: str
+    host: str
+    slots: int
+    #: Chunks running, and delivered but waiting for a slot (both unacknowledged).
+    running: int = 0
+    prefetched: int = 0
+    load: tuple[float, ...] = ()
+    cpus: int = 0
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mcpi(self) -> str:
+        return self.versions.get("mcpi", "unknown")
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    hub_version: str
+    broker: Service
+    backend: Service
+    queue: QueueDepth | None
+    workers: list[WorkerStatus]
+
+    @property
+    def skew(self) -> list[str]:
+        return version_skew(self.hub_version, self.workers)
+
+    @property
+    def unacknowledged(self) -> int:
+        return sum(w.running + w.prefetched for w in self.workers)
+
+    def by_host(self) -> dict[str, list[WorkerStatus]]:
+        hosts: dict[str, list[WorkerStatus]] = {}
+        for worker in sorted(self.workers, key=lambda w: (w.host, w.node)):
+            hosts.setdefault(worker.host, []).append(worker)
+        return hosts
+
+
+def version_skew(hub_version: str, workers: Iterable[WorkerStatus]) -> list[str]:
+    """One warning per mcpi version other than the hub's, naming the workers running it."""
+    others: dict[str, list[str]] = {}
+    for worker in workers:
+        if worker.mcpi != hub_version:
+            others.setdefault(worker.mcpi, []).append(worker.node)
+    return [
+        f"{len(nodes)} worker(s) run mcpi {version}, this hub {hub_version}: "
+        + ", ".join(sorted(nodes))
+        for version, nodes in sorted(others.items())
+    ]

@@ -1,0 +1,57 @@
+"""`mcpi-hub bench` runs every backend on real processes and servers, and draws its plot."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from mcpi.bench.suite import DASK, MCPI_CELERY, MCPI_LOCAL, POOL, POOL_AGAIN
+from mcpi.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
+    plot = tmp_path / "bench.png"
+    out, err = io.StringIO(), io.StringIO()
+    args = ["bench", "--quick", "--sizes", "1e6,4e6", "--processes", "2", "--plot", str(plot)]
+    status = main([*args, "--json"], {"MCPI_DEBUG": "1"}, out, err)
+    assert status == 0, err.getvalue()
+    report = json.loads(out.getvalue())
+
+    assert report["skipped"] == {}, "every peer must run (pip install 'mcpi[bench]')"
+    rows = {(r["backend"], r["darts"]): r for r in report["rows"]}
+    for backend in (POOL, DASK, MCPI_LOCAL, MCPI_CELERY):
+        for darts in (10**6, 4 * 10**6):
+            assert rows[(backend, darts)]["rate"] > 0
+    for single in ("seed: naive loop", "seed: task body", "mcpi kernel", "raw PCG64"):
+        assert any(r["backend"] == single and r["rate"] > 0 for r in report["rows"])
+    assert rows[(POOL_AGAIN, 4 * 10**6)]["rate"] > 0  # the baseline, bracketing the others
+    assert report["limit"] > 0 and report["baseline"] > 0
+
+    # Overhead and the hub's memory, the same small and at the largest job accepted.
+    assert report["tiny_tasks_per_second"] > 10 and report["first_result_seconds"] < 5
+    rss = report["hub_rss_kib"]
+    assert set(rss) == {str(10**9), str(10**16)}
+    assert max(rss.values()) <= 2 * min(rss.values())
+
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sizes", "0"],
+        ["--sizes", "1e13"],
+        ["--sizes", ","],
+        ["--plot", "x.svg"],
+        ["--processes", "0"],
+    ],
+)
+def test_bench_refuses_bad_options_in_one_line(args: list[str]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["bench", *args], {}, out, err) == 2
+    assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()

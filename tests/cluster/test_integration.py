@@ -1,0 +1,204 @@
+"""`mcpi-hub estimate` through real RabbitMQ, Redis and celery worker processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from mcpi.cli import main
+from mcpi.core.kernel import count_hits
+from mcpi.errors import ExitStatus
+from mcpi.testing.servers import RabbitMQ, Redis, free_port, wait_for
+from tests.helpers import Background, estimate
+
+pytestmark = pytest.mark.integration
+
+
+def test_cluster_count_equals_the_local_count(cluster_env: dict[str, str], start_worker) -> None:  # type: ignore[no-untyped-def]
+    start_worker("w1")
+    start_worker("w2", concurrency=1)
+    status, cluster, err = estimate(
+        cluster_env, "-n", "2e8", "--seed", "2718", "--chunk-size", "7e6"
+    )
+    assert status == 0, err
+    status, local, err = estimate(cluster_env, "-n", "2e8", "--seed", "2718", "--local")
+    assert status == 0, err
+    assert cluster is not None and local is not None
+    assert cluster["hits"] == local["hits"] == count_hits(2718, 0, 2 * 10**8)
+    assert cluster["mode"] == "cluster" and cluster["chunks"] == 29
+    assert sum(h["chunks"] for h in cluster["hosts"]) == 29
+    assert cluster["duplicates"] == 0 and cluster["worker_versions"] == [cluster["hub_version"]]
+
+
+def test_chunk_results_are_keyed_by_chunk_in_the_backend(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, redis_server: Redis
+) -> None:
+    import redis
+
+    start_worker()
+    status, report, err = estimate(cluster_env, "-n", "1e6", "--chunk-size", "2.5e5")
+    assert status == 0 and report is not None, err
+    client = redis.Redis.from_url(redis_server.url)
+    keys = {k.decode() for k in client.scan_iter("mcpi:celery-task-meta-*")}
+    client.close()
+    assert {f"mcpi:celery-task-meta-mcpi-{report['job_id']}-{i}" for i in range(4)} <= keys
+
+
+def test_a_pool_process_killed_mid_chunk_loses_nothing(
+    cluster_env: dict[str, str], start_worker
+) -> None:  # type: ignore[no-untyped-def]
+    worker = start_worker("w1", concurrency=2)
+    darts, seed = 1_200_000_000, 31415
+    job = Background(cluster_env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "6e7")
+    wait_for(lambda: " succeeded in " in worker.log(), 60, "a first chunk to finish")
+    victim = worker.pool_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    status, report, err = job.join(180)
+    assert status == 0, err
+    assert report is not None and report["hits"] == count_hits(seed, 0, darts)
+    assert "WorkerLostError" in worker.log() or "exited prematurely" in worker.log()
+
+
+def test_a_whole_worker_killed_mid_job_is_replaced_and_nothing_lost(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    first = start_worker("w1", concurrency=2)
+    darts, seed = 1_000_000_000, 4242
+    job = Background(cluster_env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "5e7")
+    wait_for(lambda: " succeeded in " in first.log(), 60, "a first chunk to finish")
+    first.kill()  # SIGKILL to the main process and its pool: unacked chunks return to the queue
+    start_worker("w2", concurrency=2)
+    status, report, err = job.join(180)
+    assert status == 0, err
+    assert report is not None and report["hits"] == count_hits(seed, 0, darts)
+
+
+def test_unreachable_broker_is_reported_quickly(cluster_env: dict[str, str]) -> None:
+    env = {**cluster_env, "MCPI_BROKER_URL": f"amqp://mcpi:x@127.0.0.1:{free_port()}/mcpi"}
+    began = time.monotonic()
+    status, _, err = estimate(env, "-n", "1e6")
+    assert status == ExitStatus.UNREACHABLE
+    assert "cannot reach the broker" in err and err.count("\n") == 1
+    assert time.monotonic() - began < 15
+
+
+def test_silent_broker_is_reported_within_the_connect_timeout(cluster_env: dict[str, str]) -> None:
+    with socket.socket() as silent:  # accepts TCP connections, never speaks AMQP
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        env = {
+            **cluster_env,
+            "MCPI_BROKER_URL": f"amqp://mcpi:x@127.0.0.1:{port}/mcpi",
+            "MCPI_CONNECT_TIMEOUT": "2",
+        }
+        began = time.monotonic()
+        status, _, err = estimate(env, "-n", "1e6")
+    assert status == ExitStatus.UNREACHABLE and "cannot reach the broker" in err
+    assert time.monotonic() - began < 15
+
+
+def test_wrong_broker_password_is_reported(cluster_env: dict[str, str], rabbitmq: RabbitMQ) -> None:
+    env = {**cluster_env, "MCPI_BROKER_URL": rabbitmq.url.replace(rabbitmq.password, "wrong")}
+    status, _, err = estimate(env, "-n", "1e6")
+    assert status == ExitStatus.UNREACHABLE and "refused user 'mcpi'" in err
+    assert rabbitmq.password not in err
+
+
+def test_wrong_redis_password_and_redis_down_are_reported(
+    cluster_env: dict[str, str], redis_server: Redis
+) -> None:
+    env = {
+        **cluster_env,
+        "MCPI_RESULT_BACKEND": redis_server.url.replace(redis_server.password, "no"),
+    }
+    began = time.monotonic()
+    status, _, err = estimate(env, "-n", "1e6")
+    assert status == ExitStatus.UNREACHABLE and "refused the credentials" in err
+    env = {**cluster_env, "MCPI_RESULT_BACKEND": f"redis://mcpi:x@127.0.0.1:{free_port()}/0"}
+    status, _, err = estimate(env, "-n", "1e6")
+    assert status == ExitStatus.UNREACHABLE and "cannot reach the result backend" in err
+    assert time.monotonic() - began < 20
+
+
+def test_no_workers_is_reported_at_once(cluster_env: dict[str, str]) -> None:
+    began = time.monotonic()
+    status, _, err = estimate(cluster_env, "-n", "1e6")
+    assert status == ExitStatus.NO_WORKERS and "no mcpi worker answered" in err
+    assert time.monotonic() - began < 10
+
+
+def test_workers_gone_mid_job_is_reported_within_the_grace(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    worker = start_worker("w1", concurrency=1)
+    env = {**cluster_env, "MCPI_WORKER_GRACE": "5"}
+    job = Background(env, "-n", "4e9", "--chunk-size", "5e7")
+    wait_for(lambda: " succeeded in " in worker.log(), 60, "a first chunk to finish")
+    worker.kill()
+    began = time.monotonic()
+    status, _, err = job.join(90)
+    assert status == ExitStatus.TIMEOUT and "workers are gone" in err
+    assert time.monotonic() - began < 40
+
+
+def test_deadline_is_kept(cluster_env: dict[str, str], start_worker) -> None:  # type: ignore[no-untyped-def]
+    start_worker("w1", concurrency=1)
+    began = time.monotonic()
+    status, _, err = estimate(cluster_env, "-n", "1e11", "--chunk-size", "1e8", "--timeout", "3")
+    assert status == ExitStatus.TIMEOUT and "deadline passed" in err
+    assert time.monotonic() - began < 15
+
+
+def test_waves_give_the_count_of_one_chord(cluster_env: dict[str, str], start_worker) -> None:  # type: ignore[no-untyped-def]
+    start_worker("w1")
+    args = ("-n", "1e7", "--seed", "99", "--chunk-size", "1e6")
+    status, waves, err = estimate({**cluster_env, "MCPI_WAVE_CHUNKS": "4"}, *args)
+    assert status == 0 and waves is not None, err
+    status, one, err = estimate(cluster_env, *args)
+    assert status == 0 and one is not None, err
+    assert waves["hits"] == one["hits"] == count_hits(99, 0, 10**7)
+    assert waves["chunks"] == one["chunks"] == 10
+
+
+def test_tune_measures_the_workers_and_automatic_chunking_learns_from_it(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path
+) -> None:
+    start_worker("w1", concurrency=2)
+    start_worker("w2", concurrency=1)
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["tune", "-n", "1e11", "--json"], cluster_env, out, err)
+    assert status == 0, err.getvalue()
+    tune = json.loads(out.getvalue())
+    assert tune["mode"] == "cluster" and tune["slots"] == 3
+    [host] = tune["hosts"]
+    assert (host["host"], host["slots"], host["source"]) == (socket.gethostname(), 3, "calibrated")
+    assert host["darts_per_slot_second"] > 1e6 and 0 < tune["task_overhead_seconds"] < 1
+    assert tune["bound_by"] in ("balance", "length") and tune["chunks"] >= 3 * 4
+    book = json.loads((tmp_path / "cache" / "mcpi" / "rates.json").read_text())
+    [cluster] = book.values()
+    assert cluster["hosts"][socket.gethostname()]["slots"] == 3
+
+    # The next job needs no calibration: it chunks from the rates tune recorded.
+    status, report, err = estimate(cluster_env, "-n", "3e8", "--seed", "5")
+    assert status == 0 and report is not None, err
+    assert report["chunking"]["rates"] == ["learnt"]
+    assert report["hits"] == count_hits(5, 0, 3 * 10**8)
+    assert sum(h["chunks"] for h in report["hosts"]) == report["chunks"] >= 1
+
+
+def test_automatic_chunking_calibrates_a_cluster_it_does_not_know(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    start_worker("w1", concurrency=2)
+    status, report, err = estimate(cluster_env, "-n", "1e9", "--seed", "8")
+    assert status == 0 and report is not None, err
+    assert report["chunking"]["rates"] == ["calibrated"]
+    assert report["chunking"]["bound_by"] in ("balance", "overhead")
+    assert report["hits"] == count_hits(8, 0, 10**9)
