@@ -141,7 +141,7 @@ def worker_pids_users(h: testinfra.host.Host) -> set[str]:
 def wait_for_workers(bed: TestBed, names: set[str], timeout: float = 120) -> None:
     """Until every named host's worker answers a broadcast ping through the broker."""
     script = (
-        "from mcpi.app import create_app; from mcpi.settings import load_settings; "
+        "from mcpi.cluster.app import create_app; from mcpi.settings import load_settings; "
         "app = create_app(load_settings(), role='hub'); "
         "print(' '.join(sorted(app.control.inspect(timeout=2).ping() or {})))"
     )
