@@ -20,7 +20,7 @@ JOB = Job("j", 5, PLAN)
 def result(index: int, hits: int | None = None, host: str = "h1") -> ChunkResult:
     """A result of chunk ``index`` of :data:`PLAN` (50 hits unless given), counted on ``host``."""
     chunk = PLAN.chunk(index)
-    return ChunkResult(chunk, 50 if hits is None else hits, Telemetry(host, 1, 0.5, "0.1.0"))
+    return ChunkResult(chunk, (50 if hits is None else hits,), Telemetry(host, 1, 0.5, "0.1.0"))
 
 
 def estimate(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any] | None, str]:

@@ -1,8 +1,10 @@
-"""Counting one chunk, with telemetry: the body shared by the Celery task and the local pool.
+"""Computing one chunk, with telemetry: the body shared by the Celery task and the local pool.
 
-A :class:`ChunkResult` carries the chunk's exact hit count, which is all that enters the
-job's total, and apart from it the :class:`Telemetry` of where and how fast it ran,
-which the hub uses for throughput figures and chunk sizing, never for the count.
+A :class:`ChunkResult` carries the chunk's exact integer sums, which are all that enters
+the job's result: ``(hits,)`` for the π estimate, and for a model job, per output,
+(Σx, Σx²) in units of 2**-1074 (:mod:`mcpi.core.exact`). Apart from them it carries
+the :class:`Telemetry` of where and how fast the chunk ran, which the hub uses for
+throughput figures and chunk sizing, never for the result.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from dataclasses import dataclass
 
 from mcpi import __version__
 from mcpi.core.kernel import count_hits
+from mcpi.core.model import Model, ModelCall, chunk_sums
 from mcpi.core.plan import Chunk
 
 
 @dataclass(frozen=True, slots=True)
 class Telemetry:
-    """Where and how a chunk was counted; never part of the count itself."""
+    """Where and how a chunk was computed; never part of its result."""
 
     host: str
     pid: int
@@ -29,22 +32,40 @@ class Telemetry:
 
 @dataclass(frozen=True, slots=True)
 class ChunkResult:
-    """A chunk's exact hit count, and apart from it, the telemetry of its computation."""
+    """A chunk's exact sums, and apart from them, the telemetry of its computation."""
 
     chunk: Chunk
-    hits: int
+    sums: tuple[int, ...]
     telemetry: Telemetry
+
+    @property
+    def hits(self) -> int:
+        """The hit count of a π chunk (its one sum)."""
+        return self.sums[0]
 
 
 def count_chunk(seed: int, chunk: Chunk) -> ChunkResult:
-    """Count ``chunk`` of stream ``seed`` and record where and how fast it ran."""
+    """Count the hits of π ``chunk`` of stream ``seed`` and record where and how fast."""
     began = time.perf_counter()
     hits = count_hits(seed, chunk.start, chunk.stop)
-    seconds = time.perf_counter() - began
+    return _result(chunk, (hits,), began)
+
+
+def compute_model_chunk(model: Model, call: ModelCall, seed: int, chunk: Chunk) -> ChunkResult:
+    """The exact output sums of model ``chunk`` (whole blocks), with telemetry."""
+    began = time.perf_counter()
+    sums = chunk_sums(model, call, seed, chunk.start, chunk.stop)
+    return _result(chunk, sums, began)
+
+
+def _result(chunk: Chunk, sums: tuple[int, ...], began: float) -> ChunkResult:
     return ChunkResult(
         chunk=chunk,
-        hits=hits,
+        sums=sums,
         telemetry=Telemetry(
-            host=socket.gethostname(), pid=os.getpid(), seconds=seconds, version=__version__
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            seconds=time.perf_counter() - began,
+            version=__version__,
         ),
     )

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from mcpi.core.kernel import check_seed
+from mcpi.core.model import ModelCall
 from mcpi.core.plan import Plan
 
 #: Bits of a fresh seed: a full PCG64 state's worth, as numpy recommends for the
@@ -16,14 +17,28 @@ SEED_BITS = 128
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """Estimate π from ``plan.darts`` darts of stream ``seed``."""
+    """Estimate π from ``plan.darts`` darts of stream ``seed``, or run a model.
+
+    With ``model``, the plan counts the model's samples, in whole blocks of
+    ``model.block``, and each chunk's result is the exact sums of its outputs.
+    """
 
     id: str
     seed: int
     plan: Plan
+    model: ModelCall | None = None
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
+        if self.model is not None:
+            block, plan = self.model.block, self.plan
+            if plan.first % block or plan.darts % block or plan.chunk_size % block:
+                raise ValueError(f"a model job's chunks must be whole blocks of {block} samples")
+
+    @property
+    def width(self) -> int:
+        """Sums per chunk result: 1 (hits) for π, two per output for a model."""
+        return 1 if self.model is None else self.model.width
 
 
 def new_job_id() -> str:

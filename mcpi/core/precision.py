@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from mcpi.core.exact import mean_and_variance
 from mcpi.core.stats import Z95, estimate
 
 #: Darts in the smallest pilot stage: enough for a meaningful variance estimate,
@@ -64,8 +65,8 @@ class PrecisionTarget:
         if self.max_darts < 1:
             raise ValueError("the dart bound must be at least 1")
 
-    def next_total(self, hits: int, darts: int) -> int | None:
-        return next_total(self, hits, darts)
+    def next_total(self, sums: tuple[int, ...], darts: int) -> int | None:
+        return next_total(self, sums[0] if sums else 0, darts)
 
 
 def rule_half_width(hits: int, darts: int, z: float = Z95) -> float:
@@ -102,18 +103,22 @@ def next_look(target: PrecisionTarget, hits: int, darts: int) -> int:
 class StoppingRule(Protocol):
     """When a job stops: the one rule the hub runs stage by stage and simulations replay."""
 
-    def next_total(self, hits: int, darts: int) -> int | None:
-        """The darts (in all) to have counted at the next look, or None to stop there."""
+    def next_total(self, sums: tuple[int, ...], darts: int) -> int | None:
+        """The darts (in all) to have counted at the next look, or None to stop there.
+
+        ``sums`` are the exact sums counted so far: ``(hits,)`` for π, each output's
+        (Σx, Σx²) for a model (empty before the first look).
+        """
         ...
 
 
 @dataclass(frozen=True, slots=True)
 class FixedSize:
-    """A job of exactly ``darts`` darts: one stage."""
+    """A job of exactly ``darts`` darts (or samples): one stage."""
 
     darts: int
 
-    def next_total(self, hits: int, darts: int) -> int | None:
+    def next_total(self, sums: tuple[int, ...], darts: int) -> int | None:
         return None if darts >= self.darts else self.darts
 
 
@@ -137,8 +142,60 @@ def looks(rule: StoppingRule, hits_at: Callable[[int], int]) -> list[int]:
     For simulations and tests: the same :meth:`~StoppingRule.next_total` the hub runs.
     """
     made: list[int] = []
-    hits = darts = 0
-    while (total := rule.next_total(hits, darts)) is not None:
+    darts = 0
+    sums: tuple[int, ...] = ()
+    while (total := rule.next_total(sums, darts)) is not None:
         made.append(total)
-        darts, hits = total, hits_at(total)
+        darts, sums = total, (hits_at(total),)
     return made
+
+
+#: A model's first look has at least this many samples (rounded up to whole blocks).
+MIN_MODEL_PILOT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrecision:
+    """Stop when output ``output``'s 95 % half-width is ≤ ``half_width``, or at ``max_samples``.
+
+    The same Chow–Robbins rule as for π, with the sample variance s² of the chosen
+    output in place of 16 p̂(1 − p̂): stop at the first look where
+    z·sqrt(s² + 1/n)/sqrt(n) ≤ H. A model's variance has no data-free bound, so the
+    pilot is a fixed ``MIN_MODEL_PILOT`` samples; every look is whole blocks of
+    ``block`` samples, and depends only on the exact sums, so the same seed stops at
+    the same sample on any cluster, with any chunking.
+    """
+
+    half_width: float
+    max_samples: int
+    output: int  # the index of the targeted output
+    block: int = 1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.half_width) and self.half_width > 0):
+            raise ValueError(f"a precision is a positive half-width, not {self.half_width!r}")
+        if self.max_samples < 1 or self.block < 1 or self.output < 0:
+            raise ValueError("invalid precision target")
+
+    def next_total(self, sums: tuple[int, ...], darts: int) -> int | None:
+        bound = self._whole(self.max_samples)
+        if not darts:
+            return min(bound, self._whole(MIN_MODEL_PILOT))
+        if darts >= bound:
+            return None
+        variance = float(
+            mean_and_variance(darts, sums[2 * self.output], sums[2 * self.output + 1])[1]
+        )
+        if self.rule_half_width(variance, darts) <= self.half_width:
+            return None
+        needed = math.ceil(SPARE * (variance + 1 / darts) * (Z95 / self.half_width) ** 2)
+        grown = max(needed, math.ceil(darts * MIN_GROWTH))
+        return min(bound, self._whole(min(grown, math.floor(darts * MAX_GROWTH))))
+
+    @staticmethod
+    def rule_half_width(variance: float, samples: int, z: float = Z95) -> float:
+        """The Chow–Robbins half-width: z·sqrt(s² + 1/n)/sqrt(n)."""
+        return z * math.sqrt(variance + 1 / samples) / math.sqrt(samples)
+
+    def _whole(self, samples: int) -> int:
+        return -(-samples // self.block) * self.block

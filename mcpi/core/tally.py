@@ -10,7 +10,9 @@ A wave's tally is folded into the :class:`JobTally` once it is complete, so the 
 memory is bounded by one wave, not by the job.
 
 Every level keeps the same :class:`Totals` and adds them up with the one fold,
-:meth:`Totals.absorb`: a wave's into its job's, a stage's into the whole run's.
+:meth:`Totals.absorb`: a wave's into its job's, a stage's into the whole run's. The
+totals are exact integers (a π job's hit count, or a model's exact output sums), so
+the fold is exact and associative: no grouping or order changes a bit.
 """
 
 from __future__ import annotations
@@ -38,12 +40,14 @@ class MissingChunks(TallyError):
 
 @dataclass
 class Totals:
-    """What chunks counted so far add up to: the count, and this run's work per host.
+    """What chunks counted so far add up to: the sums, and this run's work per host.
 
-    Keyword-only, so that the tallies below can put their own fields first.
+    ``sums`` is ``(hits,)`` for a π job and, for a model job, each output's exact
+    (Σx, Σx²) (empty until a chunk is counted). Keyword-only, so that the tallies
+    below can put their own fields first.
     """
 
-    hits: int = field(default=0, kw_only=True)
+    sums: tuple[int, ...] = field(default=(), kw_only=True)
     darts: int = field(default=0, kw_only=True)
     chunks: int = field(default=0, kw_only=True)
     duplicates: int = field(default=0, kw_only=True)
@@ -56,7 +60,7 @@ class Totals:
     def count(self, result: ChunkResult, earlier: bool = False) -> None:
         """Add one chunk's result (the caller has made sure it is new)."""
         darts = result.chunk.darts
-        self.hits += result.hits
+        self.sums = add_sums(self.sums, result.sums)
         self.darts += darts
         self.chunks += 1
         if earlier:
@@ -69,7 +73,7 @@ class Totals:
 
     def absorb(self, other: Totals) -> None:
         """Add ``other``'s totals: the one fold of every level."""
-        self.hits += other.hits
+        self.sums = add_sums(self.sums, other.sums)
         self.darts += other.darts
         self.chunks += other.chunks
         self.duplicates += other.duplicates
@@ -78,14 +82,38 @@ class Totals:
             self.hosts.setdefault(host, HostWork()).absorb(work)
         self.versions |= other.versions
 
+    @property
+    def hits(self) -> int:
+        """A π job's hit count."""
+        return self.sums[0] if self.sums else 0
+
+
+def add_sums(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...]:
+    """Elementwise sum of two exact sum vectors (an empty one is zero).
+
+    >>> add_sums((), (3, 4)), add_sums((1, 2), (3, 4))
+    ((3, 4), (4, 6))
+    """
+    if not left:
+        return right
+    if not right:
+        return left
+    if len(left) != len(right):
+        raise TallyError(f"results of {len(left)} and {len(right)} sums cannot be added")
+    return tuple(a + b for a, b in zip(left, right, strict=True))
+
 
 @dataclass
 class WaveTally(Totals):
-    """The results of the chunks ``indices`` of ``plan``, each counted once."""
+    """The results of the chunks ``indices`` of ``plan``, each counted once.
+
+    ``width``: the sums each result must carry (1 for π; two per output of a model).
+    """
 
     plan: Plan
     indices: range
-    _hits_by_chunk: dict[int, int] = field(default_factory=dict, repr=False)
+    width: int = 1
+    _sums_by_chunk: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def add(self, result: ChunkResult, earlier: bool = False) -> bool:
         """Count ``result`` unless its chunk is already counted; True if it was new.
@@ -97,30 +125,32 @@ class WaveTally(Totals):
             raise TallyError(f"chunk {chunk.index} does not belong to this wave")
         if chunk != self.plan.chunk(chunk.index):
             raise TallyError(f"chunk {chunk.index} has bounds that do not match the plan")
-        if not 0 <= result.hits <= chunk.darts:
+        if len(result.sums) != self.width:
+            raise TallyError(f"chunk {chunk.index} carries a result of another kind of job")
+        if self.width == 1 and not 0 <= result.hits <= chunk.darts:
             raise TallyError(f"chunk {chunk.index} reports an impossible count")
-        seen = self._hits_by_chunk.get(chunk.index)
+        seen = self._sums_by_chunk.get(chunk.index)
         if seen is not None:
-            if seen != result.hits:
+            if seen != result.sums:
+                shown = f"({seen[0]} and {result.hits} hits)" if self.width == 1 else ""
                 raise TallyError(
-                    f"chunk {chunk.index} was counted twice with different results "
-                    f"({seen} and {result.hits} hits)"
+                    f"chunk {chunk.index} was counted twice with different results {shown}".rstrip()
                 )
             self.duplicates += 1
             return False
-        self._hits_by_chunk[chunk.index] = result.hits
+        self._sums_by_chunk[chunk.index] = result.sums
         self.count(result, earlier)
         return True
 
     def has(self, index: int) -> bool:
-        return index in self._hits_by_chunk
+        return index in self._sums_by_chunk
 
     @property
     def complete(self) -> bool:
-        return len(self._hits_by_chunk) == len(self.indices)
+        return len(self._sums_by_chunk) == len(self.indices)
 
     def missing(self) -> list[int]:
-        return [i for i in self.indices if i not in self._hits_by_chunk]
+        return [i for i in self.indices if i not in self._sums_by_chunk]
 
     def check_complete(self) -> None:
         if not self.complete:
@@ -129,10 +159,11 @@ class WaveTally(Totals):
     def summary(self) -> dict[str, Any]:
         """The JSON result of a chord callback: totals of a complete wave."""
         self.check_complete()
+        sums = {"hits": self.hits} if self.width == 1 else {"sums": [str(s) for s in self.sums]}
         return {
             "first": self.indices.start,
             "stop": self.indices.stop,
-            "hits": self.hits,
+            **sums,
             "darts": self.darts,
             "duplicates": self.duplicates,
         }
@@ -143,6 +174,11 @@ class JobTally(Totals):
     """Totals of the waves of a job completed so far."""
 
     plan: Plan
+    width: int = 1
+
+    def wave(self, indices: range) -> WaveTally:
+        """An empty tally for the wave ``indices`` of this job."""
+        return WaveTally(self.plan, indices, self.width)
 
     def fold(self, wave: WaveTally) -> None:
         """Add a complete wave's totals."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcpi.core.plan import MAX_CHUNK_DARTS, MAX_CHUNKS, MAX_WAVE_CHUNKS, check_darts
 
@@ -83,6 +83,13 @@ class Capacity:
     def slots(self) -> int:
         return sum(h.slots for h in self.hosts)
 
+    def per_block(self, block: int) -> Capacity:
+        """The same capacity counted in blocks of ``block`` samples (or darts) per second."""
+        if block == 1:
+            return self
+        hosts = (HostRate(h.host, h.slots, h.rate / block, h.source) for h in self.hosts)
+        return Capacity(tuple(hosts), self.task_overhead)
+
     @property
     def rate(self) -> float:
         """Darts/s of every slot together."""
@@ -109,6 +116,10 @@ class ChunkChoice:
     chunk_seconds: float  # one chunk on the fastest slot
     overhead_fraction: float  # of a slot's time, on the fastest slot
     expected_seconds: float  # the job on the whole capacity, overhead included
+
+    def in_samples(self, block: int) -> ChunkChoice:
+        """A choice made in blocks of ``block`` samples, stated in samples."""
+        return replace(self, darts=self.darts * block, chunk_size=self.chunk_size * block)
 
 
 def choose_chunk_size(

@@ -37,7 +37,7 @@ def test_chunks_outside_the_wave_or_plan_are_refused() -> None:
     tally = WaveTally(PLAN, range(0, 5))
     with pytest.raises(TallyError, match="does not belong"):
         tally.add(result(7))
-    forged = ChunkResult(PLAN.chunk(2).__class__(2, 200, 250), 10, Telemetry("h", 1, 0.1, "x"))
+    forged = ChunkResult(PLAN.chunk(2).__class__(2, 200, 250), (10,), Telemetry("h", 1, 0.1, "x"))
     with pytest.raises(TallyError, match="bounds"):
         tally.add(forged)
     with pytest.raises(TallyError, match="impossible"):

@@ -24,7 +24,9 @@ def record(job_id: str = JOB, **fields: object) -> JobRecord:
 
 
 def result(index: int, hits: int = 3) -> ChunkResult:
-    return ChunkResult(Chunk(index, index * 10, index * 10 + 10), hits, Telemetry("h", 1, 0.1, "v"))
+    return ChunkResult(
+        Chunk(index, index * 10, index * 10 + 10), (hits,), Telemetry("h", 1, 0.1, "v")
+    )
 
 
 def test_a_record_survives_a_round_trip(tmp_path: Path) -> None:
@@ -33,7 +35,7 @@ def test_a_record_survives_a_round_trip(tmp_path: Path) -> None:
     book.save(original)
     loaded = book.load(JOB)
     assert loaded == original
-    assert loaded.counted == (47, 60) and loaded.status == RUNNING
+    assert loaded.counted == ((47,), 60) and loaded.status == RUNNING
     assert (tmp_path / f"{JOB}.json").stat().st_mode & 0o077 == 0  # private, like the cache
 
 

@@ -1,0 +1,419 @@
+"""User-defined Monte Carlo models: their declaration, their streams, and one chunk's sums.
+
+A model is a plain function of a numpy :class:`~numpy.random.Generator` and a sample
+count ``n`` (plus keyword parameters) that returns ``n`` samples of one or more named
+float outputs: an array of shape ``(n,)`` for one output, ``(n, k)`` for ``k``, or a
+mapping of output names to ``(n,)`` arrays. :func:`model` declares it::
+
+    @model("call", outputs=("price",), params={"S": 100.0, "K": 100.0}, exact=...)
+    def call(rng, n, S, K): ...
+
+Streams. A sample may use any number of random draws (rejection sampling, walks), so a
+job's stream cannot be addressed by draw position the way the π kernel is. Instead the
+samples [0, N) are cut into fixed **blocks** of ``block`` samples (part of the job's
+identity), and block ``k`` gets its own generator, PCG64 seeded by
+``SeedSequence(seed, spawn_key=(k,))``, numpy's recommended way to make independent
+streams (never ``seed + k``). A chunk is a whole number of blocks, so a chunk's result
+is a pure function of (model, params, seed, block, its blocks), whoever computes it.
+A generator costs tens of µs to build, which blocks of thousands of samples amortise.
+
+Sums. Each output's Σx and Σx² are kept as exact integers (:mod:`mcpi.core.exact`), so
+the job's statistics are bit-identical however the blocks were grouped into chunks.
+Only sums leave a worker, never samples: memory is bounded by one batch of blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcpi.core.exact import MAX_MAGNITUDE, exact_sum
+
+#: Samples per block unless a model declares its own: enough to amortise a
+#: generator's construction (~40 µs) over cheap samples, few enough that a slow model's
+#: block (1 ms a sample: 4 s) still leaves room to split a job.
+DEFAULT_BLOCK = 4096
+#: The largest block: a block's samples are held in memory at once.
+MAX_BLOCK = 1 << 20
+#: Samples summed in one go: blocks are batched up to this before their exact sums.
+BATCH_SAMPLES = 1 << 16
+
+_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+ParamValue = int | float
+Samples = np.ndarray | Mapping[str, np.ndarray]
+ChunkSums = Callable[[int, int, int, Mapping[str, ParamValue]], tuple[int, ...]]
+
+
+class ModelError(ValueError):
+    """A model that cannot be run as declared: bad declaration, parameters or output."""
+
+
+class UnknownModel(ModelError):
+    """No model of that name is installed (or loadable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A model parameter: its type (int or float) and default (None: required)."""
+
+    name: str
+    kind: type
+    default: ParamValue | None = None
+
+    def convert(self, value: Any) -> ParamValue:
+        """``value`` (a number, or text from the command line) as this parameter's type."""
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = int(text, 0) if self.kind is int else float(text)
+            except ValueError:
+                raise ModelError(
+                    f"parameter {self.name} must be {_kind_name(self.kind)}, not {value!r}"
+                ) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ModelError(
+                f"parameter {self.name} must be {_kind_name(self.kind)}, not {value!r}"
+            )
+        if not math.isfinite(value):
+            raise ModelError(f"parameter {self.name} must be finite, not {value!r}")
+        if self.kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ModelError(f"parameter {self.name} must be an integer, not {value!r}")
+            return int(value)
+        return float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A declared model. Call it like its function: ``model(rng, n, **params)``."""
+
+    name: str
+    function: Callable[..., Samples]
+    outputs: tuple[str, ...]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    #: Exact expected values per output, where known: a mapping, or a function of the
+    #: parameters returning one.
+    exact: Mapping[str, float] | Callable[..., Mapping[str, float]] | None = None
+    block: int = DEFAULT_BLOCK
+    version: str = "0"
+    description: str = ""
+    #: A fast path computing a chunk's sums directly from (seed, start, stop, params)
+    #: instead of per-block samples: the π model's positional dart kernel.
+    chunk_sums: ChunkSums | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ModelError(
+                f"model name {self.name!r} must be lower case letters, digits, '_', '.' or '-'"
+            )
+        if not self.outputs or len(set(self.outputs)) != len(self.outputs):
+            raise ModelError(f"model {self.name}: outputs must be distinct names")
+        for output in self.outputs:
+            if not _PARAM.fullmatch(output):
+                raise ModelError(f"model {self.name}: output name {output!r} is not a name")
+        if not 1 <= self.block <= MAX_BLOCK:
+            raise ModelError(f"model {self.name}: block must be 1 to {MAX_BLOCK} samples")
+
+    def __call__(self, rng: np.random.Generator, n: int, **params: ParamValue) -> Samples:
+        return self.function(rng, n, **params)
+
+    def bind(self, given: Mapping[str, Any]) -> dict[str, ParamValue]:
+        """The full parameter set: ``given`` checked and converted, defaults filled in."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            known = ", ".join(self.params) or "none"
+            raise ModelError(
+                f"model {self.name} has no parameter {unknown[0]} (its parameters: {known})"
+            )
+        bound: dict[str, ParamValue] = {}
+        for name, param in self.params.items():
+            if name in given:
+                bound[name] = param.convert(given[name])
+            elif param.default is None:
+                raise ModelError(f"model {self.name} needs --param {name}=VALUE")
+            else:
+                bound[name] = param.default
+        return bound
+
+    def exact_values(self, params: Mapping[str, ParamValue]) -> dict[str, float]:
+        """The declared exact value of each output that has one."""
+        exact = self.exact
+        if exact is None:
+            return {}
+        values = exact(**params) if callable(exact) else exact
+        return {k: float(v) for k, v in values.items() if k in self.outputs}
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the source file defining the model: workers must run the same code."""
+        return source_digest(self.function)
+
+    def call(self, given: Mapping[str, Any]) -> ModelCall:
+        """What a job of this model with parameters ``given`` sends to the workers."""
+        return ModelCall(
+            name=self.name,
+            params=tuple(sorted(self.bind(given).items())),
+            block=self.block,
+            version=self.version,
+            digest=self.digest,
+            outputs=self.outputs,
+        )
+
+
+def model(
+    name: str | None = None,
+    *,
+    outputs: tuple[str, ...] | list[str] = ("value",),
+    params: Mapping[str, ParamValue | type] | None = None,
+    exact: Mapping[str, float] | Callable[..., Mapping[str, float]] | None = None,
+    block: int = DEFAULT_BLOCK,
+    version: str = "0",
+    description: str | None = None,
+) -> Callable[[Callable[..., Samples]], Model]:
+    """Declare a model: a decorator over ``function(rng, n, **params)``.
+
+    ``params`` maps each parameter to its default (its type is the default's) or to a
+    type (``int`` or ``float``: a required parameter).
+
+    >>> @model("coin", outputs=("heads",), exact={"heads": 0.5})
+    ... def coin(rng, n):
+    ...     return rng.random(n) < 0.5
+    >>> coin.name, coin.outputs, coin.exact_values({})
+    ('coin', ('heads',), {'heads': 0.5})
+    """
+
+    def declare(function: Callable[..., Samples]) -> Model:
+        return Model(
+            name=name or function.__name__.replace("_", "-"),
+            function=function,
+            outputs=tuple(outputs),
+            params=_params(params or {}),
+            exact=exact,
+            block=block,
+            version=version,
+            description=description
+            if description is not None
+            else (inspect.getdoc(function) or "").split("\n", 1)[0],
+        )
+
+    return declare
+
+
+def _params(declared: Mapping[str, ParamValue | type]) -> dict[str, Param]:
+    params = {}
+    for name, spec in declared.items():
+        if not _PARAM.fullmatch(name):
+            raise ModelError(f"parameter name {name!r} is not a name")
+        if spec is int or spec is float:
+            params[name] = Param(name, spec)
+        elif isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            params[name] = Param(name, type(spec), spec)
+        else:
+            raise ModelError(f"parameter {name}: give a default number, or int or float")
+    return params
+
+
+def _kind_name(kind: type) -> str:
+    return "an integer" if kind is int else "a number"
+
+
+_DIGESTS: dict[str, str] = {}
+
+
+def source_digest(function: Callable[..., Any]) -> str:
+    """SHA-256 (first 16 hex digits) of the file that defines ``function``."""
+    try:
+        path = inspect.getsourcefile(function)
+    except TypeError:
+        path = None
+    if path is None:
+        return "unknown"
+    if path not in _DIGESTS:
+        try:
+            _DIGESTS[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        except OSError:
+            return "unknown"
+    return _DIGESTS[path]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """A model job's identity as the workers see it: name, parameters, block, code.
+
+    ``version`` and ``digest`` name the code the hub has; a worker with other code
+    refuses the chunk rather than compute something else.
+    """
+
+    name: str
+    params: tuple[tuple[str, ParamValue], ...]
+    block: int
+    version: str
+    digest: str
+    outputs: tuple[str, ...] = ("value",)
+
+    @property
+    def width(self) -> int:
+        """Sums per chunk result: Σx and Σx² of each output."""
+        return 2 * len(self.outputs)
+
+    @property
+    def kwargs(self) -> dict[str, ParamValue]:
+        return dict(self.params)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": dict(self.params),
+            "block": self.block,
+            "version": self.version,
+            "digest": self.digest,
+            "outputs": list(self.outputs),
+        }
+
+    @classmethod
+    def from_json(cls, message: Any) -> ModelCall:
+        if not isinstance(message, dict):
+            raise ModelError("a model call is an object")
+        name, params, block = message.get("name"), message.get("params"), message.get("block")
+        version, digest = message.get("version"), message.get("digest")
+        outputs = message.get("outputs")
+        if not (
+            isinstance(outputs, list)
+            and outputs
+            and all(isinstance(o, str) and _PARAM.fullmatch(o) for o in outputs)
+        ):
+            raise ModelError("a model call needs its output names")
+        if not (isinstance(name, str) and _NAME.fullmatch(name)):
+            raise ModelError("a model call needs a model name")
+        if not isinstance(params, dict) or not all(
+            isinstance(k, str)
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            for k, v in params.items()
+        ):
+            raise ModelError("model parameters must be finite numbers")
+        if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= MAX_BLOCK:
+            raise ModelError("invalid model block size")
+        if not (isinstance(version, str) and isinstance(digest, str)):
+            raise ModelError("a model call needs the model's version and digest")
+        return cls(name, tuple(sorted(params.items())), block, version, digest, tuple(outputs))
+
+    def check(self, model: Model) -> None:
+        """Refuse to run ``model`` for this call unless it is the same code."""
+        if model.outputs != self.outputs:
+            raise ModelError(
+                f"model {self.name}: this worker's outputs are {list(model.outputs)}, "
+                f"the job's {list(self.outputs)}"
+            )
+        if (model.version, model.digest) != (self.version, self.digest):
+            raise ModelError(
+                f"model {self.name}: this worker has version {model.version} "
+                f"(code {model.digest}), the job needs {self.version} (code {self.digest})"
+            )
+
+
+def block_generator(seed: int, block: int) -> np.random.Generator:
+    """The generator of block ``block`` of job seed ``seed``: an independent spawned stream."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
+
+
+def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) -> tuple[int, ...]:
+    """Exact (Σx, Σx²) of each output over samples [start, stop), whole blocks of ``call``.
+
+    >>> normal = model("normal", block=100)(lambda rng, n: rng.standard_normal(n))
+    >>> call = normal.call({})
+    >>> whole = chunk_sums(normal, call, 7, 0, 800)
+    >>> halves = [chunk_sums(normal, call, 7, a, a + 400) for a in (0, 400)]
+    >>> whole == tuple(map(sum, zip(*halves)))
+    True
+    """
+    block = call.block
+    if start % block or stop % block or not 0 <= start <= stop:
+        raise ModelError(f"samples [{start}, {stop}) are not whole blocks of {block}")
+    params = call.kwargs
+    if model.chunk_sums is not None:
+        return model.chunk_sums(seed, start, stop, params)
+    width = len(model.outputs)
+    sums = [0] * (2 * width)
+    per_batch = max(1, BATCH_SAMPLES // block)
+    first = start // block
+    last = stop // block
+    for batch_first in range(first, last, per_batch):
+        batch = [
+            block_samples(model, params, seed, b, block)
+            for b in range(batch_first, min(batch_first + per_batch, last))
+        ]
+        values = np.concatenate(batch, axis=1)  # (outputs, samples), contiguous per output
+        for j in range(width):
+            column = values[j]
+            sums[2 * j] += exact_sum(column)
+            sums[2 * j + 1] += exact_sum(column * column)
+    return tuple(sums)
+
+
+def block_samples(
+    model: Model, params: Mapping[str, ParamValue], seed: int, block: int, n: int
+) -> np.ndarray:
+    """Block ``block``'s samples as an (outputs, n) float64 array, checked."""
+    try:
+        produced = model.function(block_generator(seed, block), n, **params)
+    except Exception as exc:  # noqa: BLE001  (a model may raise anything: name it, one line)
+        raise ModelError(
+            f"model {model.name} raised in block {block}: {type(exc).__name__}: {exc}"
+        ) from None
+    return as_samples(model, produced, n, block)
+
+
+def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
+    """A model's return value as a checked (outputs, n) float64 array."""
+    width = len(model.outputs)
+    where = f"model {model.name}, block {block}"
+    if isinstance(produced, Mapping):
+        missing = [o for o in model.outputs if o not in produced]
+        extra = [k for k in produced if k not in model.outputs]
+        if missing or extra:
+            raise ModelError(
+                f"{where}: returned outputs {sorted(map(str, produced))}, declared "
+                f"{list(model.outputs)}"
+            )
+        columns = [_array(where, produced[o]) for o in model.outputs]
+        if any(c.shape != (n,) for c in columns):
+            shapes = [c.shape for c in columns]
+            raise ModelError(f"{where}: each output must have shape ({n},), not {shapes}")
+        values = np.stack(columns)
+    else:
+        array = _array(where, produced)
+        expected = (n,) if width == 1 else (n, width)
+        if array.shape == (n, 1) and width == 1:
+            array = array.reshape(n)
+        if array.shape != expected:
+            raise ModelError(f"{where}: returned shape {array.shape}, expected {expected}")
+        values = array.reshape(1, n) if width == 1 else np.ascontiguousarray(array.T)
+    finite = np.isfinite(values)
+    if not finite.all():
+        output = model.outputs[int(np.flatnonzero(~finite.all(axis=1))[0])]
+        raise ModelError(f"{where}: output {output} has NaN or infinite samples")
+    if values.size and float(np.abs(values).max()) >= MAX_MAGNITUDE:
+        raise ModelError(f"{where}: samples above {MAX_MAGNITUDE:.3g} cannot be squared")
+    return values
+
+
+def _array(where: str, produced: Any) -> np.ndarray:
+    try:
+        array = np.asarray(produced)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{where}: returned {type(produced).__name__}, not an array") from exc
+    if array.dtype.kind not in "biuf":
+        raise ModelError(f"{where}: returned dtype {array.dtype}, not numbers")
+    return array.astype(np.float64, copy=False)
