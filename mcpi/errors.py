@@ -29,6 +29,8 @@ class ExitStatus(IntEnum):
     HOSTS_FAILED = 9
     #: ``estimate --precision``: the dart bound came before the precision.
     PRECISION_NOT_REACHED = 10
+    #: ``run``: a worker lacks the model, or has other code for it than the hub.
+    MODEL_MISSING = 11
     #: Interrupted (Ctrl-C).
     INTERRUPTED = 130
 
@@ -57,3 +59,7 @@ class JobTimeout(McpiError):
 
 class NoWorkers(McpiError):
     status = ExitStatus.NO_WORKERS
+
+
+class ModelMissing(McpiError):
+    status = ExitStatus.MODEL_MISSING

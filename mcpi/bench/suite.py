@@ -280,6 +280,7 @@ def _mcpi_job(
         processes=local,
     )
     report = run_estimate(request, settings, NoProgress())
+    assert report.estimate is not None
     return report.estimate.hits, report.wall_seconds
 
 

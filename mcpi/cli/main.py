@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import NoReturn, TextIO
 
 from mcpi import __version__
-from mcpi.cli import bench, estimate, hosts, jobs, status, tune
+from mcpi.cli import bench, estimate, hosts, jobs, models, run, status, tune
 from mcpi.cli.options import PROG, Parser
 from mcpi.errors import ExitStatus, McpiError
 from mcpi.settings import ConfigError, default_config_path
@@ -24,6 +24,8 @@ from mcpi.settings import ConfigError, default_config_path
 #: Subcommands, in the order ``--help`` lists them.
 COMMANDS: dict[str, ModuleType] = {
     "estimate": estimate,
+    "run": run,
+    "models": models,
     "tune": tune,
     "status": status,
     "jobs": jobs,
@@ -35,7 +37,9 @@ COMMANDS: dict[str, ModuleType] = {
 def build_parser(env: Mapping[str, str]) -> Parser:
     parser = Parser(
         prog=PROG,
-        description="Estimate π by Monte Carlo on an mcpi cluster, or on this machine.",
+        description=(
+            "Estimate π, or run your own Monte Carlo models, on an mcpi cluster or on this machine."
+        ),
         epilog=f"Config file: {default_config_path(env)} (or MCPI_CONFIG / --config).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")

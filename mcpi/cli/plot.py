@@ -1,16 +1,22 @@
-"""``estimate --plot FILE.png``: the running estimate with its band, and the hosts' rates.
+"""``--plot FILE.png``: the running estimate with its band, and the hosts' rates.
 
-Left: π̂ against darts thrown, with its 95 % interval as a band (Wilson, at each
-point) and π as a line; the looks of a precision-targeted job are marked. Right: each
-host's share of the cluster's darts/s and its per-slot rate while computing.
-matplotlib is optional (``pip install 'mcpi[plot]'``) and imported only here.
+Left: π̂ (``estimate``) or a model output's running mean (``run``: the output a
+precision targets, else the first) against darts or samples, with its 95 % interval as
+a band and the exact answer, where known, as a line; the looks of a
+precision-targeted job are marked. Right: each host's share of the cluster's rate and
+its per-slot rate while computing. matplotlib is optional (``pip install
+'mcpi[plot]'``) and imported only here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from mcpi.core.exact import output_estimate
+from mcpi.core.precision import ModelPrecision
 from mcpi.core.stats import estimate
 from mcpi.errors import UsageError
 from mcpi.hub.report import JobReport
@@ -31,6 +37,54 @@ def check_plot_path(path: str) -> Path:
 
 
 def plot_job(report: JobReport, path: Path) -> None:
+    """The π job's plot."""
+    assert report.estimate is not None
+    points = [p for p in (report.trace.points if report.trace else []) if p.darts > 0]
+    estimates = [estimate(p.hits, p.darts) for p in points]
+    series = [(p.darts, e.pi, e.ci_low, e.ci_high) for p, e in zip(points, estimates, strict=True)]
+    _plot(
+        report,
+        path,
+        series,
+        exact=math.pi,
+        exact_label="π",
+        ylabel="π estimate",
+        title=f"job {report.job_id}: π ≈ {report.estimate.pi:.8f}",
+        unit="darts",
+    )
+
+
+def plot_model_job(report: JobReport, path: Path) -> None:
+    """A model job's plot: the targeted (or first) output's running mean."""
+    index = report.precision.output if isinstance(report.precision, ModelPrecision) else 0
+    output = report.outputs[index]
+    series = []
+    for p in report.trace.points if report.trace else []:
+        if p.darts > 0 and p.sums:
+            e = output_estimate(output.name, p.darts, p.sums[2 * index], p.sums[2 * index + 1])
+            series.append((p.darts, e.mean, e.ci_low, e.ci_high))
+    _plot(
+        report,
+        path,
+        series,
+        exact=output.exact,
+        exact_label="exact",
+        ylabel=f"{output.name} (running mean)",
+        title=f"job {report.job_id}: {output.name} ≈ {output.mean:.6g}",
+        unit="samples",
+    )
+
+
+def _plot(
+    report: JobReport,
+    path: Path,
+    series: Sequence[tuple[int, float, float, float]],
+    exact: float | None,
+    exact_label: str,
+    ylabel: str,
+    title: str,
+    unit: str,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,54 +93,56 @@ def plot_job(report: JobReport, path: Path) -> None:
     figure, (running, hosts) = plt.subplots(
         1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]}
     )
-    points = [p for p in (report.trace.points if report.trace else []) if p.darts > 0]
-    if points:
-        darts = [p.darts for p in points]
-        estimates = [estimate(p.hits, p.darts) for p in points]
+    if series:
+        xs = [x for x, _, _, _ in series]
         running.fill_between(
-            darts,
-            [e.ci_low for e in estimates],
-            [e.ci_high for e in estimates],
+            xs,
+            [low for _, _, low, _ in series],
+            [high for _, _, _, high in series],
             alpha=0.3,
             label="95% interval",
-            step="post" if len(points) < 3 else None,
+            step="post" if len(series) < 3 else None,
         )
         running.plot(
-            darts,
-            [e.pi for e in estimates],
-            marker="." if len(points) < 50 else None,
+            xs,
+            [mean for _, mean, _, _ in series],
+            marker="." if len(series) < 50 else None,
             label="estimate",
         )
-        running.set_xscale("log" if darts[-1] > 100 * darts[0] else "linear")
-    running.axhline(math.pi, color="black", linewidth=0.8, label="π")
+        running.set_xscale("log" if xs[-1] > 100 * xs[0] else "linear")
+    if exact is not None:
+        running.axhline(exact, color="black", linewidth=0.8, label=exact_label)
     for n, look in enumerate(report.trace.looks if report.trace else []):
         label = "precision checked (a look)" if n == 0 else None
         running.axvline(look, color="grey", linestyle=":", linewidth=0.8, label=label)
     # The estimate's digits in full, not as an offset from 3.141.
     running.ticklabel_format(axis="y", useOffset=False)
-    running.set_xlabel("darts thrown")
-    running.set_ylabel("π estimate")
-    running.set_title(f"job {report.job_id}: π ≈ {report.estimate.pi:.8f}")
+    running.set_xlabel(f"{unit} computed")
+    running.set_ylabel(ylabel)
+    running.set_title(title)
     running.legend(loc="upper right")
+    _hosts(hosts, report, unit)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
+
+def _hosts(axes: Any, report: JobReport, unit: str) -> None:
     names = [h.host for h in report.hosts]
     positions = range(len(names))
-    hosts.barh(
+    axes.barh(
         [y + 0.2 for y in positions],
         [h.darts_per_second for h in report.hosts],
         height=0.4,
-        label="share of the cluster's darts/s",
+        label=f"share of the cluster's {unit}/s",
     )
-    hosts.barh(
+    axes.barh(
         [y - 0.2 for y in positions],
         [h.darts_per_busy_second for h in report.hosts],
         height=0.4,
         label="per slot, while computing",
     )
-    hosts.set_yticks(list(positions), names)
-    hosts.set_xlabel("darts/s")
-    hosts.set_title(f"{report.darts_per_second:.3g} darts/s in all ({report.mode})")
-    hosts.legend(loc="lower right", fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    axes.set_yticks(list(positions), names)
+    axes.set_xlabel(f"{unit}/s")
+    axes.set_title(f"{report.darts_per_second:.3g} {unit}/s in all ({report.mode})")
+    axes.legend(loc="lower right", fontsize="small")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcpi import __version__
+from mcpi.core.precision import ModelPrecision
 from mcpi.hub.records import DONE, JobRecord
 from mcpi.hub.report import JobReport, TuneReport
 from mcpi.ops.hosts import HostResult
@@ -36,22 +37,30 @@ def table(
 
 def as_text(report: JobReport) -> str:
     e = report.estimate
+    assert e is not None, "a π job's report"
     d = decimals_for(e.std_error)
     lines = [
         f"π ≈ {e.pi:.{d}f} ± {e.half_width:.2g}  (95% CI {e.ci_low:.{d}f} … {e.ci_high:.{d}f})",
         f"error vs π: {e.error:+.2g} ({e.error_in_std_errors:+.2f} standard errors)",
         f"{report.darts:,} darts, {e.hits:,} hits; seed {report.seed}; job {report.job_id}",
-        f"{report.chunks:,} chunk(s) of {report.chunk_size:,}{_chunking(report)}" + _stages(report),
+        f"{report.chunks:,} chunk(s) of {report.chunk_size:,}{chunking_text(report)}"
+        + stages_text(report),
         f"wall {report.wall_seconds:.3g} s, {report.darts_per_second:.3g} darts/s "
         f"on the {report.ran_on}",
     ]
+    return "\n".join(lines + work_lines(report, "darts")) + "\n"
+
+
+def work_lines(report: JobReport, unit: str) -> list[str]:
+    """What every job report ends with: a resumed run's share, the hosts' table, notes."""
+    lines = []
     if report.earlier_darts:
         lines.append(
-            f"resumed: this run threw {report.thrown_darts:,} darts, an earlier one "
+            f"resumed: this run threw {report.thrown_darts:,} {unit}, an earlier one "
             f"{report.earlier_darts:,}; rates and hosts are this run's"
         )
     lines.append("")
-    header = ("host", "darts", "chunks", "darts/s", "per-slot darts/s")
+    header = ("host", unit, "chunks", f"{unit}/s", f"per-slot {unit}/s")
     rows = [
         (
             h.host,
@@ -68,23 +77,23 @@ def as_text(report: JobReport) -> str:
             f"\n{report.duplicates} duplicate chunk result(s) were absorbed (counted once)"
         )
     lines += [f"note: {note}" for note in report.notes]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def _stages(report: JobReport) -> str:
+def stages_text(report: JobReport, unit: str = "darts") -> str:
     if report.precision is None:
         return ""
     looks = " + ".join(f"{s.darts:.3g}" for s in report.stages)
-    return f"; {len(report.stages)} stage(s) of darts: {looks}"
+    return f"; {len(report.stages)} stage(s) of {unit}: {looks}"
 
 
-def _chunking(report: JobReport) -> str:
+def chunking_text(report: JobReport) -> str:
     if report.chunking is None:
         return " (as first planned)" if report.resumed else " (--chunk-size)"
     return f" (automatic: {report.chunking.bound_by})"
 
 
-def _chunking_json(report: JobReport) -> dict[str, Any] | None:
+def chunking_json(report: JobReport) -> dict[str, Any] | None:
     if report.chunking is None or report.capacity is None:
         return None  # given with --chunk-size
     return {
@@ -94,8 +103,23 @@ def _chunking_json(report: JobReport) -> dict[str, Any] | None:
     }
 
 
+def hosts_json(report: JobReport, unit: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "host": h.host,
+            unit: h.darts,
+            "chunks": h.chunks,
+            "busy_seconds": h.busy_seconds,
+            f"{unit}_per_second": h.darts_per_second,
+            f"{unit}_per_busy_second": h.darts_per_busy_second,
+        }
+        for h in report.hosts
+    ]
+
+
 def as_json(report: JobReport) -> dict[str, Any]:
     e = report.estimate
+    assert e is not None and not isinstance(report.precision, ModelPrecision)
     return {
         "pi": e.pi,
         "std_error": e.std_error,
@@ -109,7 +133,7 @@ def as_json(report: JobReport) -> dict[str, Any]:
         "resumed": report.resumed,
         "chunks": report.chunks,
         "chunk_size": report.chunk_size,
-        "chunking": _chunking_json(report),
+        "chunking": chunking_json(report),
         "stages": [
             {"first": s.first, "darts": s.darts, "chunk_size": s.chunk_size, "hits": s.hits}
             for s in report.stages
@@ -126,17 +150,7 @@ def as_json(report: JobReport) -> dict[str, Any]:
         "thrown_darts": report.thrown_darts,
         "mode": report.mode,
         "ran_on": report.ran_on,
-        "hosts": [
-            {
-                "host": h.host,
-                "darts": h.darts,
-                "chunks": h.chunks,
-                "busy_seconds": h.busy_seconds,
-                "darts_per_second": h.darts_per_second,
-                "darts_per_busy_second": h.darts_per_busy_second,
-            }
-            for h in report.hosts
-        ],
+        "hosts": hosts_json(report, "darts"),
         "duplicates": report.duplicates,
         "hub_version": __version__,
         "worker_versions": report.worker_versions,
@@ -216,14 +230,15 @@ def status_as_text(status: ClusterStatus) -> str:
                     w.mcpi,
                     w.versions.get("celery", "?"),
                     w.versions.get("numpy", "?"),
+                    " ".join(f"{name}@{v}" for name, v in sorted(w.models.items())) or "-",
                 )
             )
     if rows:
         header = (
             *("host", "worker", "slots", "load 1/5/15m", "running", "prefetched"),
-            *("mcpi", "celery", "numpy"),
+            *("mcpi", "celery", "numpy", "models"),
         )
-        lines += table(header, rows, left=(0, 1, 3))
+        lines += table(header, rows, left=(0, 1, 3, 9))
         slots = sum(w.slots for w in status.workers)
         lines.append(
             f"\n{len(status.workers)} worker(s) on {len(status.by_host())} host(s), "
@@ -268,6 +283,7 @@ def status_as_json(status: ClusterStatus) -> dict[str, Any]:
                 "load": list(w.load),
                 "cpus": w.cpus,
                 "versions": w.versions,
+                "models": w.models,
             }
             for w in status.workers
         ],
@@ -284,18 +300,33 @@ def jobs_as_text(records: Sequence[JobRecord]) -> str:
         asked = (
             f"±{r.request['precision']:g}"
             if "precision" in r.request
-            else f"{r.request['darts']:.3g}"
+            else f"{r.request['samples' if 'samples' in r.request else 'darts']:.3g}"
         )
-        pi = f"{r.result['pi']:.10f}" if r.result else "-"
+        pi = _record_result(r)
         # Darts of finished stages: a job cut off in its stage shows what it had done
         # only once resumed (its chunks are in the backend or the journal).
         done = f"{darts:.3g}" if darts else "-"
         rows.append((r.id, r.created.replace("+00:00", "Z"), r.status, r.where, asked, done, pi))
-    header = ("job", "started (UTC)", "status", "where", "asked", "counted", "π")
+    header = ("job", "started (UTC)", "status", "where", "asked", "counted", "result")
     lines = table(header, rows, left=(0, 1, 2, 3))
     if any(r.status != DONE for r in records):
-        lines.append("\nresume an unfinished job with: mcpi-hub estimate --resume JOB")
+        lines.append(
+            "\nresume an unfinished job with: mcpi-hub estimate --resume JOB "
+            "(a model's: mcpi-hub run --resume JOB)"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _record_result(record: JobRecord) -> str:
+    """A finished job's result in a few characters: π, or its model's first output."""
+    if not record.result:
+        return "-"
+    if record.model is None:
+        return f"π {record.result['pi']:.10f}"
+    outputs: dict[str, dict[str, Any]] = record.result.get("outputs") or {}
+    for name, first in outputs.items():
+        return f"{record.kind} {name} {first.get('mean', math.nan):.6g}"
+    return record.kind
 
 
 def jobs_as_json(records: Sequence[JobRecord]) -> list[dict[str, Any]]:

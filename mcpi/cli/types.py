@@ -41,6 +41,35 @@ def chunk_size(text: str) -> int:
     return parse_count(text, "darts per chunk", MAX_CHUNK_DARTS)
 
 
+def samples(text: str) -> int:
+    return parse_count(text, "samples", MAX_DARTS)
+
+
+def sample_chunk_size(text: str) -> int:
+    return parse_count(text, "samples per chunk", MAX_CHUNK_DARTS)
+
+
+def half_width(text: str) -> float:
+    """A model's precision: a positive absolute half-width of the 95 % interval."""
+    try:
+        value = float(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"a precision is the interval's half-width, a positive number (e.g. 1e-3), not {text}"
+        )
+    return value
+
+
+def param(text: str) -> tuple[str, str]:
+    """``NAME=VALUE``: a model parameter (its type is checked against the model's)."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value.strip()
+
+
 def processes(text: str) -> int:
     return parse_count(text, "processes", 4096)
 

@@ -4,6 +4,11 @@ Two short groups of real chunk tasks on every slot: chunks of ``CALIBRATION_DART
 (their telemetry gives each host's rate while all slots are busy), then 1-dart chunks
 (their throughput gives the overhead one task costs a slot: publish, deliver, store,
 collect). Only measurement: the hub decides whether to keep it (its rate book).
+
+For a model job the rates are the model's own (samples per second): its cost per
+sample may be anything from nanoseconds to seconds, so its chunks start at one block,
+and are made longer (to about ``MODEL_CALIBRATION_SECONDS``) only if one block is too
+quick to time well.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from mcpi.cluster.client import REDIS_ERRORS, ClusterClient
 from mcpi.cluster.watchdog import Watchdog
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
+from mcpi.core.model import ModelCall
 from mcpi.core.plan import Plan
 from mcpi.core.tuning import Capacity, HostRate
 from mcpi.errors import JobTimeout
@@ -30,16 +36,22 @@ CALIBRATION_CHUNKS_PER_SLOT = 2
 OVERHEAD_CHUNKS_PER_SLOT = 8
 #: The per-task overhead is taken as at least this (a measurement can undershoot).
 MIN_TASK_OVERHEAD = 0.001
+#: A model's calibration chunk lasts about this long (one block, if that is longer).
+MODEL_CALIBRATION_SECONDS = 0.05
+#: The most blocks in a model's calibration chunk.
+MAX_CALIBRATION_BLOCKS = 1024
 
 
-def calibrate(client: ClusterClient, slots: Mapping[str, int]) -> Capacity:
-    """The capacity of hosts with ``slots`` (per host), measured now.
+def calibrate(
+    client: ClusterClient, slots: Mapping[str, int], model: ModelCall | None = None
+) -> Capacity:
+    """The capacity of hosts with ``slots`` (per host), measured now (for ``model``).
 
     A host none of whose chunks it got is given the typical rate, as "assumed".
     """
     total = sum(slots.values())
     with client.connection_errors():
-        measured = _rates(client, total)
+        measured = _rates(client, total) if model is None else _model_rates(client, total, model)
         overhead = _overhead(client, total)
     typical = statistics.median(measured.values())
     hosts = [
@@ -51,7 +63,26 @@ def calibrate(client: ClusterClient, slots: Mapping[str, int]) -> Capacity:
 
 def _rates(client: ClusterClient, slots: int) -> dict[str, float]:
     chunks = slots * CALIBRATION_CHUNKS_PER_SLOT
-    results = _run_group(client, Plan(chunks * CALIBRATION_DARTS, CALIBRATION_DARTS))
+    return _per_host(_run_group(client, Plan(chunks * CALIBRATION_DARTS, CALIBRATION_DARTS)))
+
+
+def _model_rates(client: ClusterClient, slots: int, model: ModelCall) -> dict[str, float]:
+    """Each host's samples/s of ``model``: one block per chunk, then longer chunks if quick."""
+    chunks = slots * CALIBRATION_CHUNKS_PER_SLOT
+    blocks = 1
+    while True:
+        size = blocks * model.block
+        results = _run_group(client, Plan(chunks * size, size), model)
+        seconds = statistics.median(max(r.telemetry.seconds, 1e-9) for r in results)
+        if seconds >= MODEL_CALIBRATION_SECONDS / 4 or blocks >= MAX_CALIBRATION_BLOCKS:
+            break
+        scaled = int(blocks * MODEL_CALIBRATION_SECONDS / seconds)
+        blocks = min(MAX_CALIBRATION_BLOCKS, max(2, scaled))
+    return _per_host(results)
+
+
+def _per_host(results: list[ChunkResult]) -> dict[str, float]:
+    """Each host's median per-slot rate (darts or samples per second) in ``results``."""
     per_host: dict[str, list[float]] = {}
     for result in results:
         seconds = max(result.telemetry.seconds, 1e-9)
@@ -75,9 +106,13 @@ def _overhead(client: ClusterClient, slots: int) -> float:
     return max(MIN_TASK_OVERHEAD, per_task * slots)
 
 
-def _run_group(client: ClusterClient, plan: Plan) -> list[ChunkResult]:
-    """Count every chunk of a throw-away job of ``plan`` on the workers; no chord."""
-    job = Job(id="calibrate-" + secrets.token_hex(6), seed=secrets.randbits(64), plan=plan)
+def _run_group(
+    client: ClusterClient, plan: Plan, model: ModelCall | None = None
+) -> list[ChunkResult]:
+    """Compute every chunk of a throw-away job of ``plan`` on the workers; no chord."""
+    job = Job(
+        id="calibrate-" + secrets.token_hex(6), seed=secrets.randbits(64), plan=plan, model=model
+    )
     ids = {chunk_task_id(job.id, c.index): c.index for c in plan.chunks()}
     backend = client.app.backend
     chunk_group(client.app, job, ids).apply_async()

@@ -19,8 +19,9 @@ import redis.exceptions
 from amqp.exceptions import AccessRefused, NotAllowed
 from kombu.exceptions import OperationalError
 
-from mcpi.cluster.app import create_app
-from mcpi.errors import NoWorkers, Unreachable
+from mcpi.cluster.app import INFO_COMMAND, create_app
+from mcpi.core.model import ModelCall
+from mcpi.errors import ModelMissing, NoWorkers, Unreachable
 from mcpi.settings import Settings
 
 #: Seconds the hub listens for workers' replies to a broadcast.
@@ -97,6 +98,41 @@ class ClusterClient:
                 f"{self.broker} (are the workers running? use --local to run on this machine)"
             )
         return stats
+
+    def worker_info(self) -> dict[str, dict[str, Any]]:
+        """Each answering worker's ``mcpi_info`` reply (versions, load, models), by node."""
+        with self.connection_errors():
+            replies = (
+                self.app.control.broadcast(INFO_COMMAND, reply=True, timeout=REPLY_SECONDS) or []
+            )
+        return {
+            node: answer
+            for reply in replies
+            for node, answer in reply.items()
+            if isinstance(answer, dict) and "mcpi" in answer
+        }
+
+    def check_model(self, call: ModelCall, nodes: list[str]) -> None:
+        """Refuse a model job unless every worker in ``nodes`` has the model's exact code."""
+        info = self.worker_info()
+        lacking, differing = [], []
+        for node in sorted(nodes):
+            have = (info.get(node) or {}).get("models") or {}
+            found = have.get(call.name)
+            if not isinstance(found, dict):
+                lacking.append(node)
+            elif (found.get("version"), found.get("digest")) != (call.version, call.digest):
+                differing.append(f"{node} (version {found.get('version')}, {found.get('digest')})")
+        if lacking or differing:
+            parts = []
+            if lacking:
+                parts.append(f"lacking it: {', '.join(lacking)}")
+            if differing:
+                parts.append(f"with other code: {', '.join(differing)}")
+            raise ModelMissing(
+                f"model {call.name} version {call.version} ({call.digest}) is not on every "
+                f"worker; {'; '.join(parts)} (deploy it: see the README's models section)"
+            )
 
     @contextlib.contextmanager
     def connection_errors(self) -> Iterator[None]:

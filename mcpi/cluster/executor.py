@@ -16,6 +16,7 @@ from mcpi.cluster.client import ClusterClient, slots_by_host
 from mcpi.cluster.waves import ClusterJob
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
+from mcpi.core.model import ModelCall
 from mcpi.core.tally import JobTally
 from mcpi.core.tuning import Capacity, wave_size
 from mcpi.settings import Settings
@@ -46,15 +47,17 @@ class Cluster:
             f"{self.workers} worker(s), {sum(self.slots.values())} slot(s)"
         )
 
-    def prepare(self) -> dict[str, int]:
-        """Check the broker, the backend and the workers; the workers' slots per host."""
+    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
+        """Check the broker, the backend and the workers (and their model); slots per host."""
         stats = self.client.preflight()
+        if model is not None:
+            self.client.check_model(model, list(stats))
         self.workers = len(stats)
         self.slots = slots_by_host(stats)
         return self.slots
 
-    def calibrate(self) -> Capacity:
-        return calibrate(self.client, self.slots)
+    def calibrate(self, model: ModelCall | None = None) -> Capacity:
+        return calibrate(self.client, self.slots, model)
 
     def run(
         self,

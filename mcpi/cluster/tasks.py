@@ -1,6 +1,8 @@
 """Celery tasks: decorators only, over the pure core's message bodies.
 
-``mcpi.count_chunk`` counts one chunk and returns its result message;
+``mcpi.count_chunk`` computes one chunk (π darts, or a model's blocks: the model is
+looked up by name among those installed on the worker, :mod:`mcpi.models`) and
+returns its result message;
 ``mcpi.tally_wave`` is a chord's callback: it receives every result message the chord
 collected for one wave and returns the wave's totals, each chunk counted once. Both
 bodies are :mod:`mcpi.core.messages`', so they are tested without Celery.
@@ -12,6 +14,7 @@ from typing import Any
 
 from celery import Celery, Task
 
+from mcpi import models
 from mcpi.core.messages import count_chunk_message, tally_wave_message
 from mcpi.settings import Settings
 
@@ -36,7 +39,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         default_retry_delay=1,
     )
     def count_chunk_task(self: Task, job: Any, chunk: Any) -> dict[str, Any]:
-        return count_chunk_message(job, chunk)
+        return count_chunk_message(job, chunk, models.resolve)
 
     @app.task(name=TALLY_WAVE, shared=False)
     def tally_wave_task(results: Any, job: Any, first: int, stop: int) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from mcpi.cluster.tasks import TALLY_WAVE
 from mcpi.cluster.watchdog import Watchdog
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
-from mcpi.core.messages import MalformedMessage, encode_job
+from mcpi.core.messages import MalformedMessage, decode_sums, encode_job
 from mcpi.core.tally import JobTally, TallyError, WaveTally
 from mcpi.errors import JobFailed, Unreachable
 
@@ -105,7 +105,7 @@ class ClusterJob:
         counted) from it, and sends only the others.
         """
         job, in_flight = self.job, self.in_flight
-        tally = JobTally(job.plan)
+        tally = JobTally(job.plan, job.width)
         watchdog = Watchdog(
             deadline,
             counted=lambda: f"{tally.chunks} of {job.plan.chunk_count}",
@@ -156,7 +156,7 @@ class ClusterJob:
         run = WaveRun(
             ids={chunk_task_id(job.id, i): i for i in wave},
             callback_id=wave_task_id(job.id, wave.start),
-            tally=WaveTally(job.plan, wave),
+            tally=WaveTally(job.plan, wave, job.width),
         )
         if self.resumed is not None:
             counted = self._counted_before(run)
@@ -281,10 +281,14 @@ class ClusterJob:
         wave = tally.indices
         if meta["status"] == states.SUCCESS:
             totals = meta["result"]
-            if (totals.get("hits"), totals.get("darts")) != (tally.hits, tally.darts):
+            try:
+                agree = (decode_sums(totals), totals.get("darts")) == (tally.sums, tally.darts)
+            except MalformedMessage:
+                agree = False
+            if not agree:
                 raise JobFailed(
-                    f"the chord callback of chunks {wave.start}-{wave.stop - 1} counted "
-                    f"{totals.get('hits')} hits, the hub {tally.hits}"
+                    f"the chord callback of chunks {wave.start}-{wave.stop - 1} does not "
+                    "agree with the hub's own tally of them"
                 )
             return
         failure = meta.get("result") or {}

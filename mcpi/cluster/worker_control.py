@@ -4,7 +4,8 @@ Celery's split: ``app/control.py`` is the client, ``worker/control.py`` the serv
 this is the server, and :mod:`mcpi.ops.status` the client. Registered (in Celery's
 process-wide control panel) by importing this module, which :mod:`mcpi.cluster.worker`
 does. One broadcast then tells the hub everything it shows per
-worker: versions, pool size, chunks running and reserved, and the host's load.
+worker: versions, pool size, chunks running and reserved, the host's load, and the
+models installed there (what a model job's preflight checks).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy
 from celery.worker import state as worker_state
 from celery.worker.control import inspect_command
 
-from mcpi import __version__
+from mcpi import __version__, models
 from mcpi.cluster.app import INFO_COMMAND
 
 
@@ -44,4 +45,11 @@ def mcpi_info(state: Any, **kwargs: Any) -> dict[str, Any]:
         # or prefetched and waiting for a free slot.
         "active": len(worker_state.active_requests),
         "reserved": len(worker_state.reserved_requests),
+        # The models this worker can run (installed entry points), and those whose
+        # entry point failed to load, so the hub can refuse a job it could not finish.
+        "models": {
+            name: {"version": m.version, "digest": m.digest, "outputs": list(m.outputs)}
+            for name, m in models.installed().items()
+        },
+        "broken_models": models.broken(),
     }

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
+from mcpi.core.model import ModelCall
 from mcpi.core.tally import JobTally
 from mcpi.core.tuning import Capacity
 from mcpi.settings import Settings
@@ -49,15 +50,19 @@ class Executor(Protocol):
         """One line for reports: the pool's size, or the cluster's workers and slots."""
         ...
 
-    def prepare(self) -> dict[str, int]:
+    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
         """Check that jobs can run (services reachable, workers answering); slots per host.
 
-        Raises :class:`~mcpi.errors.McpiError` subclasses with one-line reasons.
+        With ``model``, also that every worker has that model's code. Raises
+        :class:`~mcpi.errors.McpiError` subclasses with one-line reasons.
         """
         ...
 
-    def calibrate(self) -> Capacity:
-        """Measure, now, each host's per-slot rate and the per-task overhead."""
+    def calibrate(self, model: ModelCall | None = None) -> Capacity:
+        """Measure, now, each host's per-slot rate and the per-task overhead.
+
+        Rates are darts per second, or with ``model`` that model's samples per second.
+        """
         ...
 
     def run(
@@ -90,10 +95,11 @@ def choose_executor(
     """
     from mcpi.hub.local import LocalPool
 
+    pool = LocalPool(request.processes, journals, request.model)
     if request.local:
-        return LocalPool(request.processes, journals), ["ran locally (--local)"]
+        return pool, ["ran locally (--local)"]
     if not settings.cluster_configured:
-        return LocalPool(request.processes, journals), [
+        return pool, [
             "ran locally: no cluster configured (see `mcpi-hub estimate --help` to use one)"
         ]
     from mcpi.cluster.executor import Cluster

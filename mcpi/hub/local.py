@@ -1,9 +1,12 @@
 """The embedded default: a job's plan counted on a local process pool.
 
-Same kernel, same plan, same tally as the cluster, so the same (seed, N) gives the
-bit-identical hit count. At most two chunks per process are in flight, so memory stays
-bounded however many chunks the plan has. Each result is journaled as it arrives
-(next to the job's record), so a killed hub's job resumes from the journal.
+Same kernel (or model), same plan, same tally as the cluster, so the same (seed, N)
+gives the bit-identical hit count (or a model's bit-identical sums). Pool processes
+find a model job's model as workers do, by name among the installed models, or, on
+this pool only, from the file or module the user named. At most two chunks per
+process are in flight, so memory stays bounded however many chunks the plan has. Each
+result is journaled as it arrives (next to the job's record), so a killed hub's job
+resumes from the journal.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mcpi.core.chunk import ChunkResult, count_chunk
+from mcpi import models
+from mcpi.core.chunk import ChunkResult, compute_model_chunk, count_chunk
 from mcpi.core.job import Job
 from mcpi.core.kernel import count_hits
+from mcpi.core.model import Model, ModelCall, chunk_sums
 from mcpi.core.plan import Chunk
 from mcpi.core.tally import JobTally, WaveTally
 from mcpi.core.tuning import Capacity, HostRate
@@ -35,13 +40,16 @@ LOCAL_TASK_OVERHEAD = 0.0005
 HUB_WATCH_SECONDS = 1.0
 #: Darts per calibration run of the kernel in this process (~10 ms on a current core).
 CALIBRATION_DARTS = 1 << 21
+#: A model's calibration run in this process lasts about this long (at least a block).
+MODEL_CALIBRATION_SECONDS = 0.02
 
 
 class LocalPool:
     """Runs jobs on ``processes`` local processes (default: every core).
 
     ``journals`` is the hub's job book, where each job's chunk results are journaled
-    (None: nowhere, and nothing to resume from).
+    (None: nowhere, and nothing to resume from). ``model_source`` is how the user named
+    a model job's model (an installed name, or ``FILE.py:NAME`` / ``MODULE:NAME``).
     """
 
     mode = "local"
@@ -49,32 +57,57 @@ class LocalPool:
     #: Measuring this machine costs a few milliseconds: done afresh for every job.
     rates_worth_keeping = False
 
-    def __init__(self, processes: int | None = None, journals: JobBook | None = None) -> None:
+    def __init__(
+        self,
+        processes: int | None = None,
+        journals: JobBook | None = None,
+        model_source: str | None = None,
+    ) -> None:
         self.processes = processes or os.cpu_count() or 1
         self.journals = journals
+        self.model_source = model_source
         self.notes: list[str] = []
 
     @property
     def description(self) -> str:
         return f"local pool of {self.processes} process{'es' if self.processes > 1 else ''}"
 
-    def prepare(self) -> dict[str, int]:
-        """This machine's slots: the chunks that can run at once."""
+    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
+        """This machine's slots: the chunks that can run at once (its models are here)."""
         return {socket.gethostname(): self.processes}
 
     def close(self) -> None:
         """Nothing outlives :meth:`run`: its pool is terminated when it returns."""
 
-    def calibrate(self) -> Capacity:
-        """This machine's slots, at the kernel rate measured here and now (best of 3)."""
+    def calibrate(self, model: ModelCall | None = None) -> Capacity:
+        """This machine's slots, at the kernel's (or model's) rate measured here and now."""
+        rate = self._kernel_rate() if model is None else self._model_rate(model)
+        host = HostRate(socket.gethostname(), self.processes, rate)
+        return Capacity.of([host], LOCAL_TASK_OVERHEAD)
+
+    @staticmethod
+    def _kernel_rate() -> float:
+        """Darts/s of the kernel in this process (best of 3)."""
         count_hits(0, 0, CALIBRATION_DARTS // 8)  # warm up
         best = 0.0
         for _ in range(3):
             began = time.perf_counter()
             count_hits(0, 0, CALIBRATION_DARTS)
             best = max(best, CALIBRATION_DARTS / (time.perf_counter() - began))
-        host = HostRate(socket.gethostname(), self.processes, best)
-        return Capacity.of([host], LOCAL_TASK_OVERHEAD)
+        return best
+
+    def _model_rate(self, call: ModelCall) -> float:
+        """Samples/s of the model in this process: one block, then about 20 ms of blocks."""
+        model = _find_model(self.model_source or call.name, call)
+        began = time.perf_counter()
+        chunk_sums(model, call, 0, 0, call.block)
+        seconds = max(time.perf_counter() - began, 1e-9)
+        blocks = int(MODEL_CALIBRATION_SECONDS / seconds)
+        if blocks < 2:
+            return call.block / seconds
+        began = time.perf_counter()
+        chunk_sums(model, call, 0, call.block, (1 + blocks) * call.block)
+        return blocks * call.block / max(time.perf_counter() - began, 1e-9)
 
     def run(
         self,
@@ -86,14 +119,14 @@ class LocalPool:
         """Count ``job``; with ``resume``, first take the chunks its journal already holds."""
         journal = self.journals.journal(job.id) if self.journals is not None else None
         plan = job.plan
-        tally = JobTally(plan)
+        tally = JobTally(plan, job.width)
         open_waves: dict[range, WaveTally] = {}
 
         def add(result: ChunkResult, earlier: bool = False) -> None:
             indices = plan.wave_of(result.chunk.index)
             wave = open_waves.get(indices)
             if wave is None:
-                wave = open_waves[indices] = WaveTally(plan, indices)
+                wave = open_waves[indices] = tally.wave(indices)
             if wave.add(result, earlier):
                 counted(result)
             if wave.complete:
@@ -119,9 +152,15 @@ class LocalPool:
                 chunk = next(chunks, None)
                 if chunk is None:
                     return False
+                if job.model is None:
+                    work: Callable[..., ChunkResult] = count_chunk
+                    arguments: tuple[Any, ...] = (job.seed, chunk)
+                else:
+                    work = _compute_model_chunk
+                    arguments = (self.model_source or job.model.name, job.model, job.seed, chunk)
                 pool.apply_async(
-                    count_chunk,
-                    (job.seed, chunk),
+                    work,
+                    arguments,
                     callback=functools.partial(_counted, results),
                     error_callback=functools.partial(_failed, results, chunk),
                 )
@@ -148,6 +187,18 @@ class LocalPool:
             if journal is not None:
                 journal.close()
         return tally
+
+
+def _find_model(source: str, call: ModelCall) -> Model:
+    """The model ``source`` names, checked to be the code ``call`` was made from."""
+    model = models.find(source)
+    call.check(model)
+    return model
+
+
+def _compute_model_chunk(source: str, call: ModelCall, seed: int, chunk: Chunk) -> ChunkResult:
+    """A pool process's body for a model chunk (the model is loaded once per process)."""
+    return compute_model_chunk(_find_model(source, call), call, seed, chunk)
 
 
 def _counted(results: queue.SimpleQueue[tuple[bool, Any]], result: ChunkResult) -> None:

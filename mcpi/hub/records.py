@@ -24,6 +24,7 @@ from typing import Any
 
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.messages import MalformedMessage, decode_result, encode_result
+from mcpi.core.tally import add_sums
 
 #: Records kept: the oldest beyond this are deleted when a new job starts.
 KEEP_RECORDS = 200
@@ -39,16 +40,31 @@ class RecordError(ValueError):
 
 @dataclass
 class Stage:
-    """Darts [first, first + darts) of the job's stream, counted in chunks of chunk_size."""
+    """Darts (or a model's samples) [first, first + darts), in chunks of chunk_size."""
 
     first: int
     darts: int
     chunk_size: int
-    hits: int | None = None  # None until the stage is counted
+    hits: int | None = None  # a π stage's count; None until the stage is counted
+    sums: list[int] | None = None  # a model stage's exact sums, once counted
 
     @property
     def counted(self) -> bool:
-        return self.hits is not None
+        return self.hits is not None or self.sums is not None
+
+    @property
+    def totals(self) -> tuple[int, ...]:
+        """The stage's exact sums: ``(hits,)`` for π (empty until counted)."""
+        if self.sums is not None:
+            return tuple(self.sums)
+        return () if self.hits is None else (self.hits,)
+
+    def count(self, sums: tuple[int, ...], model: bool) -> None:
+        """Record the stage's counted sums."""
+        if model:
+            self.sums = list(sums)
+        else:
+            self.hits = sums[0]
 
 
 @dataclass
@@ -57,21 +73,36 @@ class JobRecord:
     seed: int
     mode: str  # "local" or "cluster"
     where: str  # the cluster's broker (host:port/vhost) or "local"
-    #: What was asked: {"darts": N} or {"precision": H, "max_darts": M}.
+    #: What was asked: {"darts": N} or {"precision": H, "max_darts": M} (and, of a
+    #: model job, the output a precision targets).
     request: dict[str, Any]
     created: str = field(default_factory=lambda: now())
     updated: str = field(default_factory=lambda: now())
     status: str = RUNNING
     stages: list[Stage] = field(default_factory=list)
     error: str | None = None
-    #: The final count: {"darts", "hits", "pi", "ci_low", "ci_high"} once done.
+    #: The final count: {"darts", "hits", "pi", "ci_low", "ci_high"} once done (a
+    #: model job's: {"samples", "outputs": {name: {"mean", "std_error", "ci95"}}}).
     result: dict[str, Any] | None = None
+    #: A model job's model: its call (name, params, block, version, digest, outputs)
+    #: and ``source``, where the hub found it (an installed name, or a local file).
+    model: dict[str, Any] | None = None
 
     @property
-    def counted(self) -> tuple[int, int]:
-        """(hits, darts) of the stages counted so far."""
-        done = [s for s in self.stages if s.hits is not None]
-        return sum(s.hits or 0 for s in done), sum(s.darts for s in done)
+    def counted(self) -> tuple[tuple[int, ...], int]:
+        """(exact sums, darts) of the stages counted so far."""
+        sums: tuple[int, ...] = ()
+        darts = 0
+        for stage in self.stages:
+            if stage.counted:
+                sums = add_sums(sums, stage.totals)
+                darts += stage.darts
+        return sums, darts
+
+    @property
+    def kind(self) -> str:
+        """What the job computes: "π" or the model's name."""
+        return "π" if self.model is None else str(self.model.get("name"))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

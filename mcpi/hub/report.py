@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from mcpi.core.exact import OutputEstimate
 from mcpi.core.plan import Plan
-from mcpi.core.precision import PrecisionTarget
+from mcpi.core.precision import ModelPrecision, PrecisionTarget
 from mcpi.core.stats import Estimate, HostThroughput, rate
 from mcpi.core.tuning import Capacity, ChunkChoice
 from mcpi.hub.records import Stage
@@ -14,7 +16,8 @@ from mcpi.hub.trace import Trace
 
 @dataclass(frozen=True)
 class JobReport:
-    """Everything ``mcpi-hub estimate`` prints about a finished job."""
+    """Everything ``mcpi-hub estimate`` (π: ``estimate``) or ``run`` (a model: ``outputs``)
+    prints about a finished job."""
 
     job_id: str
     seed: int
@@ -22,7 +25,8 @@ class JobReport:
     stages: list[Stage]
     mode: str  # "local" or "cluster"
     ran_on: str
-    estimate: Estimate
+    #: π's estimate; None for a model job, whose results are ``outputs``.
+    estimate: Estimate | None
     wall_seconds: float
     hosts: list[HostThroughput]
     duplicates: int
@@ -32,16 +36,20 @@ class JobReport:
     #: The measurements automatic chunking used (None if the user gave the chunk size).
     capacity: Capacity | None = None
     notes: list[str] = field(default_factory=list)
-    precision: PrecisionTarget | None = None
+    precision: PrecisionTarget | ModelPrecision | None = None
     #: Whether this run finished a job an earlier hub had started.
     resumed: bool = False
     trace: Trace | None = None
     #: Of a resumed job: darts an earlier run counted, read back rather than thrown.
     earlier_darts: int = 0
+    #: A model job's outputs, in the model's order, and its call (name, params, ...).
+    outputs: list[OutputEstimate] = field(default_factory=list)
+    model: dict[str, Any] | None = None
 
     @property
     def darts(self) -> int:
-        return self.estimate.darts
+        """Darts (or a model's samples) counted in all."""
+        return sum(s.darts for s in self.stages if s.counted)
 
     @property
     def chunks(self) -> int:
@@ -53,7 +61,12 @@ class JobReport:
 
     @property
     def precision_reached(self) -> bool:
-        return self.precision is None or self.estimate.half_width <= self.precision.half_width
+        target = self.precision
+        if target is None:
+            return True
+        if isinstance(target, ModelPrecision):
+            return self.outputs[target.output].half_width <= target.half_width
+        return self.estimate is not None and self.estimate.half_width <= target.half_width
 
     @property
     def thrown_darts(self) -> int:

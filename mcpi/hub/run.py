@@ -1,4 +1,4 @@
-"""The hub: turns an estimate request into a job, runs it stage by stage, and reports.
+"""The hub: turns a request into a job (π, or a model), runs it stage by stage, and reports.
 
 With a cluster configured the job runs on the Celery workers; without one, or with
 ``local=True``, on the local process pool (:func:`~mcpi.hub.executor.choose_executor`).
@@ -8,6 +8,12 @@ crashed one can be resumed, and a cluster's measured rates are kept in the rate 
 
 When a job stops is one rule (:mod:`mcpi.core.precision`): a fixed size is one stage;
 a precision target adds a stage at a time until the Chow–Robbins rule says stop.
+
+A model job is the same pipeline over a model's samples: sizes, stages and chunks are
+whole blocks of the model's block size (a request that is not is rounded up, and the
+report says so), chunk results are exact sums, and the rates that size its chunks
+are measured for that model (its cost per sample can be anything from nanoseconds to
+seconds), and kept per model in the rate book.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ from dataclasses import replace
 from typing import Any
 
 from mcpi import __version__
+from mcpi.core.exact import OutputEstimate, output_estimate
 from mcpi.core.job import Job, new_job_id, new_seed
+from mcpi.core.model import ModelCall
 from mcpi.core.plan import Plan
-from mcpi.core.precision import FixedSize, PrecisionTarget, StoppingRule
+from mcpi.core.precision import FixedSize, ModelPrecision, PrecisionTarget, StoppingRule
 from mcpi.core.stats import Estimate, estimate, host_throughput
 from mcpi.core.tally import Totals
 from mcpi.core.tuning import Capacity, ChunkChoice, choose_chunk_size
 from mcpi.errors import JobFailed, McpiError, UsageError
+from mcpi.hub.binding import BoundModel, bind
 from mcpi.hub.executor import Executor, choose_executor
 from mcpi.hub.progress import Progress, Tee
 from mcpi.hub.rates import RateBook
@@ -57,12 +66,33 @@ def run_estimate(request: EstimateRequest, settings: Settings, progress: Progres
             raise UsageError(str(exc)) from None
         if record.status == DONE:
             raise UsageError(f"job {record.id} is finished already: {_outcome(record)}")
-        request = replace(request, local=record.mode == "local")
+        if (record.model is not None) != request.model_job:
+            command = "run" if record.model is not None else "estimate"
+            raise UsageError(
+                f"job {record.id} is a {record.kind} job: finish it with "
+                f"`mcpi-hub {command} --resume {record.id}`"
+            )
+        source = record.model.get("source") if record.model else None
+        request = replace(request, local=record.mode == "local", model=source)
+    bound = None
+    if request.model is not None:
+        bound = bind(
+            request.model,
+            dict(request.params),
+            request.output,
+            recorded=record.model if record is not None else None,
+        )
     executor, notes = choose_executor(request, settings, book)
+    if bound is not None and bound.local_only and executor.mode != "local":
+        executor.close()
+        raise UsageError(
+            f"model {request.model} is a local file or module: it runs on the local pool "
+            "only (--local); install it on the workers to run it on the cluster"
+        )
     if record is not None:
         notes = []  # it runs where it started; the report says it was resumed
     try:
-        return JobRun(executor, notes, request, settings, progress, book, record).run()
+        return JobRun(executor, notes, request, settings, progress, book, record, bound).run()
     finally:
         executor.close()
 
@@ -83,22 +113,36 @@ def run_tune(request: EstimateRequest, settings: Settings) -> TuneReport:
         executor.close()
 
 
-def rate_book(executor: Executor, settings: Settings) -> RateBook | None:
-    """Where ``executor``'s rates are kept, if they are worth keeping and there is a cache."""
+def rate_book(
+    executor: Executor, settings: Settings, bound: BoundModel | None = None
+) -> RateBook | None:
+    """Where ``executor``'s rates are kept, if they are worth keeping and there is a cache.
+
+    A model's rates (samples/s) are kept apart from the dart kernel's, per model code
+    and parameters.
+    """
     if not (executor.rates_worth_keeping and settings.cache_dir):
         return None
-    return RateBook(settings.cache_dir / "rates.json", cluster=executor.where, version=__version__)
+    where = executor.where if bound is None else f"{executor.where} {bound.rate_key}"
+    return RateBook(settings.cache_dir / "rates.json", cluster=where, version=__version__)
 
 
 def measure(
-    executor: Executor, slots: dict[str, int], book: RateBook | None, recalibrate: bool = False
+    executor: Executor,
+    slots: dict[str, int],
+    book: RateBook | None,
+    recalibrate: bool = False,
+    call: ModelCall | None = None,
 ) -> Capacity:
-    """The executor's capacity: from the rate book if fresh, else calibrated (and kept)."""
+    """The executor's capacity: from the rate book if fresh, else calibrated (and kept).
+
+    For a model job (``call``) the rates are the model's samples per second.
+    """
     if book is not None and not recalibrate:
         known = book.capacity(slots)
         if known is not None:
             return known
-    capacity = executor.calibrate()
+    capacity = executor.calibrate(call)
     if book is not None:
         calibrated = [h for h in capacity.hosts if h.source == "calibrated"]
         book.record(calibrated, capacity.task_overhead)
@@ -117,17 +161,23 @@ class JobRun:
         progress: Progress,
         book: JobBook,
         record: JobRecord | None,
+        bound: BoundModel | None = None,
     ) -> None:
         self.executor = executor
+        self.bound = bound
         self.notes = notes
         self.request = request
         self.settings = settings
         self.progress = progress
         self.book = book
         self.record = record
-        self.target = request.precision
+        self.target: PrecisionTarget | ModelPrecision | None = request.precision
+        if bound is not None and request.half_width is not None:
+            self.target = ModelPrecision(
+                request.half_width, request.max_samples or 1, bound.output, bound.call.block
+            )
         self.trace = Trace()
-        self.rates = rate_book(executor, settings)
+        self.rates = rate_book(executor, settings, bound)
         self.slots: dict[str, int] = {}
         self.chunking: ChunkChoice | None = None
         self.capacity: Capacity | None = None
@@ -135,7 +185,7 @@ class JobRun:
         self.totals = Totals()
 
     def run(self) -> JobReport:
-        self.slots = self.executor.prepare()
+        self.slots = self.executor.prepare(self.bound.call if self.bound is not None else None)
         record = self.record or self._new_record()
         if self.record is not None:
             self._check_resumable(record)
@@ -156,43 +206,84 @@ class JobRun:
             self.book.save(record)
             raise
         wall = time.monotonic() - began
-        hits, darts = record.counted
-        result = estimate(hits, darts)
+        sums, darts = record.counted
+        result: Estimate | None = None
+        outputs: list[OutputEstimate] = []
+        if self.bound is None:
+            result = estimate(sums[0], darts)
+            record.result = {
+                "darts": darts,
+                "hits": sums[0],
+                "pi": result.pi,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+            }
+        else:
+            outputs = self._outputs(sums, darts)
+            record.result = {
+                "samples": darts,
+                "outputs": {
+                    o.name: {
+                        "mean": o.mean,
+                        "std_error": o.std_error,
+                        "ci95": [o.ci_low, o.ci_high],
+                    }
+                    for o in outputs
+                },
+            }
         record.status, record.error = DONE, None
-        record.result = {
-            "darts": darts,
-            "hits": hits,
-            "pi": result.pi,
-            "ci_low": result.ci_low,
-            "ci_high": result.ci_high,
-        }
         self.book.save(record)
         journal = self.book.journal(record.id)
         if journal is not None:
             journal.remove()
-        return self._report(record, result, wall)
+        return self._report(record, result, outputs, wall)
+
+    def _outputs(self, sums: tuple[int, ...], samples: int) -> list[OutputEstimate]:
+        assert self.bound is not None
+        exact = self.bound.exact
+        return [
+            output_estimate(name, samples, sums[2 * j], sums[2 * j + 1], exact.get(name))
+            for j, name in enumerate(self.bound.call.outputs)
+        ]
 
     def _new_record(self) -> JobRecord:
-        request = self.request
-        if self.target is not None:
-            asked: dict[str, Any] = {
+        request, bound = self.request, self.bound
+        asked: dict[str, Any]
+        if isinstance(self.target, PrecisionTarget):
+            asked = {"precision": self.target.half_width, "max_darts": self.target.max_darts}
+        elif isinstance(self.target, ModelPrecision):
+            asked = {
                 "precision": self.target.half_width,
-                "max_darts": self.target.max_darts,
+                "max_samples": self._whole(self.target.max_samples, "the sample bound"),
+                "output": self.bound.call.outputs[self.target.output] if self.bound else None,
             }
         else:
-            asked = {"darts": request.darts}
+            asked = {"darts": self._whole(request.darts, "the job")}
         if request.chunk_size is not None:
-            asked["chunk_size"] = request.chunk_size
+            asked["chunk_size"] = self._whole(request.chunk_size, "the chunk size")
         record = JobRecord(
             id=new_job_id(),
             seed=new_seed() if request.seed is None else request.seed,
             mode=self.executor.mode,
             where=self.executor.where,
             request=asked,
+            model=bound.record() if bound is not None else None,
         )
+        if bound is not None and "darts" in asked:
+            asked["samples"] = asked.pop("darts")
         self.book.prune()
         self.book.save(record)
         return record
+
+    def _whole(self, samples: int, what: str) -> int:
+        """``samples`` rounded up to whole blocks of the model (noted in the report)."""
+        block = self.bound.call.block if self.bound is not None else 1
+        whole = -(-samples // block) * block
+        if whole != samples:
+            self.notes.append(
+                f"{what}: {samples:,} samples rounded up to whole blocks of {block:,}: {whole:,}"
+            )
+        return whole
 
     def _check_resumable(self, record: JobRecord) -> None:
         if record.where != self.executor.where:
@@ -200,19 +291,25 @@ class JobRun:
                 f"job {record.id} ran on {record.where}; this hub is configured for "
                 f"{self.executor.where} (resume it with that cluster's settings)"
             )
-        if "precision" in record.request:
-            self.target = PrecisionTarget(record.request["precision"], record.request["max_darts"])
+        asked = record.request
+        if "precision" in asked and self.bound is not None:
+            self.target = ModelPrecision(
+                asked["precision"], asked["max_samples"], self.bound.output, self.bound.call.block
+            )
+        elif "precision" in asked:
+            self.target = PrecisionTarget(asked["precision"], asked["max_darts"])
         self.notes.append(f"resumed job {record.id}, started {record.created}")
 
     def _rule(self, record: JobRecord) -> StoppingRule:
-        return self.target or FixedSize(record.request["darts"])
+        asked = record.request
+        return self.target or FixedSize(asked["samples"] if "samples" in asked else asked["darts"])
 
     def _next_stage(self, record: JobRecord) -> Stage | None:
         """The stage to count next: an unfinished one, a new look, or None when done."""
         if record.stages and not record.stages[-1].counted:
             return record.stages[-1]
-        hits, darts = record.counted
-        total = self._rule(record).next_total(hits, darts)
+        sums, darts = record.counted
+        total = self._rule(record).next_total(sums, darts)
         if total is None:
             return None
         stage = Stage(first=darts, darts=total - darts, chunk_size=self._chunk_size(total - darts))
@@ -221,16 +318,26 @@ class JobRun:
         return stage
 
     def _chunk_size(self, darts: int) -> int:
+        """The stage's chunk size: the user's (whole blocks), or chosen from measured rates.
+
+        A model's chunks are sized in blocks: the tuner sees blocks per second.
+        """
+        block = self.bound.call.block if self.bound is not None else 1
         chosen = self.request.chunk_size
         if self.record is not None:
             chosen = self.record.request.get("chunk_size")
+        elif chosen:
+            chosen = -(-chosen // block) * block
         if chosen:
             return min(int(chosen), darts)
         if self.capacity is None:
-            self.capacity = measure(self.executor, self.slots, self.rates)
+            call = self.bound.call if self.bound is not None else None
+            self.capacity = measure(self.executor, self.slots, self.rates, call=call)
         self.chunking = choose_chunk_size(
-            darts, self.capacity, wave_chunks=self.settings.wave_chunks
+            darts // block, self.capacity.per_block(block), wave_chunks=self.settings.wave_chunks
         )
+        if block > 1:
+            self.chunking = self.chunking.in_samples(block)
         return self.chunking.chunk_size
 
     def _count(
@@ -246,7 +353,11 @@ class JobRun:
             plan = Plan(stage.darts, stage.chunk_size, stage.first)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        job = Job(id=stage_job_id(record.id, index), seed=record.seed, plan=plan)
+        call = self.bound.call if self.bound is not None else None
+        try:
+            job = Job(id=stage_job_id(record.id, index), seed=record.seed, plan=plan, model=call)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         observer.start(plan.darts)
         try:
             tally = self.executor.run(job, observer.counted, deadline, resume=resuming)
@@ -256,27 +367,43 @@ class JobRun:
             raise JobFailed(f"only {tally.darts} of {plan.darts} darts were counted")
         if self.rates is not None:
             self.rates.learn(self.slots, tally.hosts)
-        stage.hits = tally.hits
+        stage.count(tally.sums, model=self.bound is not None)
         self.book.save(record)
         if self.target is not None:
             self.trace.look(stage.first + stage.darts)
         self.totals.absorb(tally)
 
-    def _report(self, record: JobRecord, result: Estimate, wall: float) -> JobReport:
+    def _report(
+        self,
+        record: JobRecord,
+        result: Estimate | None,
+        outputs: list[OutputEstimate],
+        wall: float,
+    ) -> JobReport:
         notes = self.notes
         versions = sorted(self.totals.versions)
         if versions and versions != [__version__]:
             notes.append(f"workers ran mcpi {', '.join(versions)}; this hub is {__version__}")
-        if self.target is not None:
-            if result.half_width <= self.target.half_width:
+        target = self.target
+        if isinstance(target, ModelPrecision):
+            reached = outputs[target.output]
+            what = f"precision ±{target.half_width:g} on {reached.name}"
+            if reached.half_width <= target.half_width:
+                notes.append(f"{what} reached after {len(record.stages)} look(s)")
+            else:
                 notes.append(
-                    f"precision ±{self.target.half_width:g} reached after "
-                    f"{len(record.stages)} look(s)"
+                    f"{what} NOT reached: stopped at the bound of {target.max_samples:,} "
+                    "samples (--max-samples)"
+                )
+        elif target is not None and result is not None:
+            if result.half_width <= target.half_width:
+                notes.append(
+                    f"precision ±{target.half_width:g} reached after {len(record.stages)} look(s)"
                 )
             else:
                 notes.append(
-                    f"precision ±{self.target.half_width:g} NOT reached: stopped at the "
-                    f"bound of {self.target.max_darts:,} darts (--max-darts)"
+                    f"precision ±{target.half_width:g} NOT reached: stopped at the "
+                    f"bound of {target.max_darts:,} darts (--max-darts)"
                 )
         return JobReport(
             job_id=record.id,
@@ -293,6 +420,8 @@ class JobRun:
             capacity=self.capacity,
             notes=notes + self.executor.notes,
             precision=self.target,
+            outputs=outputs,
+            model=record.model,
             resumed=self.record is not None,
             trace=self.trace,
             earlier_darts=self.totals.earlier_darts,
@@ -301,4 +430,6 @@ class JobRun:
 
 def _outcome(record: JobRecord) -> str:
     result = record.result or {}
+    if record.model is not None:
+        return f"{record.kind} from {result.get('samples'):,} samples, {record.updated}"
     return f"π ≈ {result.get('pi')} from {result.get('darts'):,} darts, {record.updated}"

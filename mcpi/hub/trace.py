@@ -1,6 +1,6 @@
 """A job's running totals as its chunks come in: what ``estimate --plot`` draws.
 
-The trace keeps (seconds, darts, hits) after chunks arrive, thinned so that it never
+The trace keeps (seconds, darts, sums) after chunks arrive, thinned so that it never
 holds more than ``max_points`` points however many chunks the job has: when full, every
 other point is dropped and from then on only every second (fourth, ...) chunk is
 recorded. Chunks arrive in completion order, so "darts thrown" is what the hub had
@@ -14,13 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mcpi.core.chunk import ChunkResult
+from mcpi.core.tally import add_sums
 
 
 @dataclass(frozen=True, slots=True)
 class Point:
     seconds: float
     darts: int
-    hits: int
+    #: The exact sums counted by then: ``(hits,)`` for π.
+    sums: tuple[int, ...]
+
+    @property
+    def hits(self) -> int:
+        return self.sums[0] if self.sums else 0
 
 
 @dataclass
@@ -31,10 +37,15 @@ class Trace:
     #: Darts at each look of a precision-targeted job.
     looks: list[int] = field(default_factory=list)
     darts: int = 0
-    hits: int = 0
+    sums: tuple[int, ...] = ()
     _stride: int = 1
     _seen: int = 0
     _began: float | None = None
+
+    @property
+    def hits(self) -> int:
+        """A π job's hits counted so far."""
+        return self.sums[0] if self.sums else 0
 
     def start(self, total: int) -> None:
         if self._began is None:
@@ -42,7 +53,7 @@ class Trace:
 
     def counted(self, result: ChunkResult) -> None:
         self.darts += result.chunk.darts
-        self.hits += result.hits
+        self.sums = add_sums(self.sums, result.sums)
         self._seen += 1
         if self._seen % self._stride == 0:
             self._record()
@@ -56,7 +67,7 @@ class Trace:
 
     def _record(self) -> None:
         began = self._began if self._began is not None else self.clock()
-        self.points.append(Point(self.clock() - began, self.darts, self.hits))
+        self.points.append(Point(self.clock() - began, self.darts, self.sums))
         if len(self.points) > self.max_points:
             self.points = self.points[1::2]
             self._stride *= 2

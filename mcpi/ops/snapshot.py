@@ -38,6 +38,8 @@ class WorkerStatus:
     load: tuple[float, ...] = ()
     cpus: int = 0
     versions: dict[str, str] = field(default_factory=dict)
+    #: The models installed on the worker, with their versions.
+    models: dict[str, str] = field(default_factory=dict)
 
     @property
     def mcpi(self) -> str:

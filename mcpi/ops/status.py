@@ -18,7 +18,7 @@ import kombu.pools
 import redis.exceptions
 
 from mcpi import __version__
-from mcpi.cluster.app import INFO_COMMAND, QUEUE
+from mcpi.cluster.app import QUEUE
 from mcpi.cluster.client import REPLY_SECONDS, ClusterClient, concurrency
 from mcpi.errors import Unreachable
 from mcpi.ops.snapshot import ClusterStatus, QueueDepth, Service, WorkerStatus
@@ -120,12 +120,7 @@ def _backend(cluster: ClusterClient) -> Service:
 def _workers(cluster: ClusterClient) -> list[WorkerStatus]:
     control = cluster.app.control
     stats = control.inspect(timeout=REPLY_SECONDS).stats() or {}
-    replies = control.broadcast(INFO_COMMAND, reply=True, timeout=REPLY_SECONDS) or []
-    info: dict[str, dict[str, Any]] = {}
-    for reply in replies:
-        for node, answer in reply.items():
-            if isinstance(answer, dict) and "mcpi" in answer:
-                info[node] = answer
+    info = cluster.worker_info()
     workers = []
     for node in sorted(set(stats) | set(info)):
         answer = info.get(node, {})
@@ -142,6 +137,10 @@ def _workers(cluster: ClusterClient) -> list[WorkerStatus]:
                 cpus=int(answer.get("cpus", 0)),
                 versions={
                     k: str(answer[k]) for k in ("mcpi", "celery", "numpy", "python") if k in answer
+                },
+                models={
+                    name: str(m.get("version")) if isinstance(m, dict) else "?"
+                    for name, m in (answer.get("models") or {}).items()
                 },
             )
         )

@@ -1,0 +1,173 @@
+"""The Python API: run a Monte Carlo model from a notebook or a script.
+
+>>> import mcpi
+>>> result = mcpi.run("ball", samples=40_960, seed=1, params={"d": 3}, local=True, processes=1)
+>>> result["volume"].exact == 4 / 3 * 3.141592653589793
+True
+>>> abs(result["volume"].error) < 4 * result["volume"].std_error
+True
+
+One call, :func:`run`, takes what ``mcpi-hub run`` takes and returns a :class:`Result`:
+each output's mean, standard error and 95 % interval, the seed, the job id and the
+per-host table. It runs where the CLI would, with the same settings precedence
+(arguments > ``MCPI_*`` environment > config file > defaults): on the configured
+cluster, or on the local pool. Errors are the CLI's, as exceptions
+(:class:`mcpi.errors.McpiError` subclasses, each with a one-line message).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcpi import models as registry
+from mcpi.core.exact import OutputEstimate
+from mcpi.core.model import Model
+from mcpi.core.stats import HostThroughput
+from mcpi.errors import UsageError
+from mcpi.hub.progress import NoProgress
+from mcpi.hub.report import JobReport
+from mcpi.hub.request import EstimateRequest
+from mcpi.hub.run import run_estimate
+from mcpi.settings import load_settings
+
+#: Samples of a job given neither ``samples`` nor ``precision`` (as ``mcpi-hub run``).
+DEFAULT_SAMPLES = 10**6
+DEFAULT_MAX_SAMPLES = 10**10
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished model job: ``result["price"].mean``, ``result.seed``, ``result.hosts``."""
+
+    report: JobReport
+
+    @property
+    def model(self) -> str:
+        return str(self.report.model["name"]) if self.report.model else "pi"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.report.model["params"]) if self.report.model else {}
+
+    @property
+    def outputs(self) -> dict[str, OutputEstimate]:
+        return {o.name: o for o in self.report.outputs}
+
+    def __getitem__(self, output: str) -> OutputEstimate:
+        return self.outputs[output]
+
+    @property
+    def mean(self) -> float:
+        """The mean of a one-output model."""
+        (only,) = self.report.outputs
+        return only.mean
+
+    @property
+    def samples(self) -> int:
+        return self.report.darts
+
+    @property
+    def seed(self) -> int:
+        return self.report.seed
+
+    @property
+    def job_id(self) -> str:
+        return self.report.job_id
+
+    @property
+    def hosts(self) -> list[HostThroughput]:
+        return self.report.hosts
+
+    @property
+    def precision_reached(self) -> bool:
+        return self.report.precision_reached
+
+    @property
+    def notes(self) -> list[str]:
+        return self.report.notes
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{o.name}={o.mean:.6g}±{o.half_width:.2g}" for o in self.report.outputs)
+        return f"<mcpi.Result {self.model}: {shown}; {self.samples:,} samples, seed {self.seed}>"
+
+
+def run(
+    model: str | Model,
+    samples: int | None = None,
+    *,
+    seed: int | None = None,
+    params: Mapping[str, Any] | None = None,
+    precision: float | None = None,
+    output: str | None = None,
+    max_samples: int | None = None,
+    chunk_size: int | None = None,
+    local: bool = False,
+    processes: int | None = None,
+    timeout: float | None = None,
+    resume: str | None = None,
+    broker: str | None = None,
+    backend: str | None = None,
+    config: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Result:
+    """Run ``model`` (a name, ``FILE.py:NAME``, ``MODULE:NAME``, or a :class:`Model`).
+
+    ``samples`` (default 1e6) or ``precision`` (the 95 % half-width of ``output``,
+    bounded by ``max_samples``); the rest as ``mcpi-hub run``'s options.
+    """
+    if precision is not None and samples is not None:
+        raise UsageError("give samples or precision, not both")
+    if resume is None and samples is not None and (isinstance(samples, bool) or samples < 1):
+        raise UsageError(f"samples must be a positive whole number, not {samples!r}")
+    settings = load_settings(
+        {
+            "broker_url": broker,
+            "result_backend": backend,
+            "config": None if config is None else str(config),
+            "timeout": timeout,
+        },
+        os.environ if env is None else env,
+    )
+    request = EstimateRequest(
+        darts=int(samples or DEFAULT_SAMPLES),
+        seed=seed,
+        chunk_size=chunk_size,
+        local=local,
+        processes=processes,
+        resume=resume,
+        model=None if resume is not None else source_of(model),
+        model_job=True,
+        params=dict(params or {}),
+        half_width=precision,
+        output=output,
+        max_samples=(max_samples or DEFAULT_MAX_SAMPLES) if precision is not None else None,
+    )
+    return Result(run_estimate(request, settings, NoProgress()))
+
+
+def source_of(model: str | Model) -> str:
+    """How the hub names ``model``: its installed name, or where its module lives."""
+    if isinstance(model, str):
+        return model
+    if not isinstance(model, Model):
+        raise UsageError(f"a model is a name or an @mcpi.model, not {type(model).__name__}")
+    if registry.installed().get(model.name) is model:
+        return model.name
+    module = inspect.getmodule(model.function)
+    if module is not None:
+        for attribute, value in vars(module).items():
+            if value is model:
+                if module.__name__ != "__main__":
+                    return f"{module.__name__}:{attribute}"
+                path = getattr(module, "__file__", None)
+                if path:
+                    return f"{Path(path).resolve()}:{attribute}"
+    raise UsageError(
+        f"model {model.name} must be installed, or defined at the top of a module or file "
+        "(pool processes load it from there)"
+    )

@@ -1,0 +1,176 @@
+"""``mcpi-hub run MODEL``: run a Monte Carlo model and report each output's mean and interval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from mcpi.cli import types
+from mcpi.cli.options import add_cluster, add_where, cluster_settings
+from mcpi.core.plan import MAX_DARTS
+from mcpi.errors import ExitStatus, UsageError
+
+DEFAULT_SAMPLES = 10**6
+#: The default bound of a precision-targeted model job.
+DEFAULT_MAX_SAMPLES = 10**10
+
+
+def add_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run a Monte Carlo model and report each output's mean and interval",
+        description=(
+            "Run MODEL (an installed model, see `mcpi-hub models`; or FILE.py:NAME or "
+            "MODULE:NAME on the local pool only) on N samples, split into chunks of whole "
+            "blocks, and report each output's mean, standard error and 95%% interval. The "
+            "same seed gives the bit-identical result however the work is split, on the "
+            "cluster or the local pool."
+        ),
+    )
+    run.add_argument("model", metavar="MODEL", nargs="?", help="the model to run")
+    run.add_argument(
+        "-n",
+        "--samples",
+        type=types.samples,
+        metavar="N",
+        help=f"number of samples, e.g. 1e7 (default {DEFAULT_SAMPLES:.0e}, maximum "
+        f"{MAX_DARTS:.0e}); rounded up to whole blocks",
+    )
+    run.add_argument(
+        "--param",
+        type=types.param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model parameter (repeat for several)",
+    )
+    run.add_argument(
+        "--precision",
+        type=types.half_width,
+        metavar="H",
+        help="instead of N samples: run until the 95%% interval's half-width of the output "
+        "is at most H (Chow–Robbins rule, see the README)",
+    )
+    run.add_argument(
+        "--output",
+        metavar="NAME",
+        help="the output --precision applies to (default: the model's first)",
+    )
+    run.add_argument(
+        "--max-samples",
+        type=types.samples,
+        metavar="M",
+        help=f"with --precision: stop at M samples at most (default {DEFAULT_MAX_SAMPLES:.0e})",
+    )
+    run.add_argument(
+        "--seed", type=types.seed, metavar="S", help="job seed (default: random, printed)"
+    )
+    run.add_argument(
+        "--resume",
+        metavar="JOB",
+        help="finish model job JOB (see `mcpi-hub jobs`) where it ran, recomputing nothing",
+    )
+    run.add_argument(
+        "--chunk-size",
+        type=types.sample_chunk_size,
+        metavar="C",
+        help="samples per chunk, rounded up to whole blocks (default: from measured rates)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=types.setting("timeout", "--timeout"),
+        metavar="T",
+        help="give up if the job has not finished after T (90, 5m, 2h)",
+    )
+    run.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw each output's running mean with its band (needs matplotlib)",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_where(run)
+    run.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    add_cluster(run)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    from mcpi.cli.progress import ProgressBar
+    from mcpi.cli.render_model import model_as_json, model_as_text
+    from mcpi.hub.progress import NoProgress, Progress
+    from mcpi.hub.request import EstimateRequest
+    from mcpi.hub.run import run_estimate
+
+    check_options(args)
+    plot = None
+    if args.plot is not None:
+        from mcpi.cli.plot import check_plot_path
+
+        plot = check_plot_path(args.plot)
+    settings = cluster_settings(args, env, timeout=args.timeout)
+    request = EstimateRequest(
+        darts=args.samples or DEFAULT_SAMPLES,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        local=args.local,
+        processes=args.processes,
+        resume=args.resume,
+        model=args.model,
+        model_job=True,
+        params=dict(args.param),
+        half_width=args.precision,
+        output=args.output,
+        max_samples=args.max_samples or DEFAULT_MAX_SAMPLES if args.precision else None,
+    )
+    show_progress = not (args.json or args.no_progress) and stderr.isatty()
+    progress: Progress = ProgressBar(stderr) if show_progress else NoProgress()
+    report = run_estimate(request, settings, progress)
+    if args.json:
+        stdout.write(json.dumps(model_as_json(report)) + "\n")
+    else:
+        stdout.write(model_as_text(report))
+    if plot is not None:
+        from mcpi.cli.plot import plot_model_job
+
+        plot_model_job(report, plot)
+        if not args.json:
+            stdout.write(f"plot: {plot}\n")
+    return ExitStatus.OK if report.precision_reached else ExitStatus.PRECISION_NOT_REACHED
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Options that contradict each other, refused before anything runs."""
+    if args.resume is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("MODEL", args.model),
+                ("--samples", args.samples),
+                ("--seed", args.seed),
+                ("--param", args.param or None),
+                ("--chunk-size", args.chunk_size),
+                ("--precision", args.precision),
+                ("--output", args.output),
+                ("--max-samples", args.max_samples),
+                ("--local", args.local or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"--resume finishes a job as it was started: drop {', '.join(given)}")
+        return
+    if args.model is None:
+        raise UsageError("name a model to run (see `mcpi-hub models`)")
+    names = [name for name, _ in args.param]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"--param {repeated[0]} is given more than once")
+    if args.precision is not None and args.samples is not None:
+        raise UsageError(
+            "give --samples or --precision, not both (bound --precision with --max-samples)"
+        )
+    if args.max_samples is not None and args.precision is None:
+        raise UsageError("--max-samples bounds --precision; for a fixed number use --samples")
+    if args.output is not None and args.precision is None:
+        raise UsageError("--output names the output --precision applies to")

@@ -1,0 +1,76 @@
+"""A model job's model, as the hub holds it: the model, its call, and where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mcpi import models
+from mcpi.core.model import Model, ModelCall, ModelError
+from mcpi.errors import UsageError
+
+
+@dataclass(frozen=True)
+class BoundModel:
+    """A model with its parameters bound: what a model job runs.
+
+    ``source`` is how the user named it: an installed model's name, or a
+    ``FILE.py:NAME`` / ``MODULE:NAME`` spec that only the local pool can run.
+    ``output`` is the index of the output a precision target applies to.
+    """
+
+    model: Model
+    call: ModelCall
+    source: str
+    output: int = 0
+
+    @property
+    def local_only(self) -> bool:
+        return models.is_local_spec(self.source)
+
+    @property
+    def exact(self) -> dict[str, float]:
+        return self.model.exact_values(self.call.kwargs)
+
+    def record(self) -> dict[str, Any]:
+        """What the job record keeps of the model (to resume it with the same code)."""
+        return self.call.to_json() | {"source": self.source}
+
+    @property
+    def rate_key(self) -> str:
+        """What a rate measured for this model depends on: its code and parameters."""
+        params = ",".join(f"{k}={v!r}" for k, v in self.call.params)
+        return f"model {self.call.name}@{self.call.version}:{self.call.digest} {params}".rstrip()
+
+
+def bind(
+    source: str,
+    params: dict[str, Any] | None = None,
+    output: str | None = None,
+    recorded: dict[str, Any] | None = None,
+) -> BoundModel:
+    """Find the model ``source`` names and bind ``params`` (or a recorded job's call).
+
+    A resumed job (``recorded``) must find the very code it started with.
+    """
+    try:
+        model = models.find(source)
+        if recorded is not None:
+            call = ModelCall.from_json({k: v for k, v in recorded.items() if k != "source"})
+            try:
+                call.check(model)
+            except ModelError as exc:
+                raise UsageError(f"cannot resume: {exc}") from None
+        else:
+            call = model.call(params or {})
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    index = 0
+    if output is not None:
+        if output not in model.outputs:
+            raise UsageError(
+                f"model {model.name} has no output {output!r} (its outputs: "
+                f"{', '.join(model.outputs)})"
+            )
+        index = model.outputs.index(output)
+    return BoundModel(model, call, source, index)
