@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import threading
+from pathlib import Path
 from typing import Any
 
 from mcpi.cli import main
@@ -25,23 +27,54 @@ def result(index: int, hits: int | None = None, host: str = "h1") -> ChunkResult
 
 def estimate(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any] | None, str]:
     """``mcpi-hub estimate --json ARGS``: exit status, the report if it succeeded, stderr."""
+    return hub_json("estimate", env, *args)
+
+
+def run_model(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    """``mcpi-hub run --json ARGS``: exit status, the report if it succeeded, stderr."""
+    return hub_json("run", env, *args)
+
+
+def hub_json(
+    command: str, env: dict[str, str], *args: str
+) -> tuple[int, dict[str, Any] | None, str]:
     out, err = io.StringIO(), io.StringIO()
-    status = main(["estimate", "--json", *args], {**env, "MCPI_DEBUG": "1"}, out, err)
+    status = main([command, "--json", *args], {**env, "MCPI_DEBUG": "1"}, out, err)
     return status, (json.loads(out.getvalue()) if status == 0 else None), err.getvalue()
 
 
 class Background:
-    """``estimate`` in a thread, so that the test can break things while it runs."""
+    """``estimate`` (or ``command``) in a thread, so that the test can break things meanwhile."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, command: str = "estimate") -> None:
         self.result: tuple[int, dict[str, Any] | None, str] | None = None
+        self.command = command
         self.thread = threading.Thread(target=self._run, args=(env, args), daemon=True)
         self.thread.start()
 
     def _run(self, env: dict[str, str], args: tuple[str, ...]) -> None:
-        self.result = estimate(env, *args)
+        self.result = hub_json(self.command, env, *args)
 
     def join(self, timeout: float) -> tuple[int, dict[str, Any] | None, str]:
         self.thread.join(timeout)
         assert self.result is not None, f"the hub did not finish within {timeout}s"
         return self.result
+
+
+#: A user's model project, outside the mcpi tree (its model: ``cosine``).
+USER_MODELS = Path(__file__).parent / "data" / "usermodels"
+
+
+def install_user_models(target: Path, version: str = "1") -> Path:
+    """Install the user's model project into ``target`` as pip would (module and
+    dist-info with its entry points), with the model declared at ``version``; the
+    directory then goes on a process's PYTHONPATH."""
+    target.mkdir(parents=True, exist_ok=True)
+    source = (USER_MODELS / "usermodels.py").read_text()
+    (target / "usermodels.py").write_text(source.replace('version="1"', f'version="{version}"'))
+    info = target / "mcpi_usermodels-1.0.0.dist-info"
+    shutil.rmtree(info, ignore_errors=True)
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mcpi-usermodels\nVersion: 1.0.0\n")
+    (info / "entry_points.txt").write_text("[mcpi.models]\ncosine = usermodels:cosine\n")
+    return target

@@ -26,7 +26,7 @@ from mcpi import models
 from mcpi.core.chunk import ChunkResult, compute_model_chunk, count_chunk
 from mcpi.core.job import Job
 from mcpi.core.kernel import count_hits
-from mcpi.core.model import Model, ModelCall, chunk_sums
+from mcpi.core.model import Model, ModelCall, ModelError, chunk_sums
 from mcpi.core.plan import Chunk
 from mcpi.core.tally import JobTally, WaveTally
 from mcpi.core.tuning import Capacity, HostRate
@@ -98,15 +98,18 @@ class LocalPool:
 
     def _model_rate(self, call: ModelCall) -> float:
         """Samples/s of the model in this process: one block, then about 20 ms of blocks."""
-        model = _find_model(self.model_source or call.name, call)
-        began = time.perf_counter()
-        chunk_sums(model, call, 0, 0, call.block)
-        seconds = max(time.perf_counter() - began, 1e-9)
-        blocks = int(MODEL_CALIBRATION_SECONDS / seconds)
-        if blocks < 2:
-            return call.block / seconds
-        began = time.perf_counter()
-        chunk_sums(model, call, 0, call.block, (1 + blocks) * call.block)
+        try:
+            model = _find_model(self.model_source or call.name, call)
+            began = time.perf_counter()
+            chunk_sums(model, call, 0, 0, call.block)
+            seconds = max(time.perf_counter() - began, 1e-9)
+            blocks = int(MODEL_CALIBRATION_SECONDS / seconds)
+            if blocks < 2:
+                return call.block / seconds
+            began = time.perf_counter()
+            chunk_sums(model, call, 0, call.block, (1 + blocks) * call.block)
+        except ModelError as exc:  # the model fails on this machine: the job cannot run
+            raise JobFailed(str(exc)) from None
         return blocks * call.block / max(time.perf_counter() - began, 1e-9)
 
     def run(

@@ -1,0 +1,327 @@
+"""``mcpi-hub run`` and ``mcpi.run`` on the local pool: exact answers, bit-identical splits,
+resume, and one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mcpi
+from mcpi.cli import main
+from mcpi.errors import ExitStatus, UsageError
+from mcpi.models.builtin import E_VARIANCE, ishigami_variance
+from mcpi.testing.servers import wait_for
+
+
+def hub(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = main(list(args), {**env, "MCPI_DEBUG": "1"}, out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def run_json(env: dict[str, str], *args: str) -> dict[str, Any]:
+    status, out, err = hub(env, "run", "--json", *args)
+    assert status == ExitStatus.OK, err
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+
+
+def statistics(report: dict[str, Any]) -> dict[str, Any]:
+    """What must be bit-identical between two runs of the same job."""
+    return {"samples": report["samples"], "seed": report["seed"], "outputs": report["outputs"]}
+
+
+@pytest.mark.parametrize(
+    ("model", "samples", "params"),
+    [
+        ("pi", "2e8", []),
+        ("ball", "4e6", ["--param", "d=5"]),
+        ("call", "4e6", []),
+        ("e", "4e6", []),
+        ("ishigami", "4e6", []),
+    ],
+)
+def test_each_builtin_model_finds_its_exact_answer(
+    model: str, samples: str, params: list[str], env: dict[str, str]
+) -> None:
+    report = run_json(env, model, "-n", samples, "--seed", "20261203", *params)
+    (output,) = report["outputs"].values()
+    assert abs(output["mean"] - output["exact"]) < 4 * output["std_error"], output
+    assert output["ci95"][0] < output["mean"] < output["ci95"][1]
+    if model == "e":
+        assert output["variance"] == pytest.approx(E_VARIANCE, rel=0.01)
+    if model == "ishigami":
+        assert output["variance"] == pytest.approx(ishigami_variance(), rel=0.01)
+
+
+def test_the_pi_model_counts_the_darts_estimate_counts(env: dict[str, str]) -> None:
+    report = run_json(env, "pi", "-n", "1e7", "--seed", "5")
+    status, out, err = hub(env, "estimate", "--json", "-n", "1e7", "--seed", "5")
+    assert status == 0, err
+    assert report["outputs"]["pi"]["mean"] == json.loads(out)["pi"]
+
+
+def test_the_result_is_bit_identical_whatever_the_split(env: dict[str, str]) -> None:
+    # e draws a variable number of uniforms per sample: streams are per block, not per draw.
+    args = ["e", "-n", "245760", "--seed", "99"]
+    reports = [
+        run_json(env, *args, "--chunk-size", "4096", "--processes", "2"),
+        run_json(env, *args, "--chunk-size", "40960", "--processes", "1"),
+        run_json(env, *args, "--chunk-size", "245760"),
+        run_json(env, *args),
+    ]
+    assert reports[0]["chunks"] == 60 and reports[2]["chunks"] == 1
+    assert all(statistics(r) == statistics(reports[0]) for r in reports)
+
+
+def test_sizes_are_rounded_up_to_whole_blocks_and_the_report_says_so(env: dict[str, str]) -> None:
+    report = run_json(env, "call", "-n", "10000", "--chunk-size", "5000", "--seed", "1")
+    assert report["samples"] == 12_288 and report["chunk_size"] == 8192 and report["block"] == 4096
+    rounded = "10,000 samples rounded up to whole blocks of 4,096: 12,288"
+    assert any(rounded in n for n in report["notes"])
+    assert any("5,000 samples rounded up" in n for n in report["notes"])
+
+
+def test_text_report_names_outputs_exact_answers_and_hosts(env: dict[str, str]) -> None:
+    status, out, err = hub(env, "run", "call", "-n", "1e5", "--seed", "3", "--param", "K=90")
+    assert status == 0, err
+    assert out.startswith("model call (K=90.0, S=100.0, T=1.0, r=0.05, sigma=0.2), version 1\n")
+    assert "price ≈ " in out and "exact 16.699" in out and "standard errors" in out
+    assert "samples/s" in out and "blocks of 4,096" in out
+
+
+def test_a_precision_target_on_a_chosen_output_stops_in_whole_blocks(env: dict[str, str]) -> None:
+    report = run_json(env, "call", "--precision", "0.05", "--output", "price", "--seed", "8")
+    price = report["outputs"]["price"]
+    assert (price["ci95"][1] - price["ci95"][0]) / 2 <= 0.05
+    assert report["precision"]["reached"] and report["precision"]["output"] == "price"
+    assert all(s["samples"] % 4096 == 0 for s in report["stages"])
+    again = run_json(env, "call", "--precision", "0.05", "--seed", "8", "--chunk-size", "4096")
+    # The looks depend on the exact sums only: the same stages, whatever the chunking.
+    assert [s["samples"] for s in again["stages"]] == [s["samples"] for s in report["stages"]]
+    assert statistics(again) == statistics(report)
+    status, out, _ = hub(
+        env, "run", "call", "--precision", "1e-4", "--max-samples", "20000", "--json"
+    )
+    assert status == ExitStatus.PRECISION_NOT_REACHED
+    assert json.loads(out)["samples"] == 20_480
+
+
+MODELS_FILE = textwrap.dedent(
+    """
+    import numpy as np
+    import mcpi
+
+    @mcpi.model("square", outputs=("x2",), exact={"x2": 1 / 3}, block=512)
+    def square(rng, n):
+        return rng.random(n) ** 2
+
+    @mcpi.model("raises", block=8)
+    def raises(rng, n):
+        raise RuntimeError("the model broke")
+
+    @mcpi.model("shape", block=8)
+    def shape(rng, n):
+        return np.zeros(n - 1)
+
+    @mcpi.model("nan", block=8)
+    def nan(rng, n):
+        return np.full(n, np.nan)
+
+    not_a_model = 3
+    """
+)
+
+
+@pytest.fixture
+def models_file(tmp_path: Path) -> Path:
+    path = tmp_path / "my_models.py"
+    path.write_text(MODELS_FILE)
+    return path
+
+
+def test_a_model_in_a_file_runs_on_the_local_pool(env: dict[str, str], models_file: Path) -> None:
+    spec = f"{models_file}:square"
+    report = run_json(env, spec, "-n", "1e5", "--seed", "1", "--processes", "2")
+    x2 = report["outputs"]["x2"]
+    assert report["model"] == "square" and abs(x2["mean"] - 1 / 3) < 4 * x2["std_error"]
+    serial = run_json(
+        env, spec, "-n", "1e5", "--seed", "1", "--processes", "1", "--chunk-size", "512"
+    )
+    assert statistics(serial) == statistics(report)
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["nope"], ExitStatus.USAGE, "no model 'nope' is installed"),
+        (["call", "--param", "Q=1"], ExitStatus.USAGE, "model call has no parameter Q"),
+        (["ball", "--param", "d=three"], ExitStatus.USAGE, "parameter d must be an integer"),
+        (["call", "--param", "S"], ExitStatus.USAGE, "is not NAME=VALUE"),
+        (["call", "--param", "S=1", "--param", "S=2"], ExitStatus.USAGE, "more than once"),
+        (["call", "--precision", "0.1", "-n", "5"], ExitStatus.USAGE, "not both"),
+        (["call", "--output", "price"], ExitStatus.USAGE, "--output names the output"),
+        (["call", "--precision", "1", "--output", "vol"], ExitStatus.USAGE, "no output 'vol'"),
+        (["call", "--precision", "-1"], ExitStatus.USAGE, "positive number"),
+        (["call", "--max-samples", "9"], ExitStatus.USAGE, "--max-samples bounds"),
+        ([], ExitStatus.USAGE, "name a model"),
+        (["call", "-n", "0"], ExitStatus.USAGE, "at least 1"),
+        (["ball", "--param", "d=0"], ExitStatus.JOB_FAILED, "d must be between 1 and 64"),
+        (["{file}:raises"], ExitStatus.JOB_FAILED, "model raises raised in block"),
+        (["{file}:shape"], ExitStatus.JOB_FAILED, "returned shape (7,), expected (8,)"),
+        (["{file}:nan"], ExitStatus.JOB_FAILED, "output value has NaN or infinite samples"),
+        (["{file}:not_a_model"], ExitStatus.USAGE, "is not a model"),
+        (["{file}:missing"], ExitStatus.USAGE, "is not a model"),
+        (["/no/such.py:m"], ExitStatus.USAGE, "no model file /no/such.py"),
+        (["no_such_module:m"], ExitStatus.USAGE, "cannot load no_such_module"),
+        (["--resume", "0123456789abcdef", "call"], ExitStatus.USAGE, "drop MODEL"),
+    ],
+)
+def test_bad_input_gets_one_line_and_a_status(
+    args: list[str], status: int, message: str, env: dict[str, str], models_file: Path
+) -> None:
+    args = [a.replace("{file}", str(models_file)) for a in args]
+    if not {"--resume", "--precision", "--max-samples", "-n"} & set(args):
+        args += ["-n", "64", "--local"]
+    code, _, err = hub(env, "run", *args)
+    assert code == status, err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_failed_model_job_is_recorded_and_resumable(
+    env: dict[str, str], models_file: Path
+) -> None:
+    code, _, err = hub(env, "run", f"{models_file}:raises", "-n", "64")
+    assert code == ExitStatus.JOB_FAILED and "RuntimeError: the model broke" in err
+    _, out, _ = hub(env, "jobs", "--json")
+    (record,) = json.loads(out)
+    assert record["status"] == "failed" and record["model"]["name"] == "raises"
+    assert "the model broke" in record["error"]
+
+
+def test_a_local_file_model_is_refused_on_a_cluster(env: dict[str, str], models_file: Path) -> None:
+    cluster = {
+        **env,
+        "MCPI_BROKER_URL": "amqp://u:p@127.0.0.1:9/v",
+        "MCPI_RESULT_BACKEND": "redis://127.0.0.1:9/0",
+    }
+    code, _, err = hub(cluster, "run", f"{models_file}:square", "-n", "64")
+    assert code == ExitStatus.USAGE and "runs on the local pool only (--local)" in err
+
+
+def test_a_killed_hub_s_model_job_resumes_from_its_journal(tmp_path: Path) -> None:
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PATH": "/usr/bin:/bin",
+    }
+    args = ["call", "-n", str(64 * 4096 * 25), "--seed", "31", "--chunk-size", str(25 * 4096)]
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "mcpi", "run", *args, "--processes", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    jobs = tmp_path / "cache/mcpi/jobs"
+    wait_for(
+        lambda: any(p.read_text().count("\n") >= 3 for p in jobs.glob("*.chunks")),
+        120,
+        "chunks to be journaled",
+    )
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(10)
+    (journal,) = jobs.glob("*.chunks")
+    status, _, err = hub(env, "estimate", "--resume", journal.stem)
+    assert status == ExitStatus.USAGE and "mcpi-hub run --resume" in err
+    resumed = run_json(env, "--resume", journal.stem, "--processes", "2")
+    (note,) = [n for n in resumed["notes"] if "taken from the journal" in n]
+    assert int(note.split()[1].replace(",", "")) >= 3 and resumed["resumed"]
+    whole = run_json(env, *args)
+    assert statistics(resumed) == statistics(whole)
+    assert not journal.exists()
+
+
+@settings(
+    max_examples=120, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    option=st.sampled_from(
+        [
+            "-n",
+            "--seed",
+            "--chunk-size",
+            "--param",
+            "--precision",
+            "--output",
+            "--max-samples",
+            "--timeout",
+            "--processes",
+            "--resume",
+            "MODEL",
+        ]
+    ),
+    value=st.text(min_size=1, max_size=20).filter(lambda v: not v.startswith("-")),
+)
+def test_fuzzed_run_options_never_escape_as_tracebacks(
+    option: str, value: str, env: dict[str, str]
+) -> None:
+    args = {
+        "MODEL": [value, "-n", "64"],
+        "--precision": ["call", "--max-samples", "1e5", "--precision", value],
+        "--output": ["call", "--max-samples", "1e5", "--precision", "0.5", "--output", value],
+        "--max-samples": ["call", "--precision", "0.5", "--max-samples", value],
+        "--resume": ["--resume", value],
+    }.get(option, ["e", "-n", "4096", option, value])
+    status, out, err = hub({**env, "MCPI_DEBUG": ""}, "run", "--local", "--no-progress", *args)
+    assert "Traceback" not in err
+    if status == ExitStatus.PRECISION_NOT_REACHED:
+        assert "NOT reached" in out and err == ""
+    elif status != ExitStatus.OK:
+        assert status in (ExitStatus.USAGE, ExitStatus.CONFIG, ExitStatus.JOB_FAILED), err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_the_python_api_gives_the_cli_s_answer(env: dict[str, str], models_file: Path) -> None:
+    report = run_json(env, "call", "-n", "81920", "--seed", "12", "--param", "sigma=0.3")
+    result = mcpi.run("call", samples=81920, seed=12, params={"sigma": 0.3}, env=env, processes=2)
+    price = result["price"]
+    assert [price.mean, price.std_error, [price.ci_low, price.ci_high]] == [
+        report["outputs"]["price"][k] for k in ("mean", "std_error", "ci95")
+    ]
+    assert result.mean == price.mean and result.seed == 12 and len(result.job_id) == 16
+    assert result.samples == 81920 and result.params["sigma"] == 0.3
+    assert sum(h.darts for h in result.hosts) == 81920 and "call" in repr(result)
+    # A model declared in a module is run by its module's name.
+    sys.path.insert(0, str(models_file.parent))
+    try:
+        import my_models  # type: ignore[import-not-found]
+
+        square = mcpi.run(my_models.square, samples=4096, seed=1, env=env, processes=1)
+        assert square.model == "square" and square["x2"].exact == 1 / 3
+    finally:
+        sys.path.remove(str(models_file.parent))
+    with pytest.raises(UsageError, match="no model 'nope'"):
+        mcpi.run("nope", env=env)
+    with pytest.raises(UsageError, match="not both"):
+        mcpi.run("call", samples=10, precision=0.1, env=env)
+    assert math.isfinite(mcpi.run("e", precision=0.05, seed=2, env=env).mean)

@@ -1,0 +1,237 @@
+"""Model jobs on real RabbitMQ, Redis and workers: the local pool's answer bit for bit, through
+faults, and only with models the workers have installed."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pika
+import pytest
+
+from mcpi.cli import main
+from mcpi.errors import ExitStatus
+from mcpi.models.builtin import call
+from mcpi.testing.servers import RabbitMQ, wait_for
+from tests.helpers import Background, install_user_models, run_model
+
+pytestmark = pytest.mark.integration
+
+
+def hub_process(env: dict[str, str], *args: str, pythonpath: Path | None = None) -> Any:
+    """``mcpi-hub run --json ARGS`` in its own process (with a user's package on its path)."""
+    full = {**env, "PYTHONPATH": str(pythonpath)} if pythonpath else env
+    return subprocess.run(
+        [sys.executable, "-m", "mcpi", "run", "--json", "--no-progress", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def statistics(report: dict[str, Any]) -> dict[str, Any]:
+    return {"samples": report["samples"], "seed": report["seed"], "outputs": report["outputs"]}
+
+
+def test_every_builtin_model_on_the_cluster_equals_the_local_pool(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    start_worker("w1", concurrency=2)
+    for args in (
+        ["pi", "-n", "2e7"],
+        ["ball", "-n", "2e5", "--param", "d=4"],
+        ["call", "-n", "2e5", "--param", "K=95"],
+        ["e", "-n", "2e5"],
+        ["ishigami", "-n", "2e5"],
+    ):
+        status, cluster, err = run_model(cluster_env, *args, "--seed", "41")
+        assert status == 0 and cluster is not None, err
+        assert cluster["mode"] == "cluster" and cluster["chunks"] >= 2
+        status, local, err = run_model(cluster_env, *args, "--seed", "41", "--local")
+        assert status == 0 and local is not None, err
+        assert statistics(cluster) == statistics(local), args
+    out, err_stream = io.StringIO(), io.StringIO()
+    assert main(["models", "--json"], cluster_env, out, err_stream) == 0, err_stream.getvalue()
+    listed = json.loads(out.getvalue())
+    assert listed["models"]["call"]["workers"] == {
+        node: f"{call.version}:{call.digest}" for node in listed["workers"]
+    }
+
+
+KILL_ONCE = """
+import os, signal
+from celery.signals import task_prerun
+
+@task_prerun.connect
+def _crash(task=None, args=None, **_):
+    marker = os.environ["MCPI_TEST_KILLED_MARKER"]
+    if task is not None and task.name == "mcpi.count_chunk" and args[1][0] == 2:
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_model_job_survives_a_killed_pool_process(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path
+) -> None:
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(KILL_ONCE)
+    marker = tmp_path / "killed"
+    start_worker(
+        "w1",
+        concurrency=2,
+        PYTHONPATH=str(tmp_path / "inject"),
+        MCPI_TEST_KILLED_MARKER=str(marker),
+    )
+    args = ["e", "-n", str(8 * 4096 * 4), "--chunk-size", str(4 * 4096), "--seed", "5"]
+    status, cluster, err = run_model(cluster_env, *args, "--timeout", "120")
+    assert status == 0 and cluster is not None, err
+    assert marker.exists(), "the pool process was not killed"
+    status, local, err = run_model(cluster_env, *args, "--local")
+    assert status == 0 and local is not None, err
+    assert statistics(cluster) == statistics(local)
+
+
+def test_a_model_chunk_delivered_twice_counts_once(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, rabbitmq: RabbitMQ
+) -> None:
+    worker = start_worker("w1", concurrency=1)
+    samples, chunk = 8 * 409_600, 409_600
+    job = Background(
+        cluster_env, "call", "-n", str(samples), "--chunk-size", str(chunk), command="run"
+    )
+    wait_for(lambda: " succeeded in " in worker.log(), 120, "a first chunk to finish")
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+    try:
+        ch = connection.channel()
+        method, properties, body = None, None, None
+        deadline = time.monotonic() + 30
+        while method is None and time.monotonic() < deadline:
+            method, properties, body = ch.basic_get("mcpi")
+        assert method is not None, "no waiting chunk to duplicate"
+        duplicated = properties.headers["id"]
+        for _ in range(2):
+            ch.basic_publish("", "mcpi", body, properties)
+        ch.basic_ack(method.delivery_tag)
+    finally:
+        connection.close()
+    status, cluster, err = job.join(300)
+    assert status == 0 and cluster is not None, err
+    assert worker.log().count(f"[{duplicated}] received") == 2
+    assert sum(h["chunks"] for h in cluster["hosts"]) == cluster["chunks"] == 8
+    seed = str(cluster["seed"])
+    status, local, err = run_model(
+        cluster_env, "call", "-n", str(samples), "--seed", seed, "--local"
+    )
+    assert status == 0 and local is not None, err
+    assert statistics(cluster) == statistics(local)
+
+
+def test_only_installed_models_run_and_the_hub_names_workers_without_them(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path
+) -> None:
+    hub_site = install_user_models(tmp_path / "hub-site")
+    args = ["cosine", "-n", "4e5", "--seed", "77"]
+    # A worker without the user's package: refused before anything runs, naming it.
+    start_worker("bare", concurrency=1)
+    done = hub_process(cluster_env, *args, pythonpath=hub_site)
+    assert done.returncode == ExitStatus.MODEL_MISSING, done.stderr
+    assert "lacking it: bare@" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_worker_with_other_model_code_is_named(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path
+) -> None:
+    hub_site = install_user_models(tmp_path / "hub-site")
+    start_worker("new", concurrency=1, PYTHONPATH=str(hub_site))
+    old = install_user_models(tmp_path / "old-site", version="0")
+    start_worker("old", concurrency=1, PYTHONPATH=str(old))
+    done = hub_process(cluster_env, "cosine", "-n", "4e5", pythonpath=hub_site)
+    assert done.returncode == ExitStatus.MODEL_MISSING, done.stderr
+    assert "with other code: old@" in done.stderr and "new@" not in done.stderr
+
+
+def test_a_user_model_on_the_cluster_equals_the_local_pool(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path
+) -> None:
+    site = install_user_models(tmp_path / "site")
+    start_worker("w1", concurrency=2, PYTHONPATH=str(site))
+    args = ["cosine", "--precision", "2e-3", "--seed", "77"]
+    cluster = hub_process(cluster_env, *args, pythonpath=site)
+    assert cluster.returncode == 0, cluster.stderr
+    local = hub_process(cluster_env, *args, "--local", pythonpath=site)
+    assert local.returncode == 0, local.stderr
+    on_cluster, here = json.loads(cluster.stdout), json.loads(local.stdout)
+    assert on_cluster["mode"] == "cluster" and statistics(on_cluster) == statistics(here)
+    cos = on_cluster["outputs"]["cos"]
+    assert abs(cos["mean"] - cos["exact"]) < 4 * cos["std_error"]
+    assert on_cluster["precision"]["reached"] and len(on_cluster["stages"]) >= 2
+
+
+def test_messages_naming_anything_but_an_installed_model_are_refused(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, rabbitmq: RabbitMQ, tmp_path: Path
+) -> None:
+    worker = start_worker("w1", concurrency=1)
+    marker = tmp_path / "pwned"
+    model = call.call({}).to_json()
+    job = {"id": "hostile", "seed": 1, "darts": 4096, "chunk_size": 4096, "first": 0}
+    hostile = [
+        job | {"model": model | {"name": "os"}},  # a module, not an installed model
+        job | {"model": model | {"name": "os:system"}},  # not even a model name
+        job | {"model": model | {"params": {"S": f"$(touch {marker})"}}},
+    ]
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+    try:
+        ch = connection.channel()
+        for message in hostile:
+            task_id = str(uuid.uuid4())
+            headers = {
+                "lang": "py",
+                "task": "mcpi.count_chunk",
+                "id": task_id,
+                "root_id": task_id,
+                "parent_id": None,
+                "group": None,
+                "retries": 0,
+                "eta": None,
+                "expires": None,
+                "timelimit": [None, None],
+                "argsrepr": "",
+                "kwargsrepr": "",
+                "origin": "test",
+                "ignore_result": False,
+            }
+            properties = pika.BasicProperties(
+                content_type="application/json",
+                content_encoding="utf-8",
+                headers=headers,
+                correlation_id=task_id,
+                delivery_mode=2,
+            )
+            body = json.dumps([[message, [0, 0, 4096]], {}, {}]).encode()
+            ch.basic_publish("", "mcpi", body, properties)
+        wait_for(
+            lambda: ch.queue_declare("mcpi", passive=True).method.message_count == 0,
+            60,
+            "the worker to take every hostile message",
+        )
+    finally:
+        connection.close()
+    wait_for(lambda: worker.log().count("raised unexpected") >= 3, 60, "a refusal logged for each")
+    log = worker.log()
+    assert "UnknownModel" in log and "no model 'os' is installed" in log
+    assert log.count("MalformedMessage") >= 2
+    assert not marker.exists()
+    # Still the same worker, and it still runs installed models.
+    assert worker.process.poll() is None
+    status, report, err = run_model(cluster_env, "e", "-n", "8192", "--seed", "3")
+    assert status == 0 and report is not None, err
