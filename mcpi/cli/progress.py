@@ -1,4 +1,4 @@
-"""The live progress bar: darts done, rate and ETA on one refreshed terminal line."""
+"""The live progress bar: darts (or samples) done, rate and ETA on one refreshed line."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from mcpi.core.chunk import ChunkResult
 class ProgressBar:
     """A one-line bar on a terminal, redrawn at most ``fps`` times a second."""
 
-    def __init__(self, stream: TextIO, width: int = 30, fps: float = 8.0) -> None:
+    def __init__(
+        self, stream: TextIO, width: int = 30, fps: float = 8.0, unit: str = "darts"
+    ) -> None:
         self.stream = stream
+        self.unit = unit
         self.width = width
         self.interval = 1.0 / fps
         self.total = 0
@@ -39,12 +42,13 @@ class ProgressBar:
             return
         self.drawn_at = now
         self.stream.write(
-            "\r\x1b[2K" + render_line(self.done, self.total, now - self.began, self.width)
+            "\r\x1b[2K"
+            + render_line(self.done, self.total, now - self.began, self.width, self.unit)
         )
         self.stream.flush()
 
 
-def render_line(done: int, total: int, elapsed: float, width: int = 30) -> str:
+def render_line(done: int, total: int, elapsed: float, width: int = 30, unit: str = "darts") -> str:
     """``[########--------]  52%  5.2e+08/1e+09 darts  2.1e+08/s  ETA 2s``."""
     fraction = done / total if total else 1.0
     filled = int(fraction * width)
@@ -52,7 +56,7 @@ def render_line(done: int, total: int, elapsed: float, width: int = 30) -> str:
     eta = format_seconds((total - done) / rate) if rate > 0 else "?"
     return (
         f"[{'#' * filled}{'-' * (width - filled)}] {fraction:4.0%}  "
-        f"{done:.3g}/{total:.3g} darts  {rate:.3g}/s  ETA {eta}"
+        f"{done:.3g}/{total:.3g} {unit}  {rate:.3g}/s  ETA {eta}"
     )
 
 

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr
         max_samples=args.max_samples or DEFAULT_MAX_SAMPLES if args.precision else None,
     )
     show_progress = not (args.json or args.no_progress) and stderr.isatty()
-    progress: Progress = ProgressBar(stderr) if show_progress else NoProgress()
+    progress: Progress = ProgressBar(stderr, unit="samples") if show_progress else NoProgress()
     report = run_estimate(request, settings, progress)
     if args.json:
         stdout.write(json.dumps(model_as_json(report)) + "\n")

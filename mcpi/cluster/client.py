@@ -112,8 +112,11 @@ class ClusterClient:
             if isinstance(answer, dict) and "mcpi" in answer
         }
 
-    def check_model(self, call: ModelCall, nodes: list[str]) -> None:
-        """Refuse a model job unless every worker in ``nodes`` has the model's exact code."""
+    def check_model(self, call: ModelCall, nodes: list[str]) -> dict[str, dict[str, Any]]:
+        """Refuse a model job unless every worker in ``nodes`` has the model's exact code.
+
+        The workers' ``mcpi_info`` replies, for what else the hub checks in them.
+        """
         info = self.worker_info()
         lacking, differing = [], []
         for node in sorted(nodes):
@@ -133,6 +136,7 @@ class ClusterClient:
                 f"model {call.name} version {call.version} ({call.digest}) is not on every "
                 f"worker; {'; '.join(parts)} (deploy it: see the README's models section)"
             )
+        return info
 
     @contextlib.contextmanager
     def connection_errors(self) -> Iterator[None]:

@@ -17,6 +17,7 @@ from mcpi.cluster.waves import ClusterJob
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.model import ModelCall
+from mcpi.core.runtime import differences, numeric_runtime
 from mcpi.core.tally import JobTally
 from mcpi.core.tuning import Capacity, wave_size
 from mcpi.settings import Settings
@@ -51,7 +52,14 @@ class Cluster:
         """Check the broker, the backend and the workers (and their model); slots per host."""
         stats = self.client.preflight()
         if model is not None:
-            self.client.check_model(model, list(stats))
+            info = self.client.check_model(model, list(stats))
+            runtimes = {node: info.get(node, {}) for node in stats}
+            mixed = differences(numeric_runtime(), runtimes)
+            if mixed:
+                self.notes.append(
+                    "the model's samples may differ in the last bits between hosts, and so "
+                    "from --local: " + "; ".join(mixed)
+                )
         self.workers = len(stats)
         self.slots = slots_by_host(stats)
         return self.slots

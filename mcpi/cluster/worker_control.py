@@ -22,6 +22,7 @@ from celery.worker.control import inspect_command
 
 from mcpi import __version__, models
 from mcpi.cluster.app import INFO_COMMAND
+from mcpi.core.runtime import cpu_features
 
 
 @inspect_command(name=INFO_COMMAND)  # type: ignore[untyped-decorator]
@@ -52,4 +53,6 @@ def mcpi_info(state: Any, **kwargs: Any) -> dict[str, Any]:
             for name, m in models.installed().items()
         },
         "broken_models": models.broken(),
+        # What a model's per-sample values may depend on besides its code.
+        "cpu": cpu_features(),
     }

@@ -79,7 +79,8 @@ def run_estimate(request: EstimateRequest, settings: Settings, progress: Progres
         bound = bind(
             request.model,
             dict(request.params),
-            request.output,
+            # A resumed job's precision targets the output it started with.
+            record.request.get("output") if record is not None else request.output,
             recorded=record.model if record is not None else None,
         )
     executor, notes = choose_executor(request, settings, book)

@@ -325,3 +325,48 @@ def test_the_python_api_gives_the_cli_s_answer(env: dict[str, str], models_file:
     with pytest.raises(UsageError, match="not both"):
         mcpi.run("call", samples=10, precision=0.1, env=env)
     assert math.isfinite(mcpi.run("e", precision=0.05, seed=2, env=env).mean)
+
+
+TWO_OUTPUTS = textwrap.dedent(
+    """
+    import time
+    import numpy as np
+    import mcpi
+
+    @mcpi.model("two", outputs=("flat", "noisy"), block=256)
+    def two(rng, n):
+        time.sleep(0.05)  # slow enough to kill the hub mid-job
+        return np.stack([np.zeros(n), rng.standard_normal(n)], axis=1)
+    """
+)
+
+
+def test_a_resumed_precision_job_targets_the_output_it_started_with(tmp_path: Path) -> None:
+    # "flat" has no spread: a rule looking at it would stop at the pilot; "noisy" needs
+    # about 38,000 samples for ±0.01.
+    (tmp_path / "two.py").write_text(TWO_OUTPUTS)
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PATH": "/usr/bin:/bin",
+    }
+    args = [f"{tmp_path / 'two.py'}:two", "--precision", "0.01", "--output", "noisy"]
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "mcpi", "run", *args, "--seed", "3", "--chunk-size", "256"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    jobs = tmp_path / "cache/mcpi/jobs"
+    wait_for(
+        lambda: any(p.read_text().count("\n") >= 3 for p in jobs.glob("*.chunks")),
+        60,
+        "chunks to be journaled",
+    )
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(10)
+    (journal,) = jobs.glob("*.chunks")
+    resumed = run_json(env, "--resume", journal.stem)
+    assert resumed["precision"]["output"] == "noisy" and resumed["precision"]["reached"]
+    noisy = resumed["outputs"]["noisy"]
+    assert (noisy["ci95"][1] - noisy["ci95"][0]) / 2 <= 0.01 < 1.96 / 10_240**0.5
