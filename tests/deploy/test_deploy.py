@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 import testinfra
 
 from tests.deploy.testbed import RECORDED, REPO, SUBNET, TestBed, plug, run, stage
+from tests.helpers import USER_MODELS
 
 pytestmark = pytest.mark.deploy
 
@@ -417,6 +419,69 @@ def test_precision_target_resume_and_plot_on_the_cluster(testbed: TestBed) -> No
     (note,) = [n for n in resumed["notes"] if "read from the result backend" in n]
     assert int(note.split()[1]) >= 1
     assert resumed["thrown_darts"] < resumed["darts"]
+
+
+def run_json(bed: TestBed, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    """``mcpi-hub run --json ARGS`` on the control node."""
+    result = mcpi_hub(bed, "run", "--json", "--no-progress", *args)
+    report = json.loads(result.stdout) if result.returncode == 0 else None
+    return result.returncode, report, result.stderr
+
+
+def test_a_user_model_project_is_deployed_run_and_updated(testbed: TestBed) -> None:
+    """A model project outside the mcpi tree, named in the inventory: deployed to every
+    worker (and the hub), run on the cluster bit-identical to the local pool; a new
+    version deployed alone, and a worker left behind named by the hub."""
+    project = testbed.state / "usermodels"
+    shutil.copytree(USER_MODELS, project, dirs_exist_ok=True)
+    models_vars = testbed.inventory / "group_vars/all/models.yml"
+    models_vars.write_text(f"---\nmcpi_models: ['{project}']\n")
+    args = ("cosine", "--precision", "1e-3", "--seed", str(SEED))
+    try:
+        rc, output, _ = playbook(testbed, "models.yml", "models-deploy")
+        assert rc == 0, output[-4000:]
+        wait_for_workers(testbed, set(testbed.hosts))
+        with stage("mcpi-hub run cosine on the cluster and locally"):
+            code, cluster, err = run_json(testbed, *args)
+            assert code == 0 and cluster is not None, err
+            code, local, err = run_json(testbed, *args, "--local")
+            assert code == 0 and local is not None, err
+        assert cluster["mode"] == "cluster" and {h["host"] for h in cluster["hosts"]} == set(
+            testbed.hosts
+        )
+        assert cluster["outputs"] == local["outputs"] and cluster["samples"] == local["samples"]
+        cos = cluster["outputs"]["cos"]
+        assert abs(cos["mean"] - cos["exact"]) < 4 * cos["std_error"]
+
+        # Version 2 of the model, deployed to every host but h3: the hub names h3.
+        source = project / "usermodels.py"
+        source.write_text(source.read_text().replace('version="1"', 'version="2"'))
+        rc, output, _ = playbook(testbed, "models.yml", "models-v2-not-h3", limit="localhost,h1,h2")
+        assert rc == 0, output[-4000:]
+        wait_for_workers(testbed, set(testbed.hosts))
+        code, _, err = run_json(testbed, *args)
+        assert code == 11 and "with other code: mcpi@h3 (version 1" in err, err
+
+        # The models alone, everywhere: well under a minute, and every worker has v2.
+        began = time.monotonic()
+        rc, output, _ = playbook(testbed, "models.yml", "models-v2")
+        seconds = time.monotonic() - began
+        assert rc == 0, output[-4000:]
+        RECORDED.append(f"models.yml, a new model version on 3 hosts: {seconds:.1f} s")
+        assert seconds < 60, seconds
+        wait_for_workers(testbed, set(testbed.hosts))
+        listed = json.loads(mcpi_hub(testbed, "models", "--json").stdout)
+        versions = set(listed["models"]["cosine"]["workers"].values())
+        assert len(versions) == 1 and versions.pop().startswith("2:"), listed
+        code, again, err = run_json(testbed, *args)
+        assert code == 0 and again is not None, err
+    finally:
+        # The control node's Python is this test run's: leave it as it was.
+        models_vars.unlink(missing_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "mcpi-usermodels"],
+            check=False,
+        )
 
 
 def test_hosts_lists_states_tails_and_runs_over_the_inventory(testbed: TestBed) -> None:

@@ -7,6 +7,13 @@ source tree plus its dependency closure, pinned by the control interpreter's own
 ``pip freeze``, into a fresh directory, and replaces ``dest`` only when a wheel's bytes
 differ — so a second playbook run reports no change. ``SOURCE_DATE_EPOCH`` makes the
 mcpi wheel byte-identical for identical sources.
+
+The user's model projects (``models``: local project directories, relative to the mcpi
+source tree or absolute, or pip requirements) are built into the same wheelhouse, with
+the same pins, so the workers install them beside mcpi; and they are installed into the
+control interpreter too (``install_on_hub``), because the hub names a model's code by
+its version and digest and runs it on the local pool: hub and workers must have the
+same bytes.
 """
 
 from __future__ import annotations
@@ -45,6 +52,17 @@ options:
     type: list
     elements: str
     default: []
+  models:
+    description: >-
+      The user's model projects: directories (absolute, or relative to source) or pip
+      requirements. Built into the wheelhouse with their dependencies.
+    type: list
+    elements: str
+    default: []
+  install_on_hub:
+    description: Install the model projects' wheels into the control interpreter too.
+    type: bool
+    default: true
 """
 
 WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.*\.whl$")
@@ -107,6 +125,15 @@ def missing_for(built: str, python_full_version: str) -> list[str]:
     return sorted(set(missing))
 
 
+def model_sources(source: str, models: list[str]) -> list[str]:
+    """Each model project as pip takes it: a directory's absolute path, or a requirement."""
+    resolved = []
+    for item in models:
+        path = item if os.path.isabs(item) else os.path.join(source, item)
+        resolved.append(os.path.abspath(path) if os.path.isdir(path) else item)
+    return resolved
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -114,6 +141,8 @@ def main() -> None:
             "source": {"type": "path", "required": True},
             "dest": {"type": "path", "required": True},
             "targets": {"type": "list", "elements": "str", "default": []},
+            "models": {"type": "list", "elements": "str", "default": []},
+            "install_on_hub": {"type": "bool", "default": True},
         },
         supports_check_mode=False,
     )
@@ -136,6 +165,35 @@ def main() -> None:
     freeze = run([python, "-m", "pip", "freeze", "--exclude", "mcpi"], "pip freeze")
 
     with tempfile.TemporaryDirectory(prefix="mcpi-wheelhouse-") as tmp:
+        models = model_sources(source, module.params["models"])
+        model_names = set()
+        if models:
+            # The model projects' own names first: the hub may have an older build of
+            # one installed, whose pin must not constrain the new one.
+            alone = os.path.join(tmp, "models")
+            run(
+                [
+                    python,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--quiet",
+                    "--no-deps",
+                    "--wheel-dir",
+                    alone,
+                    *models,
+                ],
+                "building the model projects (pip wheel)",
+                SOURCE_DATE_EPOCH="315532800",
+            )
+            model_names = {
+                canonical(m["name"]) for m in map(WHEEL_NAME.match, os.listdir(alone)) if m
+            }
+            # Built once: the closure below takes these wheels as they are.
+            models = [os.path.join(alone, name) for name in sorted(os.listdir(alone))]
+            freeze = "\n".join(
+                line for line in freeze.splitlines() if requirement_name(line) not in model_names
+            )
         constraints = os.path.join(tmp, "constraints.txt")
         with open(constraints, "w") as f:
             f.write(freeze)
@@ -152,6 +210,7 @@ def main() -> None:
                 "--constraint",
                 constraints,
                 source,
+                *models,
             ],
             "building the wheelhouse (pip wheel)",
             SOURCE_DATE_EPOCH="315532800",
@@ -189,6 +248,11 @@ def main() -> None:
             )
         new, old = wheels(built), wheels(dest)
         changed = new != old
+        model_wheels = sorted(
+            name
+            for name in new
+            if (match := WHEEL_NAME.match(name)) and canonical(match["name"]) in model_names
+        )
         if changed:
             os.makedirs(dest, mode=0o755, exist_ok=True)
             for name in old:
@@ -197,14 +261,104 @@ def main() -> None:
                 shutil.copy2(os.path.join(built, name), os.path.join(dest, name))
                 os.chmod(os.path.join(dest, name), 0o644)
 
+    hub_installed: list[str] = []
+    if module.params["install_on_hub"] and model_wheels:
+        hub_installed = install_on_hub(module, run, python, dest, model_wheels, new)
+        changed = changed or bool(hub_installed)
+
     module.exit_json(
         changed=changed,
+        models=sorted(model_wheels),
+        hub_installed=hub_installed,
         dir=dest,
         version=hub_version,
         python=python_version,
         wheels=sorted(new),
+        digests=new,
         requirements=sorted(f"{name}=={version}" for name, version in pins.items()),
     )
+
+
+def requirement_name(line: str) -> str:
+    """The project a ``pip freeze`` line pins (``name==1.0`` or ``name @ file://...``)."""
+    match = re.match(r"\s*([A-Za-z0-9._-]+)", line)
+    return canonical(match[1]) if match else ""
+
+
+def canonical(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name.strip()))
+
+
+def install_on_hub(
+    module: AnsibleModule,
+    run: object,
+    python: str,
+    dest: str,
+    names: list[str],
+    digests: dict[str, str],
+) -> list[str]:
+    """Install the model wheels into the control interpreter unless these very bytes are
+    there already (a stamp in the wheelhouse records what was installed); their names."""
+    import json
+
+    stamp = os.path.join(dest, ".installed-on-hub.json")
+    try:
+        with open(stamp) as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        done = {}
+    wanted = {name: digests[name] for name in names}
+    if (
+        done.get("python") == python
+        and done.get("wheels") == wanted
+        and installed(run, python, names)
+    ):
+        return []
+    paths = [os.path.join(dest, n) for n in sorted(names)]
+    # Their dependencies from the wheelhouse where missing; then these very wheels,
+    # even if a build of the same version is installed.
+    run(  # type: ignore[operator]
+        [python, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", dest, *paths],
+        "installing the model projects' dependencies into the control node's Python",
+    )
+    run(  # type: ignore[operator]
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--no-deps",
+            "--force-reinstall",
+            *paths,
+        ],
+        "installing the model projects into the control node's Python",
+    )
+    with open(stamp, "w") as f:
+        json.dump({"python": python, "wheels": wanted}, f)
+    return sorted(names)
+
+
+def installed(run: object, python: str, names: list[str]) -> bool:
+    """Whether the control interpreter has each wheel's project at the wheel's version."""
+    pins = [m.group("name", "version") for m in map(WHEEL_NAME.match, names) if m]
+    script = (
+        "import importlib.metadata as m, sys\n"
+        "def version(name):\n"
+        "    try:\n"
+        "        return m.version(name)\n"
+        "    except m.PackageNotFoundError:\n"
+        "        return None\n"
+        "print(all(version(n) == v for n, v in zip(sys.argv[1::2], sys.argv[2::2])))"
+    )
+    answer = run(  # type: ignore[operator]
+        [python, "-c", script, *(part for pin in pins for part in pin)],
+        "checking the model projects in the control node's Python",
+    )
+    return str(answer).strip() == "True"
 
 
 if __name__ == "__main__":
