@@ -11,12 +11,13 @@ of the sample); the hub adds them as Python integers and forms the mean and vari
 exact rational arithmetic, rounding once at the end. Nothing about chunking, order,
 duplication or retries can change a bit of the result.
 
-:func:`exact_sum` is vectorised. It buckets the samples by sign and exponent (the top
-12 bits of each double) and adds, per bucket, the two 26-bit halves of the mantissas
-as float64, where a bucket's sum stays exact for up to 2**26 samples per call (a sum of
-2**26 values below 2**26 is below 2**52); the few non-empty buckets are then combined
-as integers. Every operation is an integer operation or an exact float64 addition, so
-the result is the same on every machine, whatever its SIMD width.
+:class:`ExactSum` (and :func:`exact_sum`) is vectorised. It buckets the samples by
+sign and exponent (the top 12 bits of each double) and adds, per bucket, the two
+26-bit halves of the mantissas as float64, where a bucket's sum stays exact for up to
+2**26 samples (a sum of 2**26 values below 2**26 is below 2**52); the few non-empty
+buckets are then combined as integers. Every operation is an integer operation or an
+exact float64 addition, so the result is the same on every machine, whatever its SIMD
+width.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ import numpy as np
 
 #: Every finite double is an integer multiple of 2**-SCALE_BITS.
 SCALE_BITS = 1074
-#: Samples one :func:`exact_sum` call adds exactly (see the module docstring).
+#: Values an accumulator takes before it folds its bucket sums into an integer: a
+#: bucket's float64 sums of 26-bit halves stay exact up to 2**26 values.
 MAX_TERMS = 1 << 26
+#: Values taken in one slice: its few passes stay in a core's cache.
+SLICE_TERMS = 1 << 13
 #: Two-sided 95 % standard-normal quantile (as in :mod:`mcpi.core.stats`).
 Z95 = 1.959963984540054
 
@@ -50,30 +54,78 @@ def exact_sum(values: np.ndarray) -> int:
     >>> exact_sum(np.array([1e308, 1e308, -1e308])) == exact_sum(np.array([1e308]))
     True
     """
-    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-    total = 0
-    for first in range(0, flat.size, MAX_TERMS):
-        total += _exact_sum(flat[first : first + MAX_TERMS])
-    return total
+    total = ExactSum()
+    total.add(values)
+    return total.value()
 
 
-def _exact_sum(values: np.ndarray) -> int:
-    bits = values.view(np.int64)
-    bucket = (bits >> 52) & (_BUCKETS - 1)  # sign and biased exponent
-    high = np.bincount(
-        bucket, weights=((bits >> _HALF) & _HALF_MASK).astype(np.float64), minlength=_BUCKETS
-    )
-    low = np.bincount(bucket, weights=(bits & _HALF_MASK).astype(np.float64), minlength=_BUCKETS)
-    count = np.bincount(bucket, minlength=_BUCKETS)
-    total = 0
-    for b in np.flatnonzero(count).tolist():
-        biased = b & 0x7FF
-        mantissas = (int(high[b]) << _HALF) + int(low[b])
-        if biased:  # normal numbers carry the implicit leading bit
-            mantissas += int(count[b]) << 52
-        term = mantissas << (max(biased, 1) - 1)
-        total += -term if b & 0x800 else term
-    return total
+class ExactSum:
+    """An exact running sum of float64 arrays: :meth:`add` them, then take :meth:`value`.
+
+    Per bucket (sign and exponent) it keeps float64 sums of the mantissas' 26-bit halves
+    and a count, each exact while at most ``MAX_TERMS`` values have been added; they are
+    folded into one Python integer then, and at the end. Arrays are taken in slices
+    that stay in a core's cache: the passes over each slice cost far less than over a
+    long array streamed from memory.
+    """
+
+    __slots__ = ("_count", "_first", "_high", "_low", "_stop", "_terms", "_total")
+
+    def __init__(self) -> None:
+        self._total = 0
+        self._high = np.zeros(_BUCKETS)
+        self._low = np.zeros(_BUCKETS)
+        self._count = np.zeros(_BUCKETS, dtype=np.int64)
+        self._clear()
+
+    def _clear(self) -> None:
+        self._terms = 0
+        # The buckets touched since the last fold: [first, stop).
+        self._first, self._stop = _BUCKETS, 0
+
+    def add(self, values: np.ndarray) -> None:
+        """Add every value of ``values`` (finite float64; any shape)."""
+        flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        for first in range(0, flat.size, SLICE_TERMS):
+            part = flat[first : first + SLICE_TERMS]
+            if not part.size:
+                continue
+            if self._terms + part.size > MAX_TERMS:
+                self._fold()
+            bits = part.view(np.int64)
+            bucket = (bits >> 52) & (_BUCKETS - 1)  # sign and biased exponent
+            # Only the range of buckets present: data rarely spans more than a few dozen.
+            low_bucket, stop = int(bucket.min()), int(bucket.max()) + 1
+            bucket -= low_bucket
+            span = stop - low_bucket
+            high = ((bits >> _HALF) & _HALF_MASK).astype(np.float64)
+            self._high[low_bucket:stop] += np.bincount(bucket, weights=high, minlength=span)
+            low = (bits & _HALF_MASK).astype(np.float64)
+            self._low[low_bucket:stop] += np.bincount(bucket, weights=low, minlength=span)
+            self._count[low_bucket:stop] += np.bincount(bucket, minlength=span)
+            self._terms += part.size
+            self._first, self._stop = min(self._first, low_bucket), max(self._stop, stop)
+
+    def value(self) -> int:
+        """The exact sum of everything added, in units of 2**-1074."""
+        self._fold()
+        return self._total
+
+    def _fold(self) -> None:
+        total = 0
+        touched = slice(self._first, max(self._first, self._stop))
+        high, low, count = self._high[touched], self._low[touched], self._count[touched]
+        for offset in np.nonzero(count)[0].tolist():
+            b = self._first + offset
+            biased = b & 0x7FF
+            mantissas = (int(high[offset]) << _HALF) + int(low[offset])
+            if biased:  # normal numbers carry the implicit leading bit
+                mantissas += int(count[offset]) << 52
+            term = mantissas << (max(biased, 1) - 1)
+            total += -term if b & 0x800 else term
+        self._total += total
+        high[:], low[:], count[:] = 0, 0, 0
+        self._clear()
 
 
 def to_float(scaled: int | Fraction) -> float:

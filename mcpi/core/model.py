@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from mcpi.core.exact import MAX_MAGNITUDE, exact_sum
+from mcpi.core.exact import MAX_MAGNITUDE, ExactSum
 
 #: Samples per block unless a model declares its own: enough to amortise a
 #: generator's construction (~40 µs) over cheap samples, few enough that a slow model's
@@ -43,8 +43,6 @@ from mcpi.core.exact import MAX_MAGNITUDE, exact_sum
 DEFAULT_BLOCK = 4096
 #: The largest block: a block's samples are held in memory at once.
 MAX_BLOCK = 1 << 20
-#: Samples summed in one go: blocks are batched up to this before their exact sums.
-BATCH_SAMPLES = 1 << 16
 
 _NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 _PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -345,21 +343,14 @@ def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) 
     if model.chunk_sums is not None:
         return model.chunk_sums(seed, start, stop, params)
     width = len(model.outputs)
-    sums = [0] * (2 * width)
-    per_batch = max(1, BATCH_SAMPLES // block)
-    first = start // block
-    last = stop // block
-    for batch_first in range(first, last, per_batch):
-        batch = [
-            block_samples(model, params, seed, b, block)
-            for b in range(batch_first, min(batch_first + per_batch, last))
-        ]
-        values = np.concatenate(batch, axis=1)  # (outputs, samples), contiguous per output
+    totals = [ExactSum() for _ in range(2 * width)]
+    for block in range(start // call.block, stop // call.block):
+        values = block_samples(model, params, seed, block, call.block)
         for j in range(width):
             column = values[j]
-            sums[2 * j] += exact_sum(column)
-            sums[2 * j + 1] += exact_sum(column * column)
-    return tuple(sums)
+            totals[2 * j].add(column)
+            totals[2 * j + 1].add(column * column)
+    return tuple(total.value() for total in totals)
 
 
 def block_samples(

@@ -63,6 +63,7 @@ def test_many_terms_across_the_batch_limit(monkeypatch: pytest.MonkeyPatch) -> N
     # The per-call batch bound is where a bucket's float64 sum could stop being exact:
     # sums across batches must still be exact.
     monkeypatch.setattr(exact, "MAX_TERMS", 7)
+    monkeypatch.setattr(exact, "SLICE_TERMS", 5)
     values = np.random.default_rng(3).standard_normal(100) * 1e10
     assert exact_sum(values) == scaled(values)
 
