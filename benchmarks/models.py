@@ -22,15 +22,13 @@ Target: mcpi's rows >= 0.95 of the Pool at 1e8 Black-Scholes samples.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.util
 import multiprocessing
 import os
 import platform
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ import numpy as np
 
 import mcpi
 from mcpi import models
+from mcpi.bench.suite import environment_restored, timed
 from mcpi.core.model import block_generator
 
 SEED = 20261203
@@ -83,23 +82,6 @@ def dask_run(client: Any, name: str, params: dict[str, Any], blocks: int, proces
 def mcpi_run(name: str, params: dict[str, Any], samples: int, **where: Any) -> float:
     result = mcpi.run(name, samples=samples, seed=SEED, params=params, **where)
     return result.report.outputs[0].mean
-
-
-def timed(run: Callable[[], float]) -> tuple[float, float]:
-    began = time.perf_counter()
-    mean = run()
-    return mean, time.perf_counter() - began
-
-
-@contextlib.contextmanager
-def environment_restored() -> Iterator[None]:
-    # Dask's nanny writes MALLOC_* variables into this process's environment.
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def main() -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +83,70 @@ def install_user_models(target: Path, version: str = "1") -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mcpi-usermodels\nVersion: 1.0.0\n")
     (info / "entry_points.txt").write_text("[mcpi.models]\ncosine = usermodels:cosine\n")
     return target
+
+
+def kill_once_journaled(args: list[str], env: Mapping[str, str], cache: Path) -> Path:
+    """Run ``mcpi-hub ARGS`` on the local pool, SIGKILL it once it has journaled three
+    chunks, and return its journal (the job's id is the journal's stem)."""
+    from mcpi.testing.servers import wait_for
+
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "mcpi", *args],
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    jobs = cache / "mcpi/jobs"
+    wait_for(
+        lambda: any(p.read_text().count("\n") >= 3 for p in jobs.glob("*.chunks")),
+        120,
+        "chunks to be journaled",
+    )
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(10)
+    (journal,) = jobs.glob("*.chunks")
+    return journal
+
+
+def publish_task(
+    url: str,
+    task: str,
+    args: list[Any],
+    content_type: str = "application/json",
+    body: bytes | None = None,
+) -> str:
+    """Publish a raw Celery protocol-2 message for ``task`` to the mcpi queue, as an
+    attacker or a broken client could (pika, not Celery); its task id."""
+    import pika
+
+    task_id = str(uuid.uuid4())
+    headers = {
+        "lang": "py",
+        "task": task,
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "timelimit": [None, None],
+        "argsrepr": "",
+        "kwargsrepr": "",
+        "origin": "test",
+        "ignore_result": False,
+    }
+    properties = pika.BasicProperties(
+        content_type=content_type,
+        content_encoding="utf-8" if "json" in content_type else "binary",
+        headers=headers,
+        correlation_id=task_id,
+        delivery_mode=2,
+    )
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        payload = json.dumps([args, {}, {}]).encode() if body is None else body
+        connection.channel().basic_publish("", "mcpi", payload, properties)
+    finally:
+        connection.close()
+    return task_id

@@ -128,17 +128,17 @@ def run_bench(
             report.rows.append(Measurement(backend, darts, seconds, hits))
 
     with _started(report, POOL, lambda: peers.PoolPeer(processes)) as pool:
-        measure(POOL, lambda n: _timed(lambda: pool.count(n, SEED)))
+        measure(POOL, lambda n: timed(lambda: pool.count(n, SEED)))
 
     if importlib.util.find_spec("distributed") is None:
         report.skipped[DASK] = "not installed: pip install 'mcpi[bench]'"
     else:
         with (
-            _environment_restored(),  # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ & co. here
+            environment_restored(),  # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ & co. here
             peers.quiet_dask(),
             _started(report, DASK, lambda: peers.DaskPeer(processes)) as dsk,
         ):
-            measure(DASK, lambda n: _timed(lambda: dsk.count(n, SEED)))
+            measure(DASK, lambda n: timed(lambda: dsk.count(n, SEED)))
 
     measure(MCPI_LOCAL, lambda n: _mcpi_job(n, _local_settings(), local=processes))
 
@@ -171,7 +171,7 @@ def run_bench(
     with _started(report, POOL + " (again)", lambda: peers.PoolPeer(processes)) as pool:
         top = max(report.sizes)
         say(f"{POOL} again: {top:.0e} darts")
-        hits, seconds = _timed(lambda: pool.count(top, SEED))
+        hits, seconds = timed(lambda: pool.count(top, SEED))
         report.rows.append(Measurement(POOL_AGAIN, top, seconds, hits))
 
     if plot is not None:
@@ -189,16 +189,16 @@ def single_core_rows() -> list[Measurement]:
         ("seed: naive loop", peers.seed_naive_loop),
         ("seed: task body", peers.seed_task_body),
     ):
-        seconds = min(_timed(lambda run=run: run(SEED_DARTS))[1] for _ in range(2))  # type: ignore[misc]
+        seconds = min(timed(lambda run=run: run(SEED_DARTS))[1] for _ in range(2))  # type: ignore[misc]
         rows.append(Measurement(name, SEED_DARTS, seconds))
     count_hits(SEED, 0, 1 << 20)  # warm up
     best: dict[str, float] = {"raw PCG64": float("inf"), "mcpi kernel": float("inf")}
     for _ in range(3):  # alternate, so that drifts in machine speed hit both
         best["raw PCG64"] = min(
-            best["raw PCG64"], _timed(lambda: peers.raw_generation(CORE_DARTS))[1]
+            best["raw PCG64"], timed(lambda: peers.raw_generation(CORE_DARTS))[1]
         )
         best["mcpi kernel"] = min(
-            best["mcpi kernel"], _timed(lambda: count_hits(SEED, 0, CORE_DARTS))[1]
+            best["mcpi kernel"], timed(lambda: count_hits(SEED, 0, CORE_DARTS))[1]
         )
     rows += [Measurement(name, CORE_DARTS, seconds) for name, seconds in best.items()]
     return rows
@@ -217,14 +217,14 @@ def describe_machine() -> str:
     )
 
 
-def _timed(run: Callable[[], Any]) -> tuple[Any, float]:
+def timed(run: Callable[[], Any]) -> tuple[Any, float]:
     began = time.perf_counter()
     value = run()
     return value, time.perf_counter() - began
 
 
 @contextlib.contextmanager
-def _environment_restored() -> Iterator[None]:
+def environment_restored() -> Iterator[None]:
     """Undo what a peer writes into this process's environment, which later rows inherit."""
     saved = dict(os.environ)
     try:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from typing import Any, TextIO
 
 from mcpi.cli import types
-from mcpi.cli.options import add_cluster, add_where, cluster_settings
+from mcpi.cli.job import add_job_options, run_job
 from mcpi.core.plan import MAX_DARTS
-from mcpi.errors import ExitStatus, UsageError
+from mcpi.errors import UsageError
 
 DEFAULT_DARTS = 10**8
 #: The default bound of a precision-targeted job: about an hour of 2 x 10^8 darts/s.
@@ -72,59 +71,32 @@ def add_parser(commands: Any) -> None:
         metavar="C",
         help="darts per chunk (default: chosen from the workers' measured rates; see tune)",
     )
-    est.add_argument(
-        "--timeout",
-        type=types.setting("timeout", "--timeout"),
-        metavar="T",
-        help="give up if the job has not finished after T (90, 5m, 2h)",
-    )
-    est.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    add_where(est)
-    est.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    add_cluster(est)
+    add_job_options(est)
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    from mcpi.cli.progress import ProgressBar
+    from mcpi.cli.plot import plot_job
     from mcpi.cli.render import as_json, as_text
     from mcpi.core.precision import PrecisionTarget
-    from mcpi.hub.progress import NoProgress, Progress
     from mcpi.hub.request import EstimateRequest
-    from mcpi.hub.run import run_estimate
 
     check_options(args)
-    plot = None
-    if args.plot is not None:
-        from mcpi.cli.plot import check_plot_path
 
-        plot = check_plot_path(args.plot)
-    settings = cluster_settings(args, env, timeout=args.timeout)
-    precision = None
-    if args.precision is not None:
-        precision = PrecisionTarget(args.precision, args.max_darts or DEFAULT_MAX_DARTS)
-    request = EstimateRequest(
-        darts=args.darts or DEFAULT_DARTS,
-        seed=args.seed,
-        chunk_size=args.chunk_size,
-        local=args.local,
-        processes=args.processes,
-        precision=precision,
-        resume=args.resume,
-    )
-    show_progress = not (args.json or args.no_progress) and stderr.isatty()
-    progress: Progress = ProgressBar(stderr) if show_progress else NoProgress()
-    report = run_estimate(request, settings, progress)
-    if args.json:
-        stdout.write(json.dumps(as_json(report)) + "\n")
-    else:
-        stdout.write(as_text(report))
-    if plot is not None:
-        from mcpi.cli.plot import plot_job
+    def request() -> EstimateRequest:
+        precision = None
+        if args.precision is not None:
+            precision = PrecisionTarget(args.precision, args.max_darts or DEFAULT_MAX_DARTS)
+        return EstimateRequest(
+            darts=args.darts or DEFAULT_DARTS,
+            seed=args.seed,
+            chunk_size=args.chunk_size,
+            local=args.local,
+            processes=args.processes,
+            precision=precision,
+            resume=args.resume,
+        )
 
-        plot_job(report, plot)
-        if not args.json:
-            stdout.write(f"plot: {plot}\n")
-    return ExitStatus.OK if report.precision_reached else ExitStatus.PRECISION_NOT_REACHED
+    return run_job(args, env, stdout, stderr, request, as_text, as_json, plot_job, "darts")
 
 
 def check_options(args: argparse.Namespace) -> None:

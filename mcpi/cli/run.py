@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from typing import Any, TextIO
 
 from mcpi.cli import types
-from mcpi.cli.options import add_cluster, add_where, cluster_settings
+from mcpi.cli.job import add_job_options, run_job
 from mcpi.core.plan import MAX_DARTS
-from mcpi.errors import ExitStatus, UsageError
+from mcpi.errors import UsageError
 
 DEFAULT_SAMPLES = 10**6
 #: The default bound of a precision-targeted model job.
@@ -79,64 +78,39 @@ def add_parser(commands: Any) -> None:
         help="samples per chunk, rounded up to whole blocks (default: from measured rates)",
     )
     run.add_argument(
-        "--timeout",
-        type=types.setting("timeout", "--timeout"),
-        metavar="T",
-        help="give up if the job has not finished after T (90, 5m, 2h)",
-    )
-    run.add_argument(
         "--plot",
         metavar="FILE.png",
         help="draw each output's running mean with its band (needs matplotlib)",
     )
-    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    add_where(run)
-    run.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    add_cluster(run)
+    add_job_options(run)
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    from mcpi.cli.progress import ProgressBar
+    from mcpi.cli.plot import plot_model_job
     from mcpi.cli.render_model import model_as_json, model_as_text
-    from mcpi.hub.progress import NoProgress, Progress
     from mcpi.hub.request import EstimateRequest
-    from mcpi.hub.run import run_estimate
 
     check_options(args)
-    plot = None
-    if args.plot is not None:
-        from mcpi.cli.plot import check_plot_path
 
-        plot = check_plot_path(args.plot)
-    settings = cluster_settings(args, env, timeout=args.timeout)
-    request = EstimateRequest(
-        darts=args.samples or DEFAULT_SAMPLES,
-        seed=args.seed,
-        chunk_size=args.chunk_size,
-        local=args.local,
-        processes=args.processes,
-        resume=args.resume,
-        model=args.model,
-        model_job=True,
-        params=dict(args.param),
-        half_width=args.precision,
-        output=args.output,
-        max_samples=args.max_samples or DEFAULT_MAX_SAMPLES if args.precision else None,
+    def request() -> EstimateRequest:
+        return EstimateRequest(
+            darts=args.samples or DEFAULT_SAMPLES,
+            seed=args.seed,
+            chunk_size=args.chunk_size,
+            local=args.local,
+            processes=args.processes,
+            resume=args.resume,
+            model=args.model,
+            model_job=True,
+            params=dict(args.param),
+            half_width=args.precision,
+            output=args.output,
+            max_samples=(args.max_samples or DEFAULT_MAX_SAMPLES) if args.precision else None,
+        )
+
+    return run_job(
+        args, env, stdout, stderr, request, model_as_text, model_as_json, plot_model_job, "samples"
     )
-    show_progress = not (args.json or args.no_progress) and stderr.isatty()
-    progress: Progress = ProgressBar(stderr, unit="samples") if show_progress else NoProgress()
-    report = run_estimate(request, settings, progress)
-    if args.json:
-        stdout.write(json.dumps(model_as_json(report)) + "\n")
-    else:
-        stdout.write(model_as_text(report))
-    if plot is not None:
-        from mcpi.cli.plot import plot_model_job
-
-        plot_model_job(report, plot)
-        if not args.json:
-            stdout.write(f"plot: {plot}\n")
-    return ExitStatus.OK if report.precision_reached else ExitStatus.PRECISION_NOT_REACHED
 
 
 def check_options(args: argparse.Namespace) -> None:

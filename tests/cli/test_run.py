@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -21,7 +19,7 @@ import mcpi
 from mcpi.cli import main
 from mcpi.errors import ExitStatus, UsageError
 from mcpi.models.builtin import E_VARIANCE, ishigami_variance
-from mcpi.testing.servers import wait_for
+from tests.helpers import kill_once_journaled
 
 
 def hub(env: dict[str, str], *args: str) -> tuple[int, str, str]:
@@ -236,21 +234,7 @@ def test_a_killed_hub_s_model_job_resumes_from_its_journal(tmp_path: Path) -> No
         "PATH": "/usr/bin:/bin",
     }
     args = ["call", "-n", str(64 * 4096 * 25), "--seed", "31", "--chunk-size", str(25 * 4096)]
-    killed = subprocess.Popen(
-        [sys.executable, "-m", "mcpi", "run", *args, "--processes", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    jobs = tmp_path / "cache/mcpi/jobs"
-    wait_for(
-        lambda: any(p.read_text().count("\n") >= 3 for p in jobs.glob("*.chunks")),
-        120,
-        "chunks to be journaled",
-    )
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(10)
-    (journal,) = jobs.glob("*.chunks")
+    journal = kill_once_journaled(["run", *args, "--processes", "2"], env, tmp_path / "cache")
     status, _, err = hub(env, "estimate", "--resume", journal.stem)
     assert status == ExitStatus.USAGE and "mcpi-hub run --resume" in err
     resumed = run_json(env, "--resume", journal.stem, "--processes", "2")
@@ -351,21 +335,9 @@ def test_a_resumed_precision_job_targets_the_output_it_started_with(tmp_path: Pa
         "PATH": "/usr/bin:/bin",
     }
     args = [f"{tmp_path / 'two.py'}:two", "--precision", "0.01", "--output", "noisy"]
-    killed = subprocess.Popen(
-        [sys.executable, "-m", "mcpi", "run", *args, "--seed", "3", "--chunk-size", "256"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    journal = kill_once_journaled(
+        ["run", *args, "--seed", "3", "--chunk-size", "256"], env, tmp_path / "cache"
     )
-    jobs = tmp_path / "cache/mcpi/jobs"
-    wait_for(
-        lambda: any(p.read_text().count("\n") >= 3 for p in jobs.glob("*.chunks")),
-        60,
-        "chunks to be journaled",
-    )
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(10)
-    (journal,) = jobs.glob("*.chunks")
     resumed = run_json(env, "--resume", journal.stem)
     assert resumed["precision"]["output"] == "noisy" and resumed["precision"]["reached"]
     noisy = resumed["outputs"]["noisy"]

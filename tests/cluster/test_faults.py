@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import redis
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
 from mcpi.testing.servers import RabbitMQ, Redis, wait_for
-from tests.helpers import Background, estimate
+from tests.helpers import Background, estimate, publish_task
 
 pytestmark = pytest.mark.integration
 
@@ -45,26 +44,6 @@ def _crash(task=None, args=None, **_):
 def channel(url: str) -> tuple[pika.BlockingConnection, Any]:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     return connection, connection.channel()
-
-
-def celery_headers(task: str, task_id: str) -> dict[str, Any]:
-    """Headers of a Celery protocol-2 task message."""
-    return {
-        "lang": "py",
-        "task": task,
-        "id": task_id,
-        "root_id": task_id,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "eta": None,
-        "expires": None,
-        "timelimit": [None, None],
-        "argsrepr": "",
-        "kwargsrepr": "",
-        "origin": "test",
-        "ignore_result": False,
-    }
 
 
 def test_a_chunk_that_kills_its_worker_every_time_fails_the_job_naming_it(  # type: ignore[no-untyped-def]
@@ -123,28 +102,14 @@ def test_hostile_messages_are_dropped_and_the_worker_keeps_serving(  # type: ign
         def __reduce__(self) -> tuple[Any, ...]:
             return (os.system, (f"touch {marker}",))
 
-    def props(content_type: str, task: str) -> pika.BasicProperties:
-        task_id = str(uuid.uuid4())
-        return pika.BasicProperties(
-            content_type=content_type,
-            content_encoding="utf-8" if "json" in content_type else "binary",
-            headers=celery_headers(task, task_id),
-            correlation_id=task_id,
-            delivery_mode=2,
-        )
-
     huge = json.dumps([["x" * (16 << 20), [0, 0, 1]], {}, {}]).encode()
-    hostile = [
-        (props("application/x-python-serialize", "mcpi.count_chunk"), pickle.dumps(Exploit())),
-        (props("application/json", "os.system"), json.dumps([["id"], {}, {}]).encode()),
-        (props("application/json", "mcpi.count_chunk"), b'[["unterminated'),
-        (props("application/json", "mcpi.count_chunk"), huge),
-    ]
+    pickled = "application/x-python-serialize"
+    publish_task(rabbitmq.url, "mcpi.count_chunk", [], pickled, pickle.dumps(Exploit()))
+    publish_task(rabbitmq.url, "os.system", ["id"])
+    publish_task(rabbitmq.url, "mcpi.count_chunk", [], body=b'[["unterminated')
+    publish_task(rabbitmq.url, "mcpi.count_chunk", [], body=huge)
     connection, ch = channel(rabbitmq.url)
     try:
-        ch.queue_declare("mcpi", passive=True)
-        for properties, body in hostile:
-            ch.basic_publish("", "mcpi", body, properties)
         wait_for(
             lambda: ch.queue_declare("mcpi", passive=True).method.message_count == 0,
             60,

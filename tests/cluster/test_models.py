@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from mcpi.cli import main
 from mcpi.errors import ExitStatus
 from mcpi.models.builtin import call
 from mcpi.testing.servers import RabbitMQ, wait_for
-from tests.helpers import Background, install_user_models, run_model
+from tests.helpers import Background, install_user_models, publish_task, run_model
 
 pytestmark = pytest.mark.integration
 
@@ -189,36 +188,11 @@ def test_messages_naming_anything_but_an_installed_model_are_refused(  # type: i
         job | {"model": model | {"name": "os:system"}},  # not even a model name
         job | {"model": model | {"params": {"S": f"$(touch {marker})"}}},
     ]
+    for message in hostile:
+        publish_task(rabbitmq.url, "mcpi.count_chunk", [message, [0, 0, 4096]])
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
     try:
         ch = connection.channel()
-        for message in hostile:
-            task_id = str(uuid.uuid4())
-            headers = {
-                "lang": "py",
-                "task": "mcpi.count_chunk",
-                "id": task_id,
-                "root_id": task_id,
-                "parent_id": None,
-                "group": None,
-                "retries": 0,
-                "eta": None,
-                "expires": None,
-                "timelimit": [None, None],
-                "argsrepr": "",
-                "kwargsrepr": "",
-                "origin": "test",
-                "ignore_result": False,
-            }
-            properties = pika.BasicProperties(
-                content_type="application/json",
-                content_encoding="utf-8",
-                headers=headers,
-                correlation_id=task_id,
-                delivery_mode=2,
-            )
-            body = json.dumps([[message, [0, 0, 4096]], {}, {}]).encode()
-            ch.basic_publish("", "mcpi", body, properties)
         wait_for(
             lambda: ch.queue_declare("mcpi", passive=True).method.message_count == 0,
             60,

@@ -18,7 +18,7 @@ from mcpi.cli import main
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
 from mcpi.testing.servers import free_port, wait_for
-from tests.helpers import Background, estimate
+from tests.helpers import Background, estimate, kill_once_journaled
 
 pytestmark = pytest.mark.integration
 
@@ -186,22 +186,21 @@ def test_a_killed_local_hub_resumes_from_its_journal(tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
     }
     seed, darts = 17, 16 * 10**8
-    command = [sys.executable, "-m", "mcpi", "estimate", "-n", str(darts), "--seed", str(seed)]
-    killed = subprocess.Popen(
-        [*command, "--chunk-size", "1e8", "--processes", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    journal = kill_once_journaled(
+        [
+            "estimate",
+            "-n",
+            str(darts),
+            "--seed",
+            str(seed),
+            "--chunk-size",
+            "1e8",
+            "--processes",
+            "2",
+        ],
+        env,
+        tmp_path / "cache",
     )
-    jobs = tmp_path / "cache/mcpi/jobs"
-    wait_for(
-        lambda: any(p.read_text().count("\n") >= 3 for p in jobs.glob("*.chunks")),
-        60,
-        "chunks to be journaled",
-    )
-    killed.send_signal(signal.SIGKILL)
-    killed.wait(10)
-    (journal,) = jobs.glob("*.chunks")
     code, report, err = estimate(env, "--resume", journal.stem, "--processes", "2")
     assert code == 0 and report is not None, err
     assert report["hits"] == count_hits(seed, 0, darts) and report["mode"] == "local"

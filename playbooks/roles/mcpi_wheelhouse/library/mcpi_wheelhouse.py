@@ -164,6 +164,14 @@ def main() -> None:
     ).strip()
     freeze = run([python, "-m", "pip", "freeze", "--exclude", "mcpi"], "pip freeze")
 
+    def pip_wheel(into: str, what: str, *args: str) -> None:
+        # SOURCE_DATE_EPOCH: a wheel built from the same sources has the same bytes.
+        run(
+            [python, "-m", "pip", "wheel", "--quiet", "--wheel-dir", into, *args],
+            f"{what} (pip wheel)",
+            SOURCE_DATE_EPOCH="315532800",
+        )
+
     with tempfile.TemporaryDirectory(prefix="mcpi-wheelhouse-") as tmp:
         models = model_sources(source, module.params["models"])
         model_names = set()
@@ -171,21 +179,7 @@ def main() -> None:
             # The model projects' own names first: the hub may have an older build of
             # one installed, whose pin must not constrain the new one.
             alone = os.path.join(tmp, "models")
-            run(
-                [
-                    python,
-                    "-m",
-                    "pip",
-                    "wheel",
-                    "--quiet",
-                    "--no-deps",
-                    "--wheel-dir",
-                    alone,
-                    *models,
-                ],
-                "building the model projects (pip wheel)",
-                SOURCE_DATE_EPOCH="315532800",
-            )
+            pip_wheel(alone, "building the model projects", "--no-deps", *models)
             model_names = {
                 canonical(m["name"]) for m in map(WHEEL_NAME.match, os.listdir(alone)) if m
             }
@@ -198,23 +192,7 @@ def main() -> None:
         with open(constraints, "w") as f:
             f.write(freeze)
         built = os.path.join(tmp, "wheels")
-        run(
-            [
-                python,
-                "-m",
-                "pip",
-                "wheel",
-                "--quiet",
-                "--wheel-dir",
-                built,
-                "--constraint",
-                constraints,
-                source,
-                *models,
-            ],
-            "building the wheelhouse (pip wheel)",
-            SOURCE_DATE_EPOCH="315532800",
-        )
+        pip_wheel(built, "building the wheelhouse", "--constraint", constraints, source, *models)
         for target in module.params["targets"]:
             # Repeated until closed: an added wheel may bring requirements of its own.
             while missing := missing_for(built, target):
