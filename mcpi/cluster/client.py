@@ -16,15 +16,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis.exceptions
-from amqp.exceptions import AccessRefused, NotAllowed
+from amqp.exceptions import AccessRefused, NotAllowed, NotFound
 from kombu.exceptions import OperationalError
 
-from mcpi.cluster.app import INFO_COMMAND, create_app
+from mcpi.cluster.app import INFO_COMMAND, QUEUE, create_app
 from mcpi.core.model import ModelCall
 from mcpi.errors import ModelMissing, NoWorkers, Unreachable
 from mcpi.settings import Settings
 
-#: Seconds the hub listens for workers' replies to a broadcast.
+#: Seconds the hub listens for workers' replies to a broadcast, at most: it stops as
+#: soon as as many workers answered as consume the mcpi queue.
 REPLY_SECONDS = 1.0
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -87,11 +88,18 @@ class ClusterClient:
             raise Unreachable(f"cannot reach the result backend at {self.backend}: {exc}") from None
 
     def preflight(self) -> dict[str, dict[str, Any]]:
-        """Check the broker and the backend; the answering workers' stats, by node."""
+        """Check the broker and the backend; the answering workers' stats, by node.
+
+        The broker knows at once how many workers consume the mcpi queue (one consumer
+        each): the hub listens until that many have answered, not for a fixed second,
+        and for ``REPLY_SECONDS`` only if some stay silent (or none consume yet).
+        """
         self.check_broker()
         self.check_backend()
         with self.connection_errors():
-            stats = self.app.control.inspect(timeout=REPLY_SECONDS).stats() or {}
+            expected = self.queue_state()[1]
+            inspect = self.app.control.inspect(timeout=REPLY_SECONDS, limit=expected or None)
+            stats = inspect.stats() or {}
         if not stats:
             raise NoWorkers(
                 f"no mcpi worker answered within {REPLY_SECONDS:.0f}s on the broker at "
@@ -99,11 +107,31 @@ class ClusterClient:
             )
         return stats
 
-    def worker_info(self) -> dict[str, dict[str, Any]]:
-        """Each answering worker's ``mcpi_info`` reply (versions, load, models), by node."""
+    def queue_state(self) -> tuple[int, int]:
+        """(messages waiting, consumers) of the mcpi queue; (0, 0) if never declared."""
+        with self.app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+            channel = connection.channel()
+            try:
+                _, ready, consumers = channel.queue_declare(queue=QUEUE, passive=True)
+                return int(ready), int(consumers)
+            except NotFound:  # no worker has declared it yet
+                return 0, 0
+            finally:
+                with contextlib.suppress(Exception):
+                    channel.close()
+
+    def worker_info(self, expected: int | None = None) -> dict[str, dict[str, Any]]:
+        """Each answering worker's ``mcpi_info`` reply (versions, load, models), by node.
+
+        With ``expected``, stop listening once that many have answered.
+        """
         with self.connection_errors():
             replies = (
-                self.app.control.broadcast(INFO_COMMAND, reply=True, timeout=REPLY_SECONDS) or []
+                self.app.control.broadcast(
+                    INFO_COMMAND, reply=True, timeout=REPLY_SECONDS, limit=expected
+                )
+                or []
             )
         return {
             node: answer
@@ -117,7 +145,7 @@ class ClusterClient:
 
         The workers' ``mcpi_info`` replies, for what else the hub checks in them.
         """
-        info = self.worker_info()
+        info = self.worker_info(expected=len(nodes))
         lacking, differing = [], []
         for node in sorted(nodes):
             have = (info.get(node) or {}).get("models") or {}

@@ -38,9 +38,11 @@ from mcpi.core.messages import MalformedMessage, decode_sums, encode_job
 from mcpi.core.tally import JobTally, TallyError, WaveTally
 from mcpi.errors import JobFailed, Unreachable
 
-#: Seconds between polls of the result backend while a wave runs: short enough that
-#: the end of a wave is seen within a few percent of a tuned chunk's time, long enough
-#: that the polls (one MGET of the outstanding ids) cost Redis nothing noticeable.
+#: Polls of the result backend (one MGET of the outstanding ids each) follow a result
+#: after FIRST_POLL_SECONDS and back off, doubling, to POLL_SECONDS while none comes:
+#: the last chunk of a small job is seen within milliseconds, and a long wave costs
+#: Redis about ten polls a second.
+FIRST_POLL_SECONDS = 0.002
 POLL_SECONDS = 0.1
 
 
@@ -220,8 +222,20 @@ class ClusterJob:
         return run.tally
 
     def _results(self, ids: set[str], watchdog: Watchdog) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
-        yield from self.app.backend.get_many(ids, interval=POLL_SECONDS, on_interval=watchdog.check)
+        """Ready results of ``ids`` as they arrive (removed from ``ids``); the watchdog runs
+        between polls, which back off while nothing arrives."""
+        pause = FIRST_POLL_SECONDS
+        while ids:
+            arrived = False
+            # One MGET: get_many yields what is ready and drops it from ``ids``.
+            for ready in self.app.backend.get_many(ids, interval=0, max_iterations=1):
+                arrived = True
+                yield ready
+            if not ids:
+                return
+            watchdog.check()
+            time.sleep(pause)
+            pause = FIRST_POLL_SECONDS if arrived else min(POLL_SECONDS, 2 * pause)
 
     @contextlib.contextmanager
     def _backend_outage(self, watchdog: Watchdog) -> Iterator[None]:

@@ -60,7 +60,8 @@ def _gather(settings: Settings) -> ClusterStatus:
     try:
         broker, queue = _broker(cluster)
         backend = _backend(cluster)
-        workers = _workers(cluster) if broker.reachable else []
+        consumers = queue.consumers if queue is not None else None
+        workers = _workers(cluster, consumers) if broker.reachable else []
         return ClusterStatus(__version__, broker, backend, queue, workers)
     finally:
         cluster.close()
@@ -117,10 +118,11 @@ def _backend(cluster: ClusterClient) -> Service:
     )
 
 
-def _workers(cluster: ClusterClient) -> list[WorkerStatus]:
+def _workers(cluster: ClusterClient, expected: int | None) -> list[WorkerStatus]:
+    """Every worker's status; listening stops once the queue's consumers have answered."""
     control = cluster.app.control
-    stats = control.inspect(timeout=REPLY_SECONDS).stats() or {}
-    info = cluster.worker_info()
+    stats = control.inspect(timeout=REPLY_SECONDS, limit=expected or None).stats() or {}
+    info = cluster.worker_info(expected=expected or None)
     workers = []
     for node in sorted(set(stats) | set(info)):
         answer = info.get(node, {})

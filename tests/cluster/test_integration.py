@@ -134,6 +134,31 @@ def test_no_workers_is_reported_at_once(cluster_env: dict[str, str]) -> None:
     assert time.monotonic() - began < 10
 
 
+def test_the_preflight_hears_every_worker_the_broker_counts(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    # The preflight stops listening once as many workers answered as consume the
+    # queue: it must still hear all of them, and know the model each one has.
+    from mcpi.cluster.client import ClusterClient
+    from mcpi.models.builtin import call
+    from mcpi.settings import load_settings
+
+    for name in ("w1", "w2", "w3"):
+        start_worker(name, concurrency=1)
+    client = ClusterClient(load_settings({}, cluster_env))
+    try:
+        assert client.queue_state()[1] == 3
+        stats = client.preflight()
+        assert sorted(node.partition("@")[0] for node in stats) == ["w1", "w2", "w3"]
+        info = client.check_model(call.call({}), list(stats))
+        assert set(info) == set(stats)
+    finally:
+        client.close()
+    status, report, err = estimate(cluster_env, "-n", "1e6", "--seed", "5")
+    assert status == 0 and report is not None, err
+    assert report["hits"] == count_hits(5, 0, 10**6)
+
+
 def test_workers_gone_mid_job_is_reported_within_the_grace(  # type: ignore[no-untyped-def]
     cluster_env: dict[str, str], start_worker
 ) -> None:
