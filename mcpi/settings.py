@@ -57,6 +57,9 @@ class Settings:
     #: Chunks per chord: the hub submits a job as successive chords (waves) of at most
     #: this many chunks, so its memory and the backend's stay bounded whatever N is.
     wave_chunks: int = 5000
+    #: Backup copies of overdue chunks once the queue has drained (mcpi.core.stragglers).
+    #: Off only to measure what they bring: a copy is free of risk (counted once).
+    backups: bool = True
     #: Where the hub keeps what it learns between runs (workers' measured rates);
     #: None keeps nothing. Default ``$XDG_CACHE_HOME/mcpi`` (``~/.cache/mcpi``).
     cache_dir: Path | None = None
@@ -200,6 +203,17 @@ def _count(low: int, high: int) -> Callable[[Any, str], int]:
     return parse
 
 
+def _switch(value: Any, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{source}: expected true or false, not {value!r}")
+
+
 def _path(value: Any, source: str) -> Path:
     if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise ConfigError(f"{source}: expected a path, not {value!r}")
@@ -216,6 +230,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "chunk_retries": _count(0, 100),
     "result_expires": lambda value, source: int(parse_duration(value, source)),
     "wave_chunks": _count(1, 100_000),
+    "backups": _switch,
     "cache_dir": _path,
     "inventory": _path,
 }

@@ -66,7 +66,10 @@ def create_app(settings: Settings, role: Role = "hub") -> Celery:
         result_backend_transport_options={"global_keyprefix": KEY_PREFIX},
         redis_socket_connect_timeout=settings.connect_timeout,
         redis_backend_health_check_interval=10,
-        # Quiet, lean workers: no events, no result of the "started" state.
+        # A chunk's "started" state (with the worker's node name) tells the hub when and
+        # where each copy runs: what says a chunk is overdue (mcpi.cluster.backups).
+        task_track_started=True,
+        # Quiet, lean workers: no events.
         worker_send_task_events=False,
         task_send_sent_event=False,
         worker_hijack_root_logger=role == "worker",

@@ -108,8 +108,12 @@ class ClusterClient:
         return stats
 
     def queue_state(self) -> tuple[int, int]:
-        """(messages waiting, consumers) of the mcpi queue; (0, 0) if never declared."""
-        with self.app.connection_for_read() as connection:
+        """(messages waiting, consumers) of the mcpi queue; (0, 0) if never declared.
+
+        On a pooled broker connection: the hub asks this every fraction of a second at
+        a job's tail (:mod:`mcpi.cluster.backups`), a channel's round trip each time.
+        """
+        with self.app.pool.acquire(block=True, timeout=self.settings.connect_timeout) as connection:
             connection.ensure_connection(max_retries=1)
             channel = connection.channel()
             try:

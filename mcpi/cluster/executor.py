@@ -74,8 +74,10 @@ class Cluster:
         deadline: float | None,
         resume: bool,
     ) -> JobTally:
-        waves = wave_size(sum(self.slots.values()), self.settings.wave_chunks)
-        run = ClusterJob(self.client, job, waves, counted, resume)
+        slots = sum(self.slots.values())
+        waves = wave_size(slots, self.settings.wave_chunks)
+        backup_slots = slots if self.settings.backups else 0
+        run = ClusterJob(self.client, job, waves, counted, resume, backup_slots)
         try:
             return run.run(deadline)
         finally:

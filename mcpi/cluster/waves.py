@@ -22,6 +22,7 @@ from typing import Any
 from celery import chord, states
 
 from mcpi.cluster.app import KEY_PREFIX
+from mcpi.cluster.backups import Backups
 from mcpi.cluster.chunks import (
     chunk_group,
     chunk_result,
@@ -75,7 +76,8 @@ class ClusterJob:
     """One run of ``job`` on the cluster behind ``client``, in waves of ``wave_chunks`` chunks.
 
     ``counted`` is told of every chunk as the hub counts it; ``resume`` takes the
-    chunks the backend holds from an earlier run of the same job.
+    chunks the backend holds from an earlier run of the same job; up to
+    ``backup_slots`` backup copies of overdue chunks may be out at once (0: none).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class ClusterJob:
         wave_chunks: int,
         counted: Callable[[ChunkResult], None],
         resume: bool,
+        backup_slots: int = 0,
     ) -> None:
         self.client = client
         self.app = client.app
@@ -96,6 +99,7 @@ class ClusterJob:
         self.resumed: int | None = 0 if resume else None
         self.in_flight: list[WaveRun] = []
         self.notes: list[str] = []
+        self.backups = Backups(client, job, backup_slots)
 
     def run(self, deadline: float | None) -> JobTally:
         """Run the job wave by wave, the next wave queued while the current one is counted.
@@ -124,6 +128,8 @@ class ClusterJob:
                         self._collect_first(tally, watchdog)
                 while in_flight:
                     self._collect_first(tally, watchdog)
+                # One last look at copies still out: a late one that disagrees is caught.
+                self.backups.finish(self._poll(dict(self.backups.late)))
             if self.resumed:
                 self.notes.append(
                     f"resumed: {self.resumed:,} chunk(s) counted before were read from the "
@@ -133,6 +139,10 @@ class ClusterJob:
             # A failing job withdraws the work nobody will collect.
             for run in in_flight:
                 self.client.revoke(run.outstanding())
+            self.backups.withdraw()
+            note = self.backups.note()
+            if note:
+                self.notes.append(note)
         return tally
 
     @contextlib.contextmanager
@@ -199,43 +209,96 @@ class ClusterJob:
         """Wait for a wave's chunks (progress, telemetry), then check its callback's totals."""
         for result in run.counted_before:
             self.counted(result)
-        pending = set(run.missing())
-        while pending:
+        while not run.tally.complete:
             with self._backend_outage(watchdog):
-                for task_id, meta in self._results(pending, watchdog):
-                    pending.discard(task_id)
-                    index = run.ids[task_id]
-                    result = chunk_result(index, meta)
-                    if result.chunk.index != index:
-                        raise JobFailed(
-                            f"the result stored for chunk {index} is for chunk {result.chunk.index}"
-                        )
-                    if run.tally.add(result):
-                        self.counted(result)
-                        watchdog.progressed()
+                for task_id, index, meta in self._arrivals(run, watchdog):
+                    self._take(run, task_id, index, meta, watchdog)
+        if self.backups.helped(run.tally.indices) and not run.callback_lost:
+            # The chord's callback waits on every original copy, the stuck one too: the
+            # hub's own tally of the wave stands, and the callback is withdrawn.
+            run.callback_lost = True
+            self.client.revoke([run.callback_id])
         while not run.callback_lost:
             with self._backend_outage(watchdog):
-                for _, meta in self._results({run.callback_id}, watchdog):
+                for _, _, meta in self._ready({run.callback_id: -1}, watchdog):
                     self._check_callback(run.tally, meta)
                 break
         run.collected = True
         return run.tally
 
-    def _results(self, ids: set[str], watchdog: Watchdog) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Ready results of ``ids`` as they arrive (removed from ``ids``); the watchdog runs
-        between polls, which back off while nothing arrives."""
+    def _take(
+        self, run: WaveRun, task_id: str, index: int, meta: dict[str, Any], watchdog: Watchdog
+    ) -> None:
+        """Count a chunk's result (or judge a second copy of it)."""
+        if self.backups.dropped(task_id, meta):
+            return
+        result = chunk_result(index, meta)
+        if result.chunk.index != index:
+            raise JobFailed(
+                f"the result stored for chunk {index} is for chunk {result.chunk.index}"
+            )
+        if self.backups.arrived(task_id, index, result, run.tally) and run.tally.add(result):
+            self.counted(result)
+            watchdog.progressed()
+
+    def _arrivals(
+        self, run: WaveRun, watchdog: Watchdog
+    ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """Ready results of ``run``'s missing chunks (every copy), and of late copies.
+
+        Between polls the watchdog runs and overdue chunks get backups.
+        """
         pause = FIRST_POLL_SECONDS
+        while not run.tally.complete:
+            watched = self.backups.watched(run.missing())
+            arrived = self._poll(watched)
+            yield from arrived
+            if run.tally.complete:
+                return
+            watchdog.check()
+            self.backups.check(run.missing(), time.monotonic())
+            time.sleep(pause)
+            pause = FIRST_POLL_SECONDS if arrived else min(POLL_SECONDS, 2 * pause)
+
+    def _ready(
+        self, ids: dict[str, int], watchdog: Watchdog
+    ) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
+        pause = FIRST_POLL_SECONDS
+        ids = dict(ids)
         while ids:
-            arrived = False
-            # One MGET: get_many yields what is ready and drops it from ``ids``.
-            for ready in self.app.backend.get_many(ids, interval=0, max_iterations=1):
-                arrived = True
-                yield ready
+            arrived = self._poll(ids)
+            for task_id, index, meta in arrived:
+                del ids[task_id]
+                yield task_id, index, meta
             if not ids:
                 return
             watchdog.check()
             time.sleep(pause)
             pause = FIRST_POLL_SECONDS if arrived else min(POLL_SECONDS, 2 * pause)
+
+    def _poll(self, ids: dict[str, int]) -> list[tuple[str, int, dict[str, Any]]]:
+        """One MGET of ``ids``: the ready results (task id, chunk, meta).
+
+        A copy seen in the ``STARTED`` state is told to the backups' books: when and
+        where it runs is what says it is overdue.
+        """
+        if not ids:
+            return []
+        backend = self.app.backend
+        keys = list(ids)
+        values = backend.client.mget([backend.get_key_for_task(t) for t in keys])
+        now = time.monotonic()
+        ready = []
+        for task_id, value in zip(keys, values, strict=True):
+            if value is None:
+                continue
+            meta = backend.decode_result(value)
+            if meta["status"] in states.READY_STATES:
+                ready.append((task_id, ids[task_id], meta))
+            elif meta["status"] == states.STARTED:
+                self.backups.saw_running(task_id, meta.get("result"), now)
+        return ready
 
     @contextlib.contextmanager
     def _backend_outage(self, watchdog: Watchdog) -> Iterator[None]:

@@ -1,0 +1,269 @@
+"""Backup copies of straggling chunks on the cluster: sent, raced, compared, withdrawn.
+
+The policy (when a chunk is overdue, how many copies) is the pure core's
+(:mod:`mcpi.core.stragglers`); this module keeps the books of one job run:
+
+* when the hub first saw each copy running, and on which worker (workers store a
+  ``STARTED`` state with their node name: ``task_track_started``);
+* the backup copies sent, under task ids ``mcpi-<job>-<chunk>-b<n>`` carrying the very
+  same chunk, so each copy's result has its own key and can be compared;
+* once a chunk is counted, its other copies: withdrawn if they have not started,
+  compared when they come back if they have. Two copies that disagree mean a worker
+  that is non-deterministic or broken; the job fails naming both, rather than guess.
+
+A backup sent is published as a plain task, outside the wave's chord: a wave that a
+backup helped finish is checked by the hub's own tally, not by its chord callback
+(which would wait on the stuck copy).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery, states
+
+from mcpi.cluster.chunks import chunk_group, chunk_result, chunk_task_id
+from mcpi.cluster.client import ClusterClient
+from mcpi.core.chunk import ChunkResult
+from mcpi.core.job import Job
+from mcpi.core.stragglers import ChunkSpeed, Running, choose_backups
+from mcpi.core.tally import WaveTally
+from mcpi.errors import JobFailed
+
+#: Seconds between looks for overdue chunks (and at the queue, when needed).
+CHECK_SECONDS = 0.25
+
+
+def backup_task_id(job_id: str, index: int, copy: int) -> str:
+    return f"{chunk_task_id(job_id, index)}-b{copy}"
+
+
+@dataclass
+class Sighting:
+    """A copy the hub has seen running: since when (hub clock), and where."""
+
+    since: float
+    worker: str
+
+
+@dataclass
+class Counted:
+    """The copy of a chunk that counted: its sums and where they came from."""
+
+    sums: tuple[int, ...]
+    where: str
+    by_backup: bool
+
+
+@dataclass
+class Books:
+    """What the report says about backups."""
+
+    sent: int = 0
+    won: int = 0
+    agreed: int = 0
+    chunks: set[int] = field(default_factory=set)
+
+
+class Backups:
+    """The backup copies of one job run on the cluster (see the module docstring)."""
+
+    def __init__(self, client: ClusterClient, job: Job, slots: int) -> None:
+        self.client = client
+        self.app: Celery = client.app
+        self.job = job
+        #: Backups out at once, at most (0: none are sent).
+        self.slots = slots
+        self.speed = ChunkSpeed()
+        self.books = Books()
+        #: Copies seen running whose chunk is not counted yet, by task id.
+        self.running: dict[str, Sighting] = {}
+        #: Backup copies of chunks not counted yet: chunk -> [(task id, sent at)].
+        self.copies: dict[int, list[tuple[str, float]]] = {}
+        #: Copies still out for chunks already counted: task id -> chunk.
+        self.late: dict[str, int] = {}
+        #: The counted copy of every chunk that has (or had) other copies out.
+        self.counted: dict[int, Counted] = {}
+        self.drained_since: float | None = None
+        self.last_check = time.monotonic()
+
+    # -- what the hub polls ------------------------------------------------------------
+
+    def watched(self, missing: dict[str, int]) -> dict[str, int]:
+        """Task ids to poll, and their chunks: ``missing`` originals, their backups, late copies."""
+        ids = dict(missing)
+        for index in set(missing.values()):
+            for task_id, _ in self.copies.get(index, ()):
+                ids[task_id] = index
+        ids.update(self.late)
+        return ids
+
+    def saw_running(self, task_id: str, state: Any, now: float) -> None:
+        """A copy's ``STARTED`` state (``{"pid", "hostname"}``) seen in a poll."""
+        if task_id not in self.running:
+            worker = state.get("hostname") if isinstance(state, dict) else None
+            self.running[task_id] = Sighting(now, str(worker or "a worker"))
+
+    # -- results -------------------------------------------------------------------------
+
+    def arrived(self, task_id: str, index: int, result: ChunkResult, tally: WaveTally) -> bool:
+        """Judge a copy's result: True if it is the chunk's first and must be counted.
+
+        A later copy is compared with the counted one; a contradiction fails the job.
+        """
+        first = self.counted.get(index)
+        if first is not None:
+            self._compare(task_id, index, result, first)
+            return False
+        self.running.pop(task_id, None)
+        if tally.has(index):
+            # A second copy of a chunk no backup was sent for: a redelivery, which the
+            # wave's tally absorbs (or refuses, if it contradicts the first).
+            return True
+        self.speed.add(result.chunk.darts, result.telemetry.seconds)
+        backups = self.copies.pop(index, [])
+        if backups:
+            original = chunk_task_id(self.job.id, index)
+            by_backup = task_id != original
+            self.books.won += by_backup
+            self.counted[index] = Counted(result.sums, self.where(task_id, result), by_backup)
+            others = [t for t in (original, *(t for t, _ in backups)) if t != task_id]
+            self.late.update(dict.fromkeys(others, index))
+            # Withdrawn if not started yet; a copy already running comes back and is compared.
+            self.client.revoke(others)
+        return True
+
+    def dropped(self, task_id: str, meta: dict[str, Any]) -> bool:
+        """True for a copy to ignore: a late or backup copy that did not succeed.
+
+        A withdrawn copy stores ``REVOKED`` when a worker receives it; a backup that
+        failed leaves its chunk to the other copies (an original's failure still
+        fails the job, as without backups).
+        """
+        if meta.get("status") == states.SUCCESS:
+            return False
+        if self.late.pop(task_id, None) is not None:
+            return True
+        for index, copies in self.copies.items():
+            if any(t == task_id for t, _ in copies):
+                self.copies[index] = [c for c in copies if c[0] != task_id]
+                return True
+        return False
+
+    def withdraw(self) -> None:
+        """Revoke every copy still out (a finished or failed job collects nothing more)."""
+        out = [t for copies in self.copies.values() for t, _ in copies] + list(self.late)
+        if out:
+            self.client.revoke(out)
+
+    def _compare(self, task_id: str, index: int, result: ChunkResult, first: Counted) -> None:
+        self.late.pop(task_id, None)
+        if first.sums != result.sums:
+            raise JobFailed(
+                f"chunk {index} gave two different results, {describe(first.sums)} from "
+                f"{first.where} and {describe(result.sums)} from {self.where(task_id, result)}: "
+                "a worker is non-deterministic or broken, so the job stops rather than guess"
+            )
+        self.books.agreed += 1
+
+    def where(self, task_id: str, result: ChunkResult) -> str:
+        seen = self.running.get(task_id)
+        if seen is not None:
+            return seen.worker
+        return f"pid {result.telemetry.pid} on {result.telemetry.host}"
+
+    def helped(self, wave: range) -> bool:
+        """Whether a backup was sent for a chunk of ``wave`` (its chord callback may not come)."""
+        return any(i in wave for i in self.books.chunks)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def check(self, missing: dict[str, int], now: float) -> None:
+        """Send backups of overdue chunks among ``missing`` if the queue has drained."""
+        if not self.slots or now - self.last_check < CHECK_SECONDS or not missing:
+            return
+        self.last_check = now
+        if self.speed.expected_seconds(1) is None:
+            return  # no chunk counted yet: nothing says what "overdue" is
+        running = [self._running(task_id, index) for task_id, index in missing.items()]
+        unseen = any(c.since is None for c in running)
+        if not unseen and not self._choose(running, now):
+            return
+        # A look at the queue, only when it could matter: a chunk is overdue, or was
+        # never seen running (held by a stopped process, or still queued).
+        if not self._queue_drained():
+            self.drained_since = None
+            return
+        if self.drained_since is None:
+            self.drained_since = now
+            running = [self._running(task_id, index) for task_id, index in missing.items()]
+        self._send(self._choose(running, now), now)
+
+    def _choose(self, running: list[Running], now: float) -> list[int]:
+        return choose_backups(
+            running, self.speed, now, queue_drained=True, in_flight=self.in_flight(), cap=self.slots
+        )
+
+    def _running(self, task_id: str, index: int) -> Running:
+        """The chunk ``index`` as the policy sees it: since when its newest copy runs."""
+        backups = self.copies.get(index, [])
+        newest, sent = backups[-1] if backups else (task_id, None)
+        seen = self.running.get(newest)
+        if seen is not None:
+            since: float | None = seen.since
+        elif sent is not None:
+            since = sent  # a backup goes to a slot that idles: it starts at once
+        else:
+            since = self.drained_since  # never seen running: at least since the drain
+        return Running(index, self.job.plan.chunk(index).darts, 1 + len(backups), since)
+
+    def in_flight(self) -> int:
+        return sum(len(copies) for copies in self.copies.values())
+
+    def _send(self, indices: list[int], now: float) -> None:
+        if not indices:
+            return
+        ids = {}
+        for index in indices:
+            copies = self.copies.setdefault(index, [])
+            task_id = backup_task_id(self.job.id, index, len(copies) + 1)
+            copies.append((task_id, now))
+            ids[task_id] = index
+            self.books.chunks.add(index)
+        chunk_group(self.app, self.job, ids).apply_async()
+        self.books.sent += len(ids)
+
+    def _queue_drained(self) -> bool:
+        try:
+            ready, _ = self.client.queue_state()
+        except Exception:  # noqa: BLE001 - a broker away now is the job's watchdog's business
+            return False
+        return ready == 0
+
+    # -- the end -------------------------------------------------------------------------
+
+    def finish(self, results: Iterable[tuple[str, int, dict[str, Any]]]) -> None:
+        """Compare the late copies among ``results`` (one last look)."""
+        for task_id, _, meta in results:
+            index = self.late.get(task_id)
+            if index is not None and not self.dropped(task_id, meta):
+                self._compare(task_id, index, chunk_result(index, meta), self.counted[index])
+
+    def note(self) -> str | None:
+        """The report's line about backups, if any were sent."""
+        books = self.books
+        if not books.sent:
+            return None
+        return (
+            f"backups: {books.sent} copy(ies) of {len(books.chunks)} overdue chunk(s) sent "
+            f"once the queue had drained; {books.won} finished first, {books.agreed} late "
+            "copy(ies) came back and agreed, the rest were withdrawn"
+        )
+
+
+def describe(sums: tuple[int, ...]) -> str:
+    """A chunk's result in a few words: its hits (π), or that its output sums differ."""
+    return f"{sums[0]} hits" if len(sums) == 1 else "one set of output sums"
