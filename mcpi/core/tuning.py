@@ -38,7 +38,7 @@ from mcpi.core.plan import MAX_CHUNK_DARTS, MAX_CHUNKS, MAX_WAVE_CHUNKS, check_d
 MAX_OVERHEAD = 0.02
 CHUNKS_PER_SLOT = 4
 #: A lost chunk costs at most a minute of one slot; far inside RabbitMQ's consumer
-#: timeout (30 min by default, 2 h as the deployment sets it).
+#: timeout (30 min, as the deployment sets it: rabbitmq_consumer_timeout_ms).
 MAX_CHUNK_SECONDS = 60.0
 #: A wave holds this many chunks per slot (at least ``MIN_WAVE_CHUNKS``), up to the
 #: configured maximum: with the next wave always queued behind it, a wave only has to

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -352,6 +353,70 @@ def test_a_host_cut_off_mid_job_loses_nothing_and_rejoins(testbed: TestBed) -> N
     assert report["hits"] == local_hits(*job_args)
     with stage("the cut-off host's worker rejoins"):
         wait_for_workers(testbed, {victim.name})
+
+
+#: The desktop's owner: one CPU-bound process that prints the CPU seconds it got in a
+#: window of wall time.
+OWNER = (
+    "import os, time\n"
+    "end = time.monotonic() + {seconds}\n"
+    "while time.monotonic() < end:\n"
+    "    pass\n"
+    "t = os.times()\n"
+    "print(t.user + t.system)\n"
+)
+
+
+def owner_cpu_seconds(bed: TestBed, name: str, seconds: float) -> float:
+    script = OWNER.format(seconds=seconds)
+    result = bed.ssh(bed.hosts[name], f"python3 -c {shlex.quote(script)}")
+    return float(result.stdout.split()[-1])
+
+
+def test_polite_workers_leave_the_owner_their_cpu(testbed: TestBed) -> None:
+    """A job runs on h2 while h2's owner computes: the owner keeps >= 90 % of the CPU
+    it gets with no job, and the job's count is still exact.
+
+    The other hosts' workers stop meanwhile: the test bed's hosts share this machine's
+    cores, and a host's politeness is towards its own owner, not towards other hosts.
+    """
+    h2 = host(testbed, "h2")
+    unit = dict(
+        line.split("=", 1)
+        for line in h2.check_output(
+            "systemctl show --property=CPUSchedulingPolicy --property=Nice --property=Slice "
+            "mcpi-worker"
+        ).split()
+    )
+    assert unit["CPUSchedulingPolicy"] in {"5", "idle"} and unit["Nice"] == "19", unit
+    assert unit["Slice"] == "mcpi.slice", unit
+    others = [name for name in testbed.hosts if name != "h2"]
+    window = 5.0
+    job_args = ("-n", "3e9", "--chunk-size", "5e7")
+    result: dict[str, float] = {}
+
+    def owner_during_the_job() -> None:
+        result["shared"] = owner_cpu_seconds(testbed, "h2", window)
+
+    try:
+        for name in others:
+            testbed.ssh(testbed.hosts[name], "systemctl stop mcpi-worker")
+        with stage("the owner's CPU, alone"):
+            alone = owner_cpu_seconds(testbed, "h2", window)
+        with stage("the owner's CPU while a job runs on its host"):
+            report = hub_with_fault(testbed, job_args, owner_during_the_job)
+    finally:
+        for name in others:
+            testbed.ssh(testbed.hosts[name], "systemctl start mcpi-worker")
+        wait_for_workers(testbed, set(testbed.hosts))
+    shared = result["shared"]
+    RECORDED.append(
+        f"polite workers: the owner's CPU in {window:.0f} s, {alone:.2f} s alone and "
+        f"{shared:.2f} s during a job on its host ({shared / alone:.2f})"
+    )
+    assert shared >= 0.9 * alone, (alone, shared)
+    assert {h["host"] for h in report["hosts"] if h["chunks"]} == {"h2"}
+    assert report["hits"] == local_hits(*job_args)
 
 
 def mcpi_hub(bed: TestBed, *args: str) -> subprocess.CompletedProcess[str]:
