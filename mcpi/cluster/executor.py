@@ -9,7 +9,7 @@ rates itself: the hub's rate book does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mcpi.cluster.calibration import calibrate
 from mcpi.cluster.client import ClusterClient, slots_by_host
@@ -72,12 +72,12 @@ class Cluster:
         job: Job,
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
-        resume: bool,
+        earlier: Sequence[ChunkResult] | None,
     ) -> JobTally:
         slots = sum(self.slots.values())
         waves = wave_size(slots, self.settings.wave_chunks)
         backup_slots = slots if self.settings.backups else 0
-        run = ClusterJob(self.client, job, waves, counted, resume, backup_slots)
+        run = ClusterJob(self.client, job, waves, counted, earlier, backup_slots)
         try:
             return run.run(deadline)
         finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +75,9 @@ class WaveRun:
 class ClusterJob:
     """One run of ``job`` on the cluster behind ``client``, in waves of ``wave_chunks`` chunks.
 
-    ``counted`` is told of every chunk as the hub counts it; ``resume`` takes the
-    chunks the backend holds from an earlier run of the same job; up to
+    ``counted`` is told of every chunk as the hub counts it. ``earlier`` is None for a
+    fresh run; a resumed run takes those results (the hub's journal), then the ones
+    the backend still holds from an earlier run of the same job; up to
     ``backup_slots`` backup copies of overdue chunks may be out at once (0: none).
     """
 
@@ -86,7 +87,7 @@ class ClusterJob:
         job: Job,
         wave_chunks: int,
         counted: Callable[[ChunkResult], None],
-        resume: bool,
+        earlier: Sequence[ChunkResult] | None,
         backup_slots: int = 0,
     ) -> None:
         self.client = client
@@ -95,8 +96,11 @@ class ClusterJob:
         self.job = job
         self.wave_chunks = wave_chunks
         self.counted = counted
-        #: Chunks of a resumed job found counted already (None: not resuming).
-        self.resumed: int | None = 0 if resume else None
+        #: Chunks of a resumed job found counted already (None: not resuming), from
+        #: the hub's journal and from the backend.
+        self.resumed: int | None = 0 if earlier is not None else None
+        self.from_journal = 0
+        self.journaled = {r.chunk.index: r for r in earlier or ()}
         self.in_flight: list[WaveRun] = []
         self.notes: list[str] = []
         self.backups = Backups(client, job, backup_slots)
@@ -132,8 +136,9 @@ class ClusterJob:
                 self.backups.finish(self._poll(dict(self.backups.late)))
             if self.resumed:
                 self.notes.append(
-                    f"resumed: {self.resumed:,} chunk(s) counted before were read from the "
-                    "result backend, not recomputed"
+                    f"resumed: {self.resumed:,} chunk(s) counted before were taken, not "
+                    f"recomputed: {self.from_journal:,} from the hub's journal, "
+                    f"{self.resumed - self.from_journal:,} from the result backend"
                 )
         finally:
             # A failing job withdraws the work nobody will collect.
@@ -189,11 +194,19 @@ class ClusterJob:
         return run
 
     def _counted_before(self, run: WaveRun) -> list[ChunkResult]:
-        """Results the backend holds for ``run``'s chunks, added to its tally."""
-        ids = list(run.ids)
+        """Results the hub's journal, or else the backend, holds for ``run``'s chunks,
+        added to its tally."""
+        counted = []
+        for index in run.tally.indices:
+            result = self.journaled.pop(index, None)
+            if result is not None and run.tally.add(result, earlier=True):
+                counted.append(result)
+        self.from_journal += len(counted)
+        ids = [t for t, i in run.ids.items() if not run.tally.has(i)]
+        if not ids:
+            return counted
         backend = self.app.backend
         values = backend.client.mget([backend.get_key_for_task(t) for t in ids])
-        counted = []
         for task_id, value in zip(ids, values, strict=True):
             if value is None:
                 continue

@@ -9,7 +9,7 @@ owns what persists (job records, journals, the rate book).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from mcpi.core.chunk import ChunkResult
@@ -20,7 +20,6 @@ from mcpi.core.tuning import Capacity
 from mcpi.settings import Settings
 
 if TYPE_CHECKING:
-    from mcpi.hub.records import JobBook
     from mcpi.hub.request import EstimateRequest
 
 
@@ -70,14 +69,15 @@ class Executor(Protocol):
         job: Job,
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
-        resume: bool,
+        earlier: Sequence[ChunkResult] | None,
     ) -> JobTally:
         """Count every chunk of ``job``, each exactly once, and return the tally.
 
-        ``counted`` is told of each chunk as it is counted (progress, trace);
-        ``deadline`` (a ``time.monotonic()`` value) bounds the wait; with ``resume``,
-        chunks an earlier run of the same job counted are taken from where this
-        executor keeps results, not recomputed.
+        ``counted`` is told of each chunk as it is counted (progress, trace, the hub's
+        journal); ``deadline`` (a ``time.monotonic()`` value) bounds the wait.
+        ``earlier`` is None for a fresh run; for a resumed one, the results the hub's
+        journal holds (possibly none). They are taken, not recomputed, and so are
+        any others the executor still keeps (the cluster's result backend).
         """
         ...
 
@@ -86,16 +86,14 @@ class Executor(Protocol):
         ...
 
 
-def choose_executor(
-    request: EstimateRequest, settings: Settings, journals: JobBook | None = None
-) -> tuple[Executor, list[str]]:
+def choose_executor(request: EstimateRequest, settings: Settings) -> tuple[Executor, list[str]]:
     """The cluster if one is configured (and not overridden), else the local pool.
 
     Also the notes that say why a job ran locally.
     """
     from mcpi.hub.local import LocalPool
 
-    pool = LocalPool(request.processes, journals, request.model)
+    pool = LocalPool(request.processes, request.model)
     if request.local:
         return pool, ["ran locally (--local)"]
     if not settings.cluster_configured:

@@ -4,8 +4,8 @@ Same kernel (or model), same plan, same tally as the cluster, so the same (seed,
 gives the bit-identical hit count (or a model's bit-identical sums). Pool processes
 find a model job's model as workers do, by name among the installed models, or, on
 this pool only, from the file or module the user named. At most two chunks per
-process are in flight, so memory stays bounded however many chunks the plan has. Each
-result is journaled as it arrives (next to the job's record), so a killed hub's job
+process are in flight, so memory stays bounded however many chunks the plan has. The
+hub journals each result as it is counted (:mod:`mcpi.hub.run`), so a killed hub's job
 resumes from the journal.
 """
 
@@ -19,7 +19,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mcpi import models
@@ -31,7 +31,6 @@ from mcpi.core.plan import Chunk
 from mcpi.core.tally import JobTally, WaveTally
 from mcpi.core.tuning import Capacity, HostRate
 from mcpi.errors import JobFailed, JobTimeout
-from mcpi.hub.records import JobBook
 
 #: What one chunk costs a pool process besides counting: pickling the chunk and its
 #: result through the pool's pipes (~0.1 ms measured; a generous bound).
@@ -47,9 +46,8 @@ MODEL_CALIBRATION_SECONDS = 0.02
 class LocalPool:
     """Runs jobs on ``processes`` local processes (default: every core).
 
-    ``journals`` is the hub's job book, where each job's chunk results are journaled
-    (None: nowhere, and nothing to resume from). ``model_source`` is how the user named
-    a model job's model (an installed name, or ``FILE.py:NAME`` / ``MODULE:NAME``).
+    ``model_source`` is how the user named a model job's model (an installed name, or
+    ``FILE.py:NAME`` / ``MODULE:NAME``).
     """
 
     mode = "local"
@@ -60,11 +58,9 @@ class LocalPool:
     def __init__(
         self,
         processes: int | None = None,
-        journals: JobBook | None = None,
         model_source: str | None = None,
     ) -> None:
         self.processes = processes or os.cpu_count() or 1
-        self.journals = journals
         self.model_source = model_source
         self.notes: list[str] = []
 
@@ -117,10 +113,9 @@ class LocalPool:
         job: Job,
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
-        resume: bool,
+        earlier: Sequence[ChunkResult] | None,
     ) -> JobTally:
-        """Count ``job``; with ``resume``, first take the chunks its journal already holds."""
-        journal = self.journals.journal(job.id) if self.journals is not None else None
+        """Count ``job``; a resumed one first takes the chunks counted ``earlier``."""
         plan = job.plan
         tally = JobTally(plan, job.width)
         open_waves: dict[range, WaveTally] = {}
@@ -136,10 +131,10 @@ class LocalPool:
                 tally.fold(open_waves.pop(indices))
 
         done: set[int] = set()
-        if resume and journal is not None:
-            for earlier in journal.read(job.id):
-                add(earlier, earlier=True)
-                done.add(earlier.chunk.index)
+        if earlier:
+            for before in earlier:
+                add(before, earlier=True)
+                done.add(before.chunk.index)
             if done:
                 self.notes.append(
                     f"resumed: {len(done):,} chunk(s) counted before were taken from the "
@@ -178,8 +173,6 @@ class LocalPool:
                     chunk, error = item
                     raise JobFailed(f"chunk {chunk.index} failed: {type(error).__name__}: {error}")
                 result: ChunkResult = item
-                if journal is not None:
-                    journal.append(job.id, result)
                 add(result)
                 if submit():
                     in_flight += 1
@@ -187,8 +180,6 @@ class LocalPool:
         finally:
             pool.terminate()
             pool.join()
-            if journal is not None:
-                journal.close()
         return tally
 
 

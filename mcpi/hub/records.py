@@ -4,9 +4,9 @@
 A record is one JSON file, ``<cache_dir>/jobs/<id>.json``, replaced atomically at each
 step (job started, stage planned, stage counted, job ended). It holds what defines the
 job's count (seed, stages: first dart, darts, chunk size) and where it ran; the chunk
-results themselves stay where the executor keeps them (the cluster's result backend,
-for ``result_expires``; the local pool's journal next to the record). A hub that dies
-leaves its record "running": that is what ``--resume`` picks up.
+results themselves go to the hub's journal next to the record, as they are counted
+(and a cluster's also stay in its result backend, for ``result_expires``). A hub that
+dies leaves its record "running": that is what ``--resume`` picks up.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class JobBook:
         return self.directory / f"{job_id}.json"
 
     def journal(self, job_id: str) -> ChunkJournal | None:
-        """Where the local pool journals the chunk results of job ``job_id`` (None: nowhere).
+        """Where the hub journals the chunk results of job ``job_id`` (None: nowhere).
 
         One journal per record, for all of its stages (``job_id`` may be a stage's).
         """
@@ -217,10 +217,11 @@ def _mtime(path: Path) -> float:
 
 
 class ChunkJournal:
-    """Chunk results of one job, one JSON line each: where the local pool resumes from.
+    """Chunk results of one job, one JSON line each: where a resumed job starts from.
 
-    (The cluster needs none: its chunk results stay in the result backend, keyed by
-    task id, for ``result_expires``.) Lines are appended as results arrive and flushed
+    Local pool and cluster alike: a cluster's chunk results also stay in the result
+    backend for ``result_expires``, but a broker host rebuilt or replaced loses them,
+    and the journal does not. Lines are appended as results are counted and flushed
     at once, so a killed hub loses at most the chunks it had not been told about.
     """
 

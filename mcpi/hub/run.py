@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from mcpi import __version__
+from mcpi.core.chunk import ChunkResult
 from mcpi.core.exact import OutputEstimate, output_estimate
 from mcpi.core.job import Job, new_job_id, new_seed
 from mcpi.core.model import ModelCall
@@ -83,7 +84,7 @@ def run_estimate(request: EstimateRequest, settings: Settings, progress: Progres
             record.request.get("output") if record is not None else request.output,
             recorded=record.model if record is not None else None,
         )
-    executor, notes = choose_executor(request, settings, book)
+    executor, notes = choose_executor(request, settings)
     if bound is not None and bound.local_only and executor.mode != "local":
         executor.close()
         raise UsageError(
@@ -359,11 +360,27 @@ class JobRun:
             job = Job(id=stage_job_id(record.id, index), seed=record.seed, plan=plan, model=call)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        # Every chunk counted is journaled at once, on the local pool and the cluster
+        # alike: a resumed job takes the journal's chunks first, so it finishes even
+        # if the result backend lost everything (a rebuilt broker host).
+        journal = self.book.journal(record.id)
+        earlier = None
+        if resuming:
+            earlier = journal.read(job.id) if journal is not None else []
+        journaled = {r.chunk.index for r in earlier or ()}
+
+        def counted(result: ChunkResult) -> None:
+            if journal is not None and result.chunk.index not in journaled:
+                journal.append(job.id, result)
+            observer.counted(result)
+
         observer.start(plan.darts)
         try:
-            tally = self.executor.run(job, observer.counted, deadline, resume=resuming)
+            tally = self.executor.run(job, counted, deadline, earlier)
         finally:
             observer.finish()
+            if journal is not None:
+                journal.close()
         if not tally.complete:
             raise JobFailed(f"only {tally.darts} of {plan.darts} darts were counted")
         if self.rates is not None:

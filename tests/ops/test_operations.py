@@ -17,7 +17,7 @@ import pytest
 from mcpi.cli import main
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
-from mcpi.testing.servers import free_port, wait_for
+from mcpi.testing.servers import Redis, free_port, wait_for
 from tests.helpers import Background, estimate, kill_once_journaled
 
 pytestmark = pytest.mark.integration
@@ -161,7 +161,7 @@ def test_a_killed_hub_resumes_on_the_cluster_recounting_nothing_counted(  # type
     assert code == 0 and report is not None, err
     assert report["hits"] == count_hits(seed, 0, darts) and report["job_id"] == record["id"]
     assert report["resumed"]
-    (note,) = [n for n in report["notes"] if "read from the result backend" in n]
+    (note,) = [n for n in report["notes"] if n.startswith("resumed: ")]
     reused = int(note.split()[1].replace(",", ""))
     assert reused >= 3
     # Rates and host rows are the resumed run's own: the reused chunks are not in them.
@@ -177,6 +177,36 @@ def test_a_killed_hub_resumes_on_the_cluster_recounting_nothing_counted(  # type
     assert record["id"] in out and " done " in out
     code, _, err = hub(cluster_env, "estimate", "--resume", record["id"])
     assert code == ExitStatus.USAGE and "finished already" in err
+
+
+def test_a_resume_after_the_result_backend_lost_everything_recounts_no_journaled_chunk(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, redis_server: Redis
+) -> None:
+    """The broker host rebuilt: Redis has nothing of the job. The hub's own journal
+    has what it counted, and only the rest is computed again."""
+    worker = start_worker("w1", concurrency=2)
+    seed, darts = 4343, 12 * 10**8
+    args = ["estimate", "-n", str(darts), "--seed", str(seed), "--chunk-size", "1e8"]
+    journal = kill_once_journaled(args, cluster_env, Path(cluster_env["XDG_CACHE_HOME"]))
+    job = journal.stem
+    journaled = {
+        json.loads(line)["result"]["chunk"]["index"] for line in journal.read_text().splitlines()
+    }
+    assert len(journaled) >= 3
+    # The killed hub's queued chunks run out; then Redis loses every key.
+    wait_for(lambda: worker.log().count(" succeeded in ") >= 12, 120, "the queue to drain")
+    redis_server.flush()
+    log_before = len(worker.log())
+
+    code, report, err = estimate(cluster_env, "--resume", job)
+    assert code == 0 and report is not None, err
+    assert report["hits"] == count_hits(seed, 0, darts)
+    (note,) = [n for n in report["notes"] if n.startswith("resumed: ")]
+    assert f"{len(journaled)} from the hub's journal, 0 from the result backend" in note, note
+    assert report["thrown_darts"] == darts - len(journaled) * 10**8
+    recomputed = worker.log()[log_before:]
+    assert not [i for i in journaled if f"[mcpi-{job}-{i}] received" in recomputed]
+    assert all(f"[mcpi-{job}-{i}] received" in recomputed for i in set(range(12)) - journaled)
 
 
 def test_a_killed_local_hub_resumes_from_its_journal(tmp_path: Path) -> None:
