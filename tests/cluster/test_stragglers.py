@@ -16,7 +16,7 @@ import pytest
 
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
-from tests.helpers import estimate
+from tests.helpers import estimate, run_model
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +109,27 @@ def test_a_frozen_pool_process_does_not_hold_the_job(  # type: ignore[no-untyped
     notes = " ".join(report["notes"])
     assert "backups: 1 copy(ies) of 1 overdue chunk(s)" in notes, notes
     assert "1 finished first" in notes, notes
+
+
+def test_a_frozen_pool_process_does_not_hold_a_model_job(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path
+) -> None:
+    samples, chunk = 64 * 4096 * 16, 4096 * 16
+    start_worker("steady", concurrency=1)
+    start_worker(
+        "frozen",
+        concurrency=1,
+        PYTHONPATH=inject(tmp_path, "freeze", FREEZER),
+        MCPI_TEST_CHUNK_DARTS=str(chunk),
+        MCPI_TEST_FREEZE="prerun",
+    )
+    args = ["call", "-n", str(samples), "--chunk-size", str(chunk), "--seed", "8"]
+    status, cluster, err = run_model(cluster_env, *args, "--timeout", "120")
+    assert status == 0 and cluster is not None, err
+    assert "1 finished first" in " ".join(cluster["notes"]), cluster["notes"]
+    status, local, err = run_model(cluster_env, *args, "--local")
+    assert status == 0 and local is not None, err
+    assert cluster["outputs"] == local["outputs"]
 
 
 def test_a_worker_whose_copy_of_a_chunk_differs_is_named_and_the_job_fails(  # type: ignore[no-untyped-def]
