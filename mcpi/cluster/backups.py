@@ -123,7 +123,7 @@ class Backups:
             # A second copy of a chunk no backup was sent for: a redelivery, which the
             # wave's tally absorbs (or refuses, if it contradicts the first).
             return True
-        self.speed.add(result.chunk.darts, result.telemetry.seconds)
+        self.speed.add(result.chunk.darts, result.telemetry.seconds, result.telemetry.host)
         backups = self.copies.pop(index, [])
         if backups:
             original = chunk_task_id(self.job.id, index)
@@ -212,13 +212,17 @@ class Backups:
         backups = self.copies.get(index, [])
         newest, sent = backups[-1] if backups else (task_id, None)
         seen = self.running.get(newest)
+        host = None
         if seen is not None:
             since: float | None = seen.since
+            # A node is name@host; chunk results name the host, so rates are per host.
+            host = seen.worker.partition("@")[2] or seen.worker
         elif sent is not None:
             since = sent  # a backup goes to a slot that idles: it starts at once
         else:
             since = self.drained_since  # never seen running: at least since the drain
-        return Running(index, self.job.plan.chunk(index).darts, 1 + len(backups), since)
+        units = self.job.plan.chunk(index).darts
+        return Running(index, units, 1 + len(backups), since, host)
 
     def in_flight(self) -> int:
         return sum(len(copies) for copies in self.copies.values())
