@@ -427,21 +427,37 @@ def ideal_ratio(report: dict[str, Any], slots: int) -> float:
 
 
 def test_a_slow_host_benchmark_with_and_without_backups(testbed: TestBed) -> None:
-    """One of three worker hosts limited to 20 % of a CPU (a desktop whose owner started
+    """One of three worker hosts held to 20 % of its speed (a desktop whose owner started
     a build): the job's rate as a fraction of the ideal, without and with backups, in one
     run. A benchmark: the figures are recorded; the test asks exact counts only."""
     slow = testbed.hosts["h3"]
     slots = int(host(testbed, "h1").check_output("nproc"))
-    job_args = ("-n", "6e9", "--chunk-size", "1e8")
+    # Chunk sizes are the tuner's, from a calibration of each run's own (fresh cache):
+    # sizing and backups together, as a user gets them.
+    job_args = ("-n", "6e9")
     expected = local_hits(*job_args)
     ratios = {}
-    testbed.ssh(slow, "systemctl set-property --runtime mcpi-worker CPUQuota=20%")
+    # A duty cycle of SIGSTOP and SIGCONT to h3's pool processes: 20 ms of every 100 ms
+    # running (a CPU quota would do, but the bed's hosts cannot set one on this kernel's
+    # cgroups); the worker's main process keeps its heartbeats.
+    testbed.ssh(
+        slow,
+        "cat > /run/mcpi-slowdown.sh <<'EOF'\n"
+        "pid=$(systemctl show -P MainPID mcpi-worker)\n"
+        "while :; do pkill -STOP -P $pid; sleep 0.08; pkill -CONT -P $pid; sleep 0.02; done\n"
+        "EOF\n"
+        "systemd-run --unit=mcpi-slowdown /bin/sh /run/mcpi-slowdown.sh",
+    )
     try:
         for backups in ("false", "true"):
             with stage(f"a job with h3 at 20 % CPU, backups {backups}"):
                 result = subprocess.run(
                     hub_command(*job_args),
-                    env={**control_env(testbed), "MCPI_BACKUPS": backups},
+                    env={
+                        **control_env(testbed),
+                        "MCPI_BACKUPS": backups,
+                        "MCPI_CACHE_DIR": str(testbed.state / f"slow-host-{backups}"),
+                    },
                     capture_output=True,
                     text=True,
                     timeout=600,
@@ -450,22 +466,46 @@ def test_a_slow_host_benchmark_with_and_without_backups(testbed: TestBed) -> Non
             report = json.loads(result.stdout)
             assert report["hits"] == expected
             ratios[backups] = ideal_ratio(report, slots)
+            rates = {h["host"]: h["darts_per_busy_second"] for h in report["hosts"]}
     finally:
-        testbed.ssh(slow, "systemctl set-property --runtime mcpi-worker CPUQuota=")
+        testbed.ssh(
+            slow,
+            "systemctl stop mcpi-slowdown; pkill -CONT -P $(systemctl show -P MainPID mcpi-worker)",
+            check=False,
+        )
+    shown = ", ".join(f"{name} {rate:.3g}" for name, rate in sorted(rates.items()))
     RECORDED.append(
         "a slow host (h3 at 20 % CPU), the job's rate over the ideal: "
-        f"{ratios['false']:.2f} without backups, {ratios['true']:.2f} with"
+        f"{ratios['false']:.2f} without backups, {ratios['true']:.2f} with "
+        f"(per-slot darts/s: {shown})"
     )
+    # The set-up, not a speed target: h3 really was slower than the others.
+    assert rates["h3"] < 0.6 * min(rates["h1"], rates["h2"]), rates
 
 
-def chunk_receipts(bed: TestBed, job: str) -> dict[int, int]:
-    """How often each chunk of ``job`` reached a worker, over every host's worker log."""
+def chunk_receipts(bed: TestBed, job: str, since: float) -> dict[int, int]:
+    """How often each chunk of ``job`` reached a worker since the epoch time ``since``,
+    over every host's worker log."""
     receipts: dict[int, int] = {}
     for name in bed.hosts:
-        log = bed.ssh(bed.hosts[name], f"journalctl -u mcpi-worker --no-pager -g 'mcpi-{job}-'")
+        log = bed.ssh(
+            bed.hosts[name],
+            f"journalctl -u mcpi-worker --no-pager --since @{since:.0f} -g 'mcpi-{job}-'",
+        )
         for index in re.findall(rf"count_chunk\[mcpi-{job}-(\d+)\] received", log.stdout):
             receipts[int(index)] = receipts.get(int(index), 0) + 1
     return receipts
+
+
+def queue_idle(bed: TestBed) -> bool:
+    """The mcpi queue is empty, and no worker holds a chunk of it unacknowledged."""
+    queue = bed.ssh(
+        bed.hosts["h1"],
+        "rabbitmqctl -q list_queues -p mcpi --no-table-headers "
+        "name messages_ready messages_unacknowledged",
+    )
+    rows = [line.split() for line in queue.stdout.splitlines()]
+    return ["mcpi", "0", "0"] in rows
 
 
 def test_a_lost_broker_host_resume_recounts_no_journaled_chunk(testbed: TestBed) -> None:
@@ -493,6 +533,12 @@ def test_a_lost_broker_host_resume_recounts_no_journaled_chunk(testbed: TestBed)
     journaled = {
         json.loads(line)["result"]["chunk"]["index"] for line in journal.read_text().splitlines()
     }
+    with stage("the killed hub's queued chunks run out"):
+        # So that Redis, wiped next, is left with nothing at all of the job.
+        deadline = time.monotonic() + 120
+        while not queue_idle(testbed):
+            assert time.monotonic() < deadline, "the queue did not drain"
+            time.sleep(1)
     with stage("rebuild the broker host's Redis, with new passwords"):
         testbed.ssh(
             testbed.hosts["h1"],
@@ -504,15 +550,17 @@ def test_a_lost_broker_host_resume_recounts_no_journaled_chunk(testbed: TestBed)
         rc, output, _ = playbook(testbed, "cluster.yml", "cluster-new-passwords")
         assert rc == 0, output[-4000:]
         wait_for_workers(testbed, set(testbed.hosts))
+    resumed_at = time.time() - 1
     with stage("resume the job from the hub's journal"):
         result = mcpi_hub(testbed, "estimate", "--json", "--no-progress", "--resume", job)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["hits"] == local_hits(*job_args)
     (note,) = [n for n in report["notes"] if n.startswith("resumed: ")]
-    assert f"{len(journaled)} from the hub's journal" in note, note
-    receipts = chunk_receipts(testbed, job)
-    assert {i: receipts.get(i) for i in journaled} == dict.fromkeys(journaled, 1), receipts
+    assert f"{len(journaled)} from the hub's journal, 0 from the result backend" in note, note
+    # The workers' logs: since the resume, every chunk but the journaled ones was run.
+    receipts = chunk_receipts(testbed, job, since=resumed_at)
+    assert set(receipts) == set(range(60)) - journaled, (sorted(receipts), sorted(journaled))
 
 
 def mcpi_hub(bed: TestBed, *args: str) -> subprocess.CompletedProcess[str]:
