@@ -2,7 +2,8 @@
 Celery cluster.
 
 For scripts and notebooks: ``mcpi.run(model, samples=..., seed=...)`` runs a model
-(:mod:`mcpi.api`), and ``@mcpi.model(...)`` declares one (:mod:`mcpi.core.model`).
+(:mod:`mcpi.api`), ``with mcpi.Session() as s: s.run(...)`` runs many, warm,
+and ``@mcpi.model(...)`` declares one (:mod:`mcpi.core.model`).
 
 The folders are the layers, each importing only those below it (checked in CI by
 ``lint-imports``): :mod:`mcpi.core` (pure, numpy only: kernel, plan, tally, messages,
@@ -24,7 +25,12 @@ import importlib
 from typing import Any
 
 #: The facade's names, and the modules that define them.
-_EXPORTS = {"run": "mcpi.api", "model": "mcpi.core.model", "Model": "mcpi.core.model"}
+_EXPORTS = {
+    "run": "mcpi.api",
+    "Session": "mcpi.api",
+    "model": "mcpi.core.model",
+    "Model": "mcpi.core.model",
+}
 
 
 def __getattr__(name: str) -> Any:

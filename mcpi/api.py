@@ -29,11 +29,13 @@ from mcpi.core.exact import OutputEstimate
 from mcpi.core.model import Model
 from mcpi.core.stats import HostThroughput
 from mcpi.errors import UsageError
+from mcpi.hub.executor import choose_executor
 from mcpi.hub.progress import NoProgress
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import EstimateRequest
 from mcpi.hub.run import run_estimate
-from mcpi.settings import load_settings
+from mcpi.hub.warm import Warm
+from mcpi.settings import Settings, load_settings
 
 #: Samples of a job given neither ``samples`` nor ``precision`` (as ``mcpi-hub run``).
 DEFAULT_SAMPLES = 10**6
@@ -118,13 +120,96 @@ def run(
     """Run ``model`` (a name, ``FILE.py:NAME``, ``MODULE:NAME``, or a :class:`Model`).
 
     ``samples`` (default 1e6) or ``precision`` (the 95 % half-width of ``output``,
-    bounded by ``max_samples``); the rest as ``mcpi-hub run``'s options.
+    bounded by ``max_samples``); the rest as ``mcpi-hub run``'s options. Many jobs in a
+    row are quicker in a :class:`Session`.
     """
-    if precision is not None and samples is not None:
-        raise UsageError("give samples or precision, not both")
-    if resume is None and samples is not None and (isinstance(samples, bool) or samples < 1):
-        raise UsageError(f"samples must be a positive whole number, not {samples!r}")
-    settings = load_settings(
+    settings = _settings(broker, backend, config, timeout, env)
+    request = _request(
+        model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
+        local=local, processes=processes,
+    )  # fmt: skip
+    return Result(run_estimate(request, settings, NoProgress()))
+
+
+class Session:
+    """Where a script's or a notebook's jobs run, kept warm between them::
+
+        with mcpi.Session() as session:
+            prices = [session.run("call", 10**6, params={"K": k}, seed=1) for k in (90, 100)]
+
+    The cluster is checked and measured once (the check again after a minute), the
+    local pool's processes stay up: each job then costs its own work and a few
+    milliseconds. Every job is recorded and reported as with :func:`run`, and gives the
+    same answer bit for bit. Close it (or use ``with``) to stop the pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        local: bool = False,
+        processes: int | None = None,
+        timeout: float | None = None,
+        broker: str | None = None,
+        backend: str | None = None,
+        config: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = _settings(broker, backend, config, timeout, env)
+        self.local, self.processes = local, processes
+        executor, why = choose_executor(
+            EstimateRequest(darts=1, local=local, processes=processes), self.settings
+        )
+        self._warm: Warm | None = Warm(executor, why)
+
+    def run(
+        self,
+        model: str | Model,
+        samples: int | None = None,
+        *,
+        seed: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        precision: float | None = None,
+        output: str | None = None,
+        max_samples: int | None = None,
+        chunk_size: int | None = None,
+        resume: str | None = None,
+    ) -> Result:
+        """Run ``model`` as :func:`run` does, on this session's cluster or pool."""
+        if self._warm is None:
+            raise UsageError("this session is closed")
+        request = _request(
+            model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
+            local=self.local, processes=self.processes,
+        )  # fmt: skip
+        return Result(run_estimate(request, self.settings, NoProgress(), self._warm))
+
+    @property
+    def where(self) -> str:
+        """``"local"``, or the cluster's broker address."""
+        if self._warm is None:
+            raise UsageError("this session is closed")
+        return self._warm.where
+
+    def close(self) -> None:
+        if self._warm is not None:
+            self._warm.close()
+            self._warm = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _settings(
+    broker: str | None,
+    backend: str | None,
+    config: str | Path | None,
+    timeout: float | None,
+    env: Mapping[str, str] | None,
+) -> Settings:
+    return load_settings(
         {
             "broker_url": broker,
             "result_backend": backend,
@@ -133,7 +218,27 @@ def run(
         },
         os.environ if env is None else env,
     )
-    request = EstimateRequest(
+
+
+def _request(
+    model: str | Model,
+    samples: int | None,
+    seed: int | None,
+    params: Mapping[str, Any] | None,
+    precision: float | None,
+    output: str | None,
+    max_samples: int | None,
+    chunk_size: int | None,
+    resume: str | None,
+    *,
+    local: bool,
+    processes: int | None,
+) -> EstimateRequest:
+    if precision is not None and samples is not None:
+        raise UsageError("give samples or precision, not both")
+    if resume is None and samples is not None and (isinstance(samples, bool) or samples < 1):
+        raise UsageError(f"samples must be a positive whole number, not {samples!r}")
+    return EstimateRequest(
         darts=int(samples or DEFAULT_SAMPLES),
         seed=seed,
         chunk_size=chunk_size,
@@ -147,7 +252,6 @@ def run(
         output=output,
         max_samples=(max_samples or DEFAULT_MAX_SAMPLES) if precision is not None else None,
     )
-    return Result(run_estimate(request, settings, NoProgress()))
 
 
 def source_of(model: str | Model) -> str:

@@ -63,6 +63,7 @@ class LocalPool:
         self.processes = processes or os.cpu_count() or 1
         self.model_source = model_source
         self.notes: list[str] = []
+        self._pool: Any = None
 
     @property
     def description(self) -> str:
@@ -73,7 +74,11 @@ class LocalPool:
         return {socket.gethostname(): self.processes}
 
     def close(self) -> None:
-        """Nothing outlives :meth:`run`: its pool is terminated when it returns."""
+        """Stop the pool's processes (the CLI's one job, or a session, is over)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+            pool.join()
 
     def calibrate(self, model: ModelCall | None = None) -> Capacity:
         """This machine's slots, at the kernel's (or model's) rate measured here and now."""
@@ -143,7 +148,8 @@ class LocalPool:
         results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         chunks = (c for c in plan.chunks() if c.index not in done)
         in_flight = 0
-        pool = _context().Pool(self.processes, initializer=_child_init, initargs=(os.getpid(),))
+        pool = self._start()
+        finished = False
         try:
 
             def submit() -> bool:
@@ -176,11 +182,20 @@ class LocalPool:
                 add(result)
                 if submit():
                     in_flight += 1
-            pool.close()
+            finished = True
         finally:
-            pool.terminate()
-            pool.join()
+            if not finished:
+                # Chunks still in flight count for nobody: the pool goes with them.
+                self.close()
         return tally
+
+    def _start(self) -> Any:
+        """The pool: started on the first job, kept for the next ones until :meth:`close`."""
+        if self._pool is None:
+            self._pool = _context().Pool(
+                self.processes, initializer=_child_init, initargs=(os.getpid(),)
+            )
+        return self._pool
 
 
 def _find_model(source: str, call: ModelCall) -> Model:

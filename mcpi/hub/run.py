@@ -49,14 +49,18 @@ from mcpi.hub.records import (
 from mcpi.hub.report import JobReport, TuneReport
 from mcpi.hub.request import EstimateRequest
 from mcpi.hub.trace import Trace
+from mcpi.hub.warm import Warm
 from mcpi.settings import Settings
 
 
-def run_estimate(request: EstimateRequest, settings: Settings, progress: Progress) -> JobReport:
+def run_estimate(
+    request: EstimateRequest, settings: Settings, progress: Progress, warm: Warm | None = None
+) -> JobReport:
     """Run the job ``request`` describes where ``settings`` say, reporting to ``progress``.
 
     Every job is recorded (see :mod:`mcpi.hub.records`); ``request.resume`` finishes a
-    recorded one where it ran, with its seed and stages.
+    recorded one where it ran, with its seed and stages. With ``warm`` (a session's
+    executor, :mod:`mcpi.hub.warm`) the job runs there, and it stays open after.
     """
     book = JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
     record = None
@@ -84,9 +88,14 @@ def run_estimate(request: EstimateRequest, settings: Settings, progress: Progres
             record.request.get("output") if record is not None else request.output,
             recorded=record.model if record is not None else None,
         )
-    executor, notes = choose_executor(request, settings)
+    executor: Executor
+    if warm is None:
+        executor, notes = choose_executor(request, settings)
+    else:
+        executor, notes = warm, warm.new_job(request.model)
     if bound is not None and bound.local_only and executor.mode != "local":
-        executor.close()
+        if warm is None:
+            executor.close()
         raise UsageError(
             f"model {request.model} is a local file or module: it runs on the local pool "
             "only (--local); install it on the workers to run it on the cluster"
@@ -96,7 +105,8 @@ def run_estimate(request: EstimateRequest, settings: Settings, progress: Progres
     try:
         return JobRun(executor, notes, request, settings, progress, book, record, bound).run()
     finally:
-        executor.close()
+        if warm is None:
+            executor.close()
 
 
 def run_tune(request: EstimateRequest, settings: Settings) -> TuneReport:

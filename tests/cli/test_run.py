@@ -311,6 +311,32 @@ def test_the_python_api_gives_the_cli_s_answer(env: dict[str, str], models_file:
     assert math.isfinite(mcpi.run("e", precision=0.05, seed=2, env=env).mean)
 
 
+def test_a_warm_session_gives_every_job_its_single_run_s_answer(env: dict[str, str]) -> None:
+    jobs = [("call", 40960, {"K": 90.0}, 3), ("call", 40960, {"K": 110.0}, 4), ("e", 8192, {}, 5)]
+    singles = [
+        mcpi.run(name, samples=n, seed=seed, params=params, env=env, processes=2)
+        for name, n, params, seed in jobs
+    ]
+    with mcpi.Session(env=env, processes=2) as session:
+        assert session.where == "local"
+        warm = [session.run(name, n, seed=seed, params=params) for name, n, params, seed in jobs]
+        pool = session._warm.inner._pool  # type: ignore[union-attr]
+        again = session.run("call", 40960, seed=3, params={"K": 90.0})
+        assert session._warm.inner._pool is pool  # type: ignore[union-attr]
+        with pytest.raises(UsageError, match="no model 'nope'"):
+            session.run("nope", 10)
+        after_an_error = session.run("e", 8192, seed=5)
+    for single, hot in zip(singles, warm, strict=True):
+        assert hot.outputs == single.outputs and hot.seed == single.seed
+        assert hot.job_id != single.job_id
+        assert hot.notes == single.notes, (hot.notes, single.notes)
+    assert again.outputs == warm[0].outputs
+    assert after_an_error.outputs == warm[2].outputs
+    assert pool._state != "RUN"  # the session's end stopped its processes
+    with pytest.raises(UsageError, match="closed"):
+        session.run("e", 10)
+
+
 TWO_OUTPUTS = textwrap.dedent(
     """
     import time
