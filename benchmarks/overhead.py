@@ -1,4 +1,4 @@
-"""The whole time of small cluster jobs through the CLI, beside the Pool's for the same darts.
+"""The whole time of small cluster jobs, CLI and warm API session, beside the Pool's.
 
     python benchmarks/overhead.py [--processes 2] [--repeats 3]
 
@@ -6,8 +6,10 @@ A private RabbitMQ/Redis with one worker of P slots (``mcpi.testing.servers.Sand
 its rates are learnt first (``mcpi-hub tune``), as a cluster's are after its first job.
 Each row is the best of ``--repeats`` runs of ``mcpi-hub estimate -n N`` as a fresh
 process (imports, preflight, submission, results, report), and the job's own wall
-time from its report; the Pool row is ``multiprocessing.Pool(P)``, started before the
-clock, counting the same darts. What separates the two is mcpi's per-job overhead.
+time from its report; the session column is a job through a warm ``mcpi.Session``
+on the same cluster (one job run before the clock, as a notebook's second cell); the
+Pool row is ``multiprocessing.Pool(P)``, started before the clock, counting the same
+darts. What separates them is mcpi's per-job overhead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import mcpi
 from mcpi.bench import peers
 from mcpi.bench.suite import timed
 from mcpi.testing.servers import Sandbox
@@ -61,19 +64,30 @@ def main() -> None:
             capture_output=True,
         )
         pool = peers.PoolPeer(args.processes)
+        session = mcpi.Session(env=env)
         try:
             pool.count(10**6, 1)  # warm up
-            print(f"{'darts':>8}  {'CLI whole':>10}  {'job wall':>9}  {'Pool':>8}  CLI/Pool")
+            session.run("pi", 10**6, seed=1)  # warm up
+            print(
+                f"{'darts':>8}  {'CLI whole':>10}  {'job wall':>9}  {'session':>8}  "
+                f"{'Pool':>8}  CLI/Pool  session/Pool"
+            )
             for darts in SIZES:
                 whole, wall = min(cli_job(env, darts) for _ in range(args.repeats))
+                warm = min(
+                    timed(lambda n=darts: session.run("pi", n, seed=1))[1]
+                    for _ in range(args.repeats)
+                )
                 pool_seconds = min(
                     timed(lambda n=darts: pool.count(n, 1))[1] for _ in range(args.repeats)
                 )
                 print(
-                    f"{darts:8.0e}  {whole:9.3f}s  {wall:8.3f}s  {pool_seconds:7.3f}s  "
-                    f"{whole / pool_seconds:8.1f}"
+                    f"{darts:8.0e}  {whole:9.3f}s  {wall:8.3f}s  {warm:7.3f}s  "
+                    f"{pool_seconds:7.3f}s  {whole / pool_seconds:8.1f}  "
+                    f"{warm / pool_seconds:12.1f}"
                 )
         finally:
+            session.close()
             pool.close()
 
 
