@@ -118,6 +118,8 @@ class Backups:
         if first is not None:
             self._compare(task_id, index, result, first)
             return False
+        # Where it ran, read before its sighting is dropped: the node name, if seen.
+        where = self.where(task_id, result)
         self.running.pop(task_id, None)
         if tally.has(index):
             # A second copy of a chunk no backup was sent for: a redelivery, which the
@@ -129,7 +131,7 @@ class Backups:
             original = chunk_task_id(self.job.id, index)
             by_backup = task_id != original
             self.books.won += by_backup
-            self.counted[index] = Counted(result.sums, self.where(task_id, result), by_backup)
+            self.counted[index] = Counted(result.sums, where, by_backup)
             others = [t for t in (original, *(t for t, _ in backups)) if t != task_id]
             self.late.update(dict.fromkeys(others, index))
             # Withdrawn if not started yet; a copy already running comes back and is compared.
