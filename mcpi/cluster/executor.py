@@ -78,10 +78,9 @@ class Cluster:
         waves = wave_size(slots, self.settings.wave_chunks)
         backup_slots = slots if self.settings.backups else 0
         run = ClusterJob(self.client, job, waves, counted, earlier, backup_slots)
-        try:
-            return run.run(deadline)
-        finally:
-            self.notes += run.notes
+        tally = run.run(deadline)
+        tally.notes += run.notes
+        return tally
 
     def close(self) -> None:
         self.client.close()

@@ -56,6 +56,8 @@ class Totals:
     #: Darts of chunks an earlier run of the job counted (a resumed job): in the
     #: count, but not in the hosts' work of this run.
     earlier_darts: int = field(default=0, kw_only=True)
+    #: Remarks of the run for the job's report (a resume, a recovery, a backup won).
+    notes: list[str] = field(default_factory=list, kw_only=True)
 
     def count(self, result: ChunkResult, earlier: bool = False) -> None:
         """Add one chunk's result (the caller has made sure it is new)."""
@@ -81,6 +83,7 @@ class Totals:
         for host, work in other.hosts.items():
             self.hosts.setdefault(host, HostWork()).absorb(work)
         self.versions |= other.versions
+        self.notes += other.notes
 
     @property
     def hits(self) -> int:

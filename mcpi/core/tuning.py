@@ -90,6 +90,21 @@ class Capacity:
         hosts = (HostRate(h.host, h.slots, h.rate / block, h.source) for h in self.hosts)
         return Capacity(tuple(hosts), self.task_overhead)
 
+    def shared(self, jobs: int) -> Capacity:
+        """Each one's share of this capacity when ``jobs`` jobs run on it at once.
+
+        Every host keeps its rate and gives each job its slots divided by ``jobs``
+        (at least one): a sweep's small jobs are then chunked as the small parts of
+        one big job they are, not each as if it had the whole cluster to fill.
+
+        >>> Capacity.of([HostRate("a", 8, 1e8), HostRate("b", 2, 1e8)], 0.0).shared(4).slots
+        3
+        """
+        if jobs <= 1:
+            return self
+        hosts = (HostRate(h.host, -(-h.slots // jobs), h.rate, h.source) for h in self.hosts)
+        return Capacity(tuple(hosts), self.task_overhead)
+
     @property
     def rate(self) -> float:
         """Darts/s of every slot together."""

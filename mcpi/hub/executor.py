@@ -36,7 +36,8 @@ class Executor(Protocol):
     #: Whether measured rates are worth keeping between runs (in the hub's rate book),
     #: or cheap enough to measure afresh for each job.
     rates_worth_keeping: bool
-    #: Remarks for the job's report (a resume, a recovery), added during :meth:`run`.
+    #: Remarks for the job's report found by :meth:`prepare` (those of a run, a resume
+    #: or a recovery, come with its tally).
     notes: list[str]
 
     @property
@@ -74,7 +75,8 @@ class Executor(Protocol):
         """Count every chunk of ``job``, each exactly once, and return the tally.
 
         ``counted`` is told of each chunk as it is counted (progress, trace, the hub's
-        journal); ``deadline`` (a ``time.monotonic()`` value) bounds the wait.
+        journal), from the calling thread; ``deadline`` (a ``time.monotonic()`` value)
+        bounds the wait.
         ``earlier`` is None for a fresh run; for a resumed one, the results the hub's
         journal holds (possibly none). They are taken, not recomputed, and so are
         any others the executor still keeps (the cluster's result backend).

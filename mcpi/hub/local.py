@@ -35,6 +35,8 @@ from mcpi.errors import JobFailed, JobTimeout
 #: What one chunk costs a pool process besides counting: pickling the chunk and its
 #: result through the pool's pipes (~0.1 ms measured; a generous bound).
 LOCAL_TASK_OVERHEAD = 0.0005
+#: How often a job waiting on its chunks checks that the pool is still open.
+CLOSED_CHECK_SECONDS = 0.5
 #: How often a pool process checks that its hub is still alive.
 HUB_WATCH_SECONDS = 1.0
 #: Darts per calibration run of the kernel in this process (~10 ms on a current core).
@@ -47,7 +49,9 @@ class LocalPool:
     """Runs jobs on ``processes`` local processes (default: every core).
 
     ``model_source`` is how the user named a model job's model (an installed name, or
-    ``FILE.py:NAME`` / ``MODULE:NAME``).
+    ``FILE.py:NAME`` / ``MODULE:NAME``); a session's jobs name theirs in :attr:`sources`.
+    Jobs may run at once from several threads (a sweep): they share the pool's
+    processes, each with its own results.
     """
 
     mode = "local"
@@ -62,8 +66,12 @@ class LocalPool:
     ) -> None:
         self.processes = processes or os.cpu_count() or 1
         self.model_source = model_source
+        #: Where each model (by name) is found, as the user named it.
+        self.sources: dict[str, str] = {}
         self.notes: list[str] = []
         self._pool: Any = None
+        self._lock = threading.Lock()
+        self._running = 0
 
     @property
     def description(self) -> str:
@@ -73,9 +81,14 @@ class LocalPool:
         """This machine's slots: the chunks that can run at once (its models are here)."""
         return {socket.gethostname(): self.processes}
 
+    def source_of(self, call: ModelCall) -> str:
+        """How the pool's processes find the model of ``call``."""
+        return self.sources.get(call.name) or self.model_source or call.name
+
     def close(self) -> None:
         """Stop the pool's processes (the CLI's one job, or a session, is over)."""
-        pool, self._pool = self._pool, None
+        with self._lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.terminate()
             pool.join()
@@ -100,7 +113,7 @@ class LocalPool:
     def _model_rate(self, call: ModelCall) -> float:
         """Samples/s of the model in this process: one block, then about 20 ms of blocks."""
         try:
-            model = _find_model(self.model_source or call.name, call)
+            model = _find_model(self.source_of(call), call)
             began = time.perf_counter()
             chunk_sums(model, call, 0, 0, call.block)
             seconds = max(time.perf_counter() - began, 1e-9)
@@ -141,7 +154,7 @@ class LocalPool:
                 add(before, earlier=True)
                 done.add(before.chunk.index)
             if done:
-                self.notes.append(
+                tally.notes.append(
                     f"resumed: {len(done):,} chunk(s) counted before were taken from the "
                     "journal, not recomputed"
                 )
@@ -150,6 +163,8 @@ class LocalPool:
         in_flight = 0
         pool = self._start()
         finished = False
+        with self._lock:
+            self._running += 1
         try:
 
             def submit() -> bool:
@@ -161,7 +176,7 @@ class LocalPool:
                     arguments: tuple[Any, ...] = (job.seed, chunk)
                 else:
                     work = _compute_model_chunk
-                    arguments = (self.model_source or job.model.name, job.model, job.seed, chunk)
+                    arguments = (self.source_of(job.model), job.model, job.seed, chunk)
                 pool.apply_async(
                     work,
                     arguments,
@@ -173,7 +188,7 @@ class LocalPool:
             while in_flight < 2 * self.processes and submit():
                 in_flight += 1
             while in_flight:
-                ok, item = _next_result(results, deadline, tally, plan.chunk_count)
+                ok, item = self._next_result(pool, results, deadline, tally, plan.chunk_count)
                 in_flight -= 1
                 if not ok:
                     chunk, error = item
@@ -184,18 +199,49 @@ class LocalPool:
                     in_flight += 1
             finished = True
         finally:
-            if not finished:
+            with self._lock:
+                self._running -= 1
+                alone = self._running == 0
+            if not finished and alone:
                 # Chunks still in flight count for nobody: the pool goes with them.
+                # (While other jobs of a sweep run, they finish and are dropped.)
                 self.close()
         return tally
 
     def _start(self) -> Any:
         """The pool: started on the first job, kept for the next ones until :meth:`close`."""
-        if self._pool is None:
-            self._pool = _context().Pool(
-                self.processes, initializer=_child_init, initargs=(os.getpid(),)
-            )
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = _context().Pool(
+                    self.processes, initializer=_child_init, initargs=(os.getpid(),)
+                )
+            return self._pool
+
+    def _next_result(
+        self,
+        pool: Any,
+        results: queue.SimpleQueue[tuple[bool, Any]],
+        deadline: float | None,
+        tally: JobTally,
+        chunks: int,
+    ) -> tuple[bool, Any]:
+        """The next chunk's outcome, or an error if the deadline passes or the pool is
+        closed (by another thread: a session closed while its jobs run)."""
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            try:
+                return results.get(
+                    timeout=CLOSED_CHECK_SECONDS
+                    if left is None
+                    else max(0.0, min(left, CLOSED_CHECK_SECONDS))
+                )
+            except queue.Empty:
+                if left is not None and left <= CLOSED_CHECK_SECONDS:
+                    raise JobTimeout(
+                        f"the job's deadline passed with {tally.chunks} of {chunks} chunks counted"
+                    ) from None
+                if self._pool is not pool:
+                    raise JobFailed("the local pool was closed while the job ran") from None
 
 
 def _find_model(source: str, call: ModelCall) -> Model:
@@ -218,21 +264,6 @@ def _failed(
     results: queue.SimpleQueue[tuple[bool, Any]], chunk: Chunk, error: BaseException
 ) -> None:
     results.put((False, (chunk, error)))
-
-
-def _next_result(
-    results: queue.SimpleQueue[tuple[bool, Any]],
-    deadline: float | None,
-    tally: JobTally,
-    chunks: int,
-) -> tuple[bool, Any]:
-    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-    try:
-        return results.get(timeout=timeout)
-    except queue.Empty:
-        raise JobTimeout(
-            f"the job's deadline passed with {tally.chunks} of {chunks} chunks counted"
-        ) from None
 
 
 def _context() -> multiprocessing.context.BaseContext:

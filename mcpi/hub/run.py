@@ -92,21 +92,24 @@ def run_estimate(
     if warm is None:
         executor, notes = choose_executor(request, settings)
     else:
-        executor, notes = warm, warm.new_job(request.model)
-    if bound is not None and bound.local_only and executor.mode != "local":
-        if warm is None:
-            executor.close()
-        raise UsageError(
-            f"model {request.model} is a local file or module: it runs on the local pool "
-            "only (--local); install it on the workers to run it on the cluster"
-        )
-    if record is not None:
-        notes = []  # it runs where it started; the report says it was resumed
+        executor = warm.job(request.model, bound.call.name if bound else None)
+        notes = list(warm.why)
     try:
+        check_runs_there(bound, executor)
+        if record is not None:
+            notes = []  # it runs where it started; the report says it was resumed
         return JobRun(executor, notes, request, settings, progress, book, record, bound).run()
     finally:
-        if warm is None:
-            executor.close()
+        executor.close()
+
+
+def check_runs_there(bound: BoundModel | None, executor: Executor) -> None:
+    """Refuse a model found in a local file or module anywhere but on the local pool."""
+    if bound is not None and bound.local_only and executor.mode != "local":
+        raise UsageError(
+            f"model {bound.source} is a local file or module: it runs on the local pool "
+            "only (--local); install it on the workers to run it on the cluster"
+        )
 
 
 def run_tune(request: EstimateRequest, settings: Settings) -> TuneReport:
@@ -162,7 +165,12 @@ def measure(
 
 
 class JobRun:
-    """One run of the hub over a job's stages, keeping its record up to date."""
+    """One run of the hub over a job's stages, keeping its record up to date.
+
+    A sweep's jobs (:mod:`mcpi.hub.sweep`) share the ``capacity`` it measured once, are
+    chunked for their ``share`` of it (``share`` jobs run at once), and end by the
+    sweep's ``deadline``.
+    """
 
     def __init__(
         self,
@@ -174,6 +182,10 @@ class JobRun:
         book: JobBook,
         record: JobRecord | None,
         bound: BoundModel | None = None,
+        *,
+        capacity: Capacity | None = None,
+        share: int = 1,
+        deadline: float | None = None,
     ) -> None:
         self.executor = executor
         self.bound = bound
@@ -192,7 +204,9 @@ class JobRun:
         self.rates = rate_book(executor, settings, bound)
         self.slots: dict[str, int] = {}
         self.chunking: ChunkChoice | None = None
-        self.capacity: Capacity | None = None
+        self.capacity: Capacity | None = capacity
+        self.share = share
+        self.deadline = deadline
         #: This run's work over all stages: hosts, versions, duplicates, earlier darts.
         self.totals = Totals()
 
@@ -203,6 +217,8 @@ class JobRun:
             self._check_resumable(record)
         began = time.monotonic()
         deadline = began + self.settings.timeout if self.settings.timeout else None
+        if self.deadline is not None:
+            deadline = self.deadline
         observer = Tee(self.progress, self.trace)
         try:
             # A resumed job's unfinished stage may have chunks counted already.
@@ -346,7 +362,9 @@ class JobRun:
             call = self.bound.call if self.bound is not None else None
             self.capacity = measure(self.executor, self.slots, self.rates, call=call)
         self.chunking = choose_chunk_size(
-            darts // block, self.capacity.per_block(block), wave_chunks=self.settings.wave_chunks
+            darts // block,
+            self.capacity.shared(self.share).per_block(block),
+            wave_chunks=self.settings.wave_chunks,
         )
         if block > 1:
             self.chunking = self.chunking.in_samples(block)
@@ -446,7 +464,7 @@ class JobRun:
             worker_versions=versions,
             chunking=self.chunking,
             capacity=self.capacity,
-            notes=notes + self.executor.notes,
+            notes=notes + self.executor.notes + self.totals.notes,
             precision=self.target,
             outputs=outputs,
             model=record.model,

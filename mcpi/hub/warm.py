@@ -2,14 +2,19 @@
 
 The CLI runs one job per process: it checks the cluster (or starts the local pool) and
 measures it for that job. A script or notebook that runs many jobs
-(:class:`mcpi.api.Session`) keeps one :class:`Warm` executor instead: the local pool's
-processes stay up, the cluster's preflight answer is reused for
-:data:`PREPARE_SECONDS`, and each model's measured rates for the session's life. What
-a job counts does not depend on any of it: only how fast it gets there.
+(:class:`mcpi.api.Session`), or a sweep of jobs at once (:mod:`mcpi.hub.sweep`), keeps
+one :class:`Warm` executor instead: the local pool's processes stay up, the cluster's
+preflight answer is reused for :data:`PREPARE_SECONDS`, and each model's measured
+rates for the session's life. What a job counts does not depend on any of it: only
+how fast it gets there.
+
+Each job runs through its own :class:`WarmJob`, a view with its own notes, so jobs may
+run at once from several threads.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -26,11 +31,14 @@ from mcpi.hub.local import LocalPool
 PREPARE_SECONDS = 60.0
 
 
+def code_key(model: ModelCall | None) -> str:
+    """What a preflight checks of a model: its code (name, version, digest)."""
+    return "pi" if model is None else f"{model.name} {model.version} {model.digest}"
+
+
 def model_key(model: ModelCall | None) -> str:
-    """What makes a model's checks and rates its own: name, code, version and parameters."""
-    if model is None:
-        return "pi"
-    return f"{model.name} {model.version} {model.digest} {model.params!r}"
+    """What makes a model's rates its own: its code and its parameters."""
+    return code_key(model) if model is None else f"{code_key(model)} {model.params!r}"
 
 
 class Warm:
@@ -43,9 +51,7 @@ class Warm:
         self.inner = inner
         self.why = list(why)
         self.mode = inner.mode
-        self.rates_worth_keeping = inner.rates_worth_keeping
-        #: The inner executor's own list, which its runs extend.
-        self.notes = inner.notes
+        self._lock = threading.Lock()
         self._prepared: dict[str, tuple[float, dict[str, int], list[str]]] = {}
         self._capacity: dict[str, Capacity] = {}
 
@@ -53,28 +59,66 @@ class Warm:
     def where(self) -> str:
         return self.inner.where
 
-    @property
-    def description(self) -> str:
-        return self.inner.description
+    def job(self, model_source: str | None = None, model_name: str | None = None) -> WarmJob:
+        """The executor for one job (of the model ``model_source`` names, ``model_name``)."""
+        if isinstance(self.inner, LocalPool) and model_source and model_name:
+            self.inner.sources[model_name] = model_source
+        return WarmJob(self)
 
-    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
-        """The inner executor's answer, asked again once it is :data:`PREPARE_SECONDS` old."""
-        key = model_key(model)
-        known = self._prepared.get(key)
-        if known is not None and time.monotonic() - known[0] < PREPARE_SECONDS:
-            _, slots, notes = known
-            self.inner.notes.extend(notes)
-            return dict(slots)
-        before = len(self.inner.notes)
-        slots = self.inner.prepare(model)
-        self._prepared[key] = (time.monotonic(), dict(slots), self.inner.notes[before:])
-        return slots
+    def prepare(self, model: ModelCall | None = None) -> tuple[dict[str, int], list[str]]:
+        """The inner executor's answer and its notes, asked again once it is
+        :data:`PREPARE_SECONDS` old. Jobs of one model share it, whatever their parameters.
+        """
+        key = code_key(model)
+        with self._lock:
+            known = self._prepared.get(key)
+            if known is not None and time.monotonic() - known[0] < PREPARE_SECONDS:
+                return dict(known[1]), list(known[2])
+            before = len(self.inner.notes)
+            slots = self.inner.prepare(model)
+            notes = self.inner.notes[before:]
+            del self.inner.notes[before:]
+            self._prepared[key] = (time.monotonic(), dict(slots), notes)
+            return dict(slots), list(notes)
 
     def calibrate(self, model: ModelCall | None = None) -> Capacity:
         key = model_key(model)
-        if key not in self._capacity:
-            self._capacity[key] = self.inner.calibrate(model)
-        return self._capacity[key]
+        with self._lock:
+            if key not in self._capacity:
+                self._capacity[key] = self.inner.calibrate(model)
+            return self._capacity[key]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class WarmJob:
+    """One job's view of a :class:`Warm` executor: the executor seam, with its own notes.
+
+    Closing it leaves the session's executor open.
+    """
+
+    def __init__(self, warm: Warm) -> None:
+        self.warm = warm
+        self.mode = warm.inner.mode
+        self.rates_worth_keeping = warm.inner.rates_worth_keeping
+        self.notes: list[str] = []
+
+    @property
+    def where(self) -> str:
+        return self.warm.inner.where
+
+    @property
+    def description(self) -> str:
+        return self.warm.inner.description
+
+    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
+        slots, notes = self.warm.prepare(model)
+        self.notes += notes
+        return slots
+
+    def calibrate(self, model: ModelCall | None = None) -> Capacity:
+        return self.warm.calibrate(model)
 
     def run(
         self,
@@ -83,15 +127,7 @@ class Warm:
         deadline: float | None,
         earlier: Sequence[ChunkResult] | None,
     ) -> JobTally:
-        return self.inner.run(job, counted, deadline, earlier)
-
-    def new_job(self, model_source: str | None) -> list[str]:
-        """Ready for the next job (of the model named ``model_source``): the last job's
-        notes forgotten, each report has its own; the notes a new job starts with."""
-        self.inner.notes.clear()
-        if isinstance(self.inner, LocalPool):
-            self.inner.model_source = model_source
-        return list(self.why)
+        return self.warm.inner.run(job, counted, deadline, earlier)
 
     def close(self) -> None:
-        self.inner.close()
+        """Nothing: the session closes its executor."""
