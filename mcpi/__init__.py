@@ -2,8 +2,9 @@
 Celery cluster.
 
 For scripts and notebooks: ``mcpi.run(model, samples=..., seed=...)`` runs a model
-(:mod:`mcpi.api`), ``with mcpi.Session() as s: s.run(...)`` runs many, warm,
-and ``@mcpi.model(...)`` declares one (:mod:`mcpi.core.model`).
+(:mod:`mcpi.api`), ``mcpi.sweep(model, [params, ...])`` runs it over many parameter
+sets at once, ``with mcpi.Session() as s: s.run(...)`` runs many jobs, warm, and
+``@mcpi.model(...)`` declares one (:mod:`mcpi.core.model`).
 
 The folders are the layers, each importing only those below it (checked in CI by
 ``lint-imports``): :mod:`mcpi.core` (pure, numpy only: kernel, plan, tally, messages,
@@ -27,6 +28,7 @@ from typing import Any
 #: The facade's names, and the modules that define them.
 _EXPORTS = {
     "run": "mcpi.api",
+    "sweep": "mcpi.api",
     "Session": "mcpi.api",
     "model": "mcpi.core.model",
     "Model": "mcpi.core.model",

@@ -7,6 +7,12 @@ True
 >>> abs(result["volume"].error) < 4 * result["volume"].std_error
 True
 
+A sweep runs one model over many parameter sets at once, each its own job:
+
+>>> balls = mcpi.sweep("ball", [{"d": 2}, {"d": 3}], 40_960, seed=1, local=True, processes=1)
+>>> [round(r["volume"].exact, 4) for r in balls]
+[3.1416, 4.1888]
+
 One call, :func:`run`, takes what ``mcpi-hub run`` takes and returns a :class:`Result`:
 each output's mean, standard error and 95 % interval, the seed, the job id and the
 per-host table. It runs where the CLI would, with the same settings precedence
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,7 @@ from mcpi.hub.progress import NoProgress
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import EstimateRequest
 from mcpi.hub.run import run_estimate
+from mcpi.hub.sweep import SweepOutcome, describe, run_sweep
 from mcpi.hub.warm import Warm
 from mcpi.settings import Settings, load_settings
 
@@ -131,6 +138,39 @@ def run(
     return Result(run_estimate(request, settings, NoProgress()))
 
 
+def sweep(
+    model: str | Model,
+    params: Sequence[Mapping[str, Any]],
+    samples: int | None = None,
+    *,
+    seed: int | None = None,
+    precision: float | None = None,
+    output: str | None = None,
+    max_samples: int | None = None,
+    chunk_size: int | None = None,
+    local: bool = False,
+    processes: int | None = None,
+    timeout: float | None = None,
+    broker: str | None = None,
+    backend: str | None = None,
+    config: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[Result]:
+    """Run ``model`` once per parameter set in ``params``, all at once; the results in order.
+
+    Each is its own job (record, seed, result), bit for bit the result of the same job
+    run alone with :func:`run`. All share ``seed`` (one fresh seed if None): common
+    random numbers, so that the points differ by their parameters, not by their noise.
+    Nothing runs if any parameter set is invalid; if a job fails while running, the
+    others finish and the first failure is raised.
+    """
+    settings = _settings(broker, backend, config, timeout, env)
+    requests = _points(
+        model, params, samples, seed, precision, output, max_samples, chunk_size, local, processes
+    )
+    return _results(run_sweep(requests, settings))
+
+
 class Session:
     """Where a script's or a notebook's jobs run, kept warm between them::
 
@@ -183,6 +223,27 @@ class Session:
         )  # fmt: skip
         return Result(run_estimate(request, self.settings, NoProgress(), self._warm))
 
+    def sweep(
+        self,
+        model: str | Model,
+        params: Sequence[Mapping[str, Any]],
+        samples: int | None = None,
+        *,
+        seed: int | None = None,
+        precision: float | None = None,
+        output: str | None = None,
+        max_samples: int | None = None,
+        chunk_size: int | None = None,
+    ) -> list[Result]:
+        """Run ``model`` once per parameter set, all at once, as :func:`sweep` does."""
+        if self._warm is None:
+            raise UsageError("this session is closed")
+        requests = _points(
+            model, params, samples, seed, precision, output, max_samples, chunk_size,
+            self.local, self.processes,
+        )  # fmt: skip
+        return _results(run_sweep(requests, self.settings, self._warm))
+
     @property
     def where(self) -> str:
         """``"local"``, or the cluster's broker address."""
@@ -200,6 +261,40 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _points(
+    model: str | Model,
+    params: Sequence[Mapping[str, Any]],
+    samples: int | None,
+    seed: int | None,
+    precision: float | None,
+    output: str | None,
+    max_samples: int | None,
+    chunk_size: int | None,
+    local: bool,
+    processes: int | None,
+) -> list[EstimateRequest]:
+    """A sweep's requests: one per parameter set."""
+    if isinstance(params, Mapping) or not all(isinstance(p, Mapping) for p in params):
+        raise UsageError("a sweep's params are a list of parameter sets (dicts), one per job")
+
+    def one(point: Mapping[str, Any]) -> EstimateRequest:
+        bounds = (precision, output, max_samples, chunk_size, None)
+        return _request(model, samples, seed, point, *bounds, local=local, processes=processes)
+
+    return [one(point) for point in params]
+
+
+def _results(outcomes: list[SweepOutcome]) -> list[Result]:
+    """The sweep's results, or its first failure (naming the job) raised."""
+    for k, outcome in enumerate(outcomes, 1):
+        if outcome.error is not None:
+            error = outcome.error
+            raise type(error)(
+                f"sweep job {k} of {len(outcomes)} ({describe(outcome.request)}) failed: {error}"
+            ) from error
+    return [Result(o.report) for o in outcomes if o.report is not None]
 
 
 def _settings(

@@ -46,6 +46,15 @@ def add_parser(commands: Any) -> None:
         help="a model parameter (repeat for several)",
     )
     run.add_argument(
+        "--sweep",
+        type=types.sweep,
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="run one job per value of parameter NAME, all at once, each its own job with "
+        "the same seed (repeat to sweep every combination)",
+    )
+    run.add_argument(
         "--precision",
         type=types.half_width,
         metavar="H",
@@ -92,7 +101,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr
 
     check_options(args)
 
-    def request() -> EstimateRequest:
+    def request(params: Mapping[str, str] | None = None) -> EstimateRequest:
         return EstimateRequest(
             darts=args.samples or DEFAULT_SAMPLES,
             seed=args.seed,
@@ -102,12 +111,18 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr
             resume=args.resume,
             model=args.model,
             model_job=True,
-            params=dict(args.param),
+            params=dict(args.param if params is None else params),
             half_width=args.precision,
             output=args.output,
             max_samples=(args.max_samples or DEFAULT_MAX_SAMPLES) if args.precision else None,
         )
 
+    if args.sweep:
+        from mcpi.cli.options import cluster_settings
+        from mcpi.cli.sweep import run_sweep_job
+
+        settings = cluster_settings(args, env, timeout=args.timeout)
+        return run_sweep_job(args, settings, stdout, request)
     return run_job(
         args, env, stdout, stderr, request, model_as_text, model_as_json, plot_model_job, "samples"
     )
@@ -123,6 +138,7 @@ def check_options(args: argparse.Namespace) -> None:
                 ("--samples", args.samples),
                 ("--seed", args.seed),
                 ("--param", args.param or None),
+                ("--sweep", args.sweep or None),
                 ("--chunk-size", args.chunk_size),
                 ("--precision", args.precision),
                 ("--output", args.output),
@@ -144,6 +160,8 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError(
             "give --samples or --precision, not both (bound --precision with --max-samples)"
         )
+    if args.sweep and args.plot is not None:
+        raise UsageError("--plot draws one job: drop it from a --sweep (use --json for the rows)")
     if args.max_samples is not None and args.precision is None:
         raise UsageError("--max-samples bounds --precision; for a fixed number use --samples")
     if args.output is not None and args.precision is None:

@@ -70,6 +70,15 @@ def param(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def sweep(text: str) -> tuple[str, list[str]]:
+    """``NAME=V1,V2,...``: a parameter's values, one job each (types checked by the model)."""
+    name, equals, values = text.partition("=")
+    listed = [v.strip() for v in values.split(",")]
+    if not equals or not name.strip() or not all(listed):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE,VALUE,...")
+    return name.strip(), listed
+
+
 def processes(text: str) -> int:
     return parse_count(text, "processes", 4096)
 

@@ -108,6 +108,9 @@ class Model:
     #: A fast path computing a chunk's sums directly from (seed, start, stop, params)
     #: instead of per-block samples: the π model's positional dart kernel.
     chunk_sums: ChunkSums | None = None
+    #: Checks a parameter set (raising ValueError with the reason) when a job is
+    #: made, so that bad values are refused before any chunk runs.
+    check: Callable[..., None] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -141,6 +144,11 @@ class Model:
                 raise ModelError(f"model {self.name} needs --param {name}=VALUE")
             else:
                 bound[name] = param.default
+        if self.check is not None:
+            try:
+                self.check(**bound)
+            except ValueError as exc:
+                raise ModelError(f"model {self.name}: {exc}") from None
         return bound
 
     def exact_values(self, params: Mapping[str, ParamValue]) -> dict[str, float]:
@@ -177,11 +185,14 @@ def model(
     block: int = DEFAULT_BLOCK,
     version: str = "0",
     description: str | None = None,
+    check: Callable[..., None] | None = None,
 ) -> Callable[[Callable[..., Samples]], Model]:
     """Declare a model: a decorator over ``function(rng, n, **params)``.
 
     ``params`` maps each parameter to its default (its type is the default's) or to a
-    type (``int`` or ``float``: a required parameter).
+    type (``int`` or ``float``: a required parameter). ``check(**params)`` raises
+    ValueError for values the model cannot take: they are refused with its message
+    before a job (or any job of a sweep) runs.
 
     >>> @model("coin", outputs=("heads",), exact={"heads": 0.5})
     ... def coin(rng, n):
@@ -199,6 +210,7 @@ def model(
             exact=exact,
             block=block,
             version=version,
+            check=check,
             description=description
             if description is not None
             else (inspect.getdoc(function) or "").split("\n", 1)[0],

@@ -62,11 +62,21 @@ def _ball_volume(d: int) -> dict[str, float]:
     return {"volume": math.pi ** (d / 2) / math.gamma(d / 2 + 1)}
 
 
-@model("ball", outputs=("volume",), params={"d": 3}, exact=_ball_volume, version="1")
-def ball(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    """Volume of the unit d-ball: 2^d·1{‖x‖ ≤ 1}, x uniform in [-1, 1]^d."""
+def _check_ball(d: int) -> None:
     if not 1 <= d <= 64:
         raise ValueError(f"d must be between 1 and 64, not {d}")
+
+
+@model(
+    "ball",
+    outputs=("volume",),
+    params={"d": 3},
+    exact=_ball_volume,
+    version="1",
+    check=_check_ball,
+)
+def ball(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Volume of the unit d-ball: 2^d·1{‖x‖ ≤ 1}, x uniform in [-1, 1]^d."""
     points = rng.random((n, d)) * 2.0 - 1.0
     # Column by column: elementwise IEEE operations only, the same bits on any CPU.
     radius = points[:, 0] * points[:, 0]
@@ -90,19 +100,23 @@ def _call_price(S: float, K: float, T: float, r: float, sigma: float) -> dict[st
     return {"price": black_scholes_call(S, K, T, r, sigma)}
 
 
+def _check_call(S: float, K: float, T: float, r: float, sigma: float) -> None:
+    if S <= 0 or K <= 0 or T <= 0 or sigma <= 0:
+        raise ValueError("S, K, T and sigma must be positive")
+
+
 @model(
     "call",
     outputs=("price",),
     params={"S": 100.0, "K": 100.0, "T": 1.0, "r": 0.05, "sigma": 0.2},
     exact=_call_price,
     version="1",
+    check=_check_call,
 )
 def call(
     rng: np.random.Generator, n: int, S: float, K: float, T: float, r: float, sigma: float
 ) -> np.ndarray:
     """European call under Black–Scholes: e^{−rT}(S_T − K)⁺ of one lognormal S_T."""
-    if S <= 0 or K <= 0 or T <= 0 or sigma <= 0:
-        raise ValueError("S, K, T and sigma must be positive")
     z = rng.standard_normal(n)
     terminal = S * np.exp((r - sigma * sigma / 2) * T + sigma * math.sqrt(T) * z)
     return math.exp(-r * T) * np.maximum(terminal - K, 0.0)

@@ -138,6 +138,12 @@ MODELS_FILE = textwrap.dedent(
     def raises(rng, n):
         raise RuntimeError("the model broke")
 
+    @mcpi.model("raises_at", params={"at": -1}, block=8)
+    def raises_at(rng, n, at):
+        if at >= 0:
+            raise RuntimeError(f"the model broke at {at}")
+        return rng.random(n)
+
     @mcpi.model("shape", block=8)
     def shape(rng, n):
         return np.zeros(n - 1)
@@ -184,7 +190,13 @@ def test_a_model_in_a_file_runs_on_the_local_pool(env: dict[str, str], models_fi
         (["call", "--max-samples", "9"], ExitStatus.USAGE, "--max-samples bounds"),
         ([], ExitStatus.USAGE, "name a model"),
         (["call", "-n", "0"], ExitStatus.USAGE, "at least 1"),
-        (["ball", "--param", "d=0"], ExitStatus.JOB_FAILED, "d must be between 1 and 64"),
+        (["ball", "--param", "d=0"], ExitStatus.USAGE, "model ball: d must be between 1 and 64"),
+        (["call", "--sweep", "K=90,abc"], ExitStatus.USAGE, "sweep job 2 of 2 (K='abc'): param"),
+        (["ball", "--sweep", "d=2,0,3"], ExitStatus.USAGE, "sweep job 2 of 3 (d='0'): model"),
+        (["call", "--sweep", "K=1", "--param", "K=2"], ExitStatus.USAGE, "both --param and"),
+        (["call", "--sweep", "K=1", "--sweep", "K=2"], ExitStatus.USAGE, "more than once"),
+        (["call", "--sweep", "K=1,"], ExitStatus.USAGE, "is not NAME=VALUE,VALUE,..."),
+        (["call", "--sweep", "K=1,2", "--plot", "p.png"], ExitStatus.USAGE, "--plot draws one"),
         (["{file}:raises"], ExitStatus.JOB_FAILED, "model raises raised in block"),
         (["{file}:shape"], ExitStatus.JOB_FAILED, "returned shape (7,), expected (8,)"),
         (["{file}:nan"], ExitStatus.JOB_FAILED, "output value has NaN or infinite samples"),
@@ -368,3 +380,76 @@ def test_a_resumed_precision_job_targets_the_output_it_started_with(tmp_path: Pa
     assert resumed["precision"]["output"] == "noisy" and resumed["precision"]["reached"]
     noisy = resumed["outputs"]["noisy"]
     assert (noisy["ci95"][1] - noisy["ci95"][0]) / 2 <= 0.01 < 1.96 / 10_240**0.5
+
+
+def test_a_sweep_runs_each_job_as_its_single_run(env: dict[str, str]) -> None:
+    """Each job of a sweep: its own record, the common seed, its single run's bits."""
+    args = ["-n", "40960", "--seed", "17", "--local", "--processes", "2"]
+    status, out, err = hub(env, "run", "call", "--sweep", "K=90,110", "--sweep", "r=0,0.05",
+                           "--param", "sigma=0.3", "--json", *args)  # fmt: skip
+    assert status == ExitStatus.OK, err
+    sweep = json.loads(out)
+    assert sweep["sweep"] == ["K", "r"] and sweep["done"] == 4 and sweep["failed"] == 0
+    jobs = sweep["jobs"]
+    assert [(j["params"]["K"], j["params"]["r"]) for j in jobs] == [
+        (90.0, 0.0), (90.0, 0.05), (110.0, 0.0), (110.0, 0.05)
+    ]  # fmt: skip
+    assert len({j["job_id"] for j in jobs}) == 4 and {j["seed"] for j in jobs} == {17}
+    assert sweep["samples"] == sum(j["samples"] for j in jobs)
+    for job in jobs:
+        p = job["params"]
+        alone = run_json(env, "call", *args, f"--param=K={p['K']}", f"--param=r={p['r']}",
+                         "--param", "sigma=0.3")  # fmt: skip
+        assert statistics(alone) == statistics(job)
+        assert job["params"] == alone["params"] and job["outputs"]["price"]["exact"] > 0
+    # Every job is recorded, as done, like any other job.
+    _, out, _ = hub(env, "jobs", "--json")
+    done = {r["id"]: r["status"] for r in json.loads(out)}
+    assert all(done[j["job_id"]] == "done" for j in jobs)
+    # The text report: one row per job, in order.
+    status, out, err = hub(env, "run", "ball", "--sweep", "d=2,3,4", *args)
+    assert status == ExitStatus.OK, err
+    rows = [line.split() for line in out.splitlines() if line[:1].isdigit()]
+    assert [r[0] for r in rows[:3]] == ["2", "3", "4"] and "3 of 3 job(s) done" in out
+
+
+def test_a_sweep_with_one_bad_job_runs_nothing(env: dict[str, str]) -> None:
+    status, _, err = hub(env, "run", "ball", "--sweep", "d=2,3,99", "-n", "64", "--local")
+    assert status == ExitStatus.USAGE and "sweep job 3 of 3 (d='99')" in err
+    assert "nothing was run" in err and err.count("\n") == 1
+    _, out, _ = hub(env, "jobs", "--json")
+    assert json.loads(out) == []
+    with pytest.raises(UsageError, match=r"sweep job 1 of 2 \(K=-1.0\)"):
+        mcpi.sweep("call", [{"K": -1.0}, {"K": 1.0}], 4096, env=env)
+    with pytest.raises(UsageError, match="a list of parameter sets"):
+        mcpi.sweep("call", {"K": 1.0}, 4096, env=env)  # type: ignore[arg-type]
+
+
+def test_a_failed_job_does_not_stop_its_sweep(env: dict[str, str], models_file: Path) -> None:
+    """One job failing as it runs: the others finish, the row says why, exit is its status."""
+    status, out, err = hub(env, "run", f"{models_file}:raises_at", "--sweep", "at=-1,2,-1",
+                           "-n", "64", "--seed", "3", "--local", "--json")  # fmt: skip
+    assert status == ExitStatus.JOB_FAILED, err
+    sweep = json.loads(out)
+    assert sweep["done"] == 2 and sweep["failed"] == 1
+    failed = sweep["jobs"][1]
+    assert failed["exit_status"] == ExitStatus.JOB_FAILED and "broke at 2" in failed["error"]
+    assert sweep["jobs"][0]["outputs"] == sweep["jobs"][2]["outputs"]
+
+
+def test_a_session_sweeps_on_its_warm_pool(env: dict[str, str]) -> None:
+    points = [{"d": d} for d in range(2, 8)]
+    with mcpi.Session(env=env, processes=2) as session:
+        first = session.sweep("ball", points, 40960, seed=5)
+        pool = session._warm.inner._pool  # type: ignore[union-attr]
+        again = session.sweep("ball", points[:2], 40960, seed=5)
+        assert session._warm.inner._pool is pool  # type: ignore[union-attr]
+    alone = mcpi.sweep("ball", points, 40960, seed=5, env=env, processes=2)
+    for hot, cold, point in zip(first, alone, points, strict=True):
+        assert hot.params == cold.params == point and hot.outputs == cold.outputs
+        single = mcpi.run("ball", 40960, seed=5, params=point, env=env, processes=1)
+        assert hot.outputs == single.outputs and hot.job_id != single.job_id
+    assert [r.outputs for r in again] == [r.outputs for r in first[:2]]
+    # With no seed, the jobs share one fresh seed (common random numbers).
+    unseeded = mcpi.sweep("call", [{"K": 95.0}, {"K": 105.0}], 4096, env=env, processes=2)
+    assert unseeded[0].seed == unseeded[1].seed

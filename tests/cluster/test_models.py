@@ -231,3 +231,37 @@ def test_a_warm_session_on_the_cluster_equals_single_runs(  # type: ignore[no-un
             k: (o["mean"], o["std_error"]) for k, o in local["outputs"].items()
         }
         assert {h.host for h in hot.hosts} and hot.report.mode == "cluster"
+
+
+def test_a_sweep_on_the_cluster_runs_its_jobs_at_once_each_as_alone(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    # No worker yet: the whole sweep is refused at once, as a single job would be.
+    status, _, err = run_model(cluster_env, "call", "--sweep", "K=90,110", "-n", "4096")
+    assert status == ExitStatus.NO_WORKERS and err.count("\n") == 1, err
+    start_worker("w1", concurrency=2)
+    strikes = ["80", "90", "100", "110", "120", "130"]
+    status, sweep, err = run_model(
+        cluster_env, "call", "--sweep", "K=" + ",".join(strikes), "-n", "4e5", "--seed", "9"
+    )
+    assert status == 0 and sweep is not None, err
+    jobs = sweep["jobs"]
+    assert [j["params"]["K"] for j in jobs] == [float(k) for k in strikes]
+    assert {j["mode"] for j in jobs} == {"cluster"} and len({j["job_id"] for j in jobs}) == 6
+    for job, strike in zip(jobs, strikes, strict=True):
+        args = ["call", "-n", "4e5", "--seed", "9", f"--param=K={strike}"]
+        status, alone, err = run_model(cluster_env, *args, "--local")
+        assert status == 0 and alone is not None, err
+        assert statistics(job) == statistics(alone)
+    # At once, not one after another: each job ran while another did.
+    spans = [(j["started_seconds"], j["ended_seconds"]) for j in jobs]
+    for k, (start, end) in enumerate(spans):
+        others = spans[:k] + spans[k + 1 :]
+        assert any(s < end and start < e for s, e in others), spans
+    # A warm session's sweep: the same jobs, the same bits.
+    with mcpi.Session(env=cluster_env) as session:
+        hot = session.sweep("call", [{"K": float(k)} for k in strikes], 4 * 10**5, seed=9)
+    for result, job in zip(hot, jobs, strict=True):
+        assert {k: (o.mean, o.std_error) for k, o in result.outputs.items()} == {
+            k: (o["mean"], o["std_error"]) for k, o in job["outputs"].items()
+        }
