@@ -30,10 +30,16 @@ def wave_task_id(job_id: str, first: int) -> str:
 def chunk_group(app: Celery, job: Job, ids: Mapping[str, int]) -> Any:
     """A group of ``mcpi.count_chunk`` tasks: chunk ``i`` of ``job`` as task ``id``."""
     message = encode_job(job)
-    count = app.tasks[COUNT_CHUNK]
-    return group(
-        count.signature((message, encode_chunk(job.plan.chunk(i))), task_id=task_id)
-        for task_id, i in ids.items()
+    return group(chunk_signature(app, job, i, task_id, message) for task_id, i in ids.items())
+
+
+def chunk_signature(
+    app: Celery, job: Job, index: int, task_id: str, message: dict[str, Any] | None = None
+) -> Any:
+    """The ``mcpi.count_chunk`` task of chunk ``index`` of ``job`` (encoded as
+    ``message``), as task ``task_id``."""
+    return app.tasks[COUNT_CHUNK].signature(
+        (message or encode_job(job), encode_chunk(job.plan.chunk(index))), task_id=task_id
     )
 
 

@@ -26,6 +26,7 @@ from mcpi.cluster.backups import Backups
 from mcpi.cluster.chunks import (
     chunk_group,
     chunk_result,
+    chunk_signature,
     chunk_task_id,
     describe_failure,
     wave_task_id,
@@ -52,7 +53,8 @@ class WaveRun:
     """A published wave: its chunks' task ids, its callback's, and what has come back."""
 
     ids: dict[str, int]
-    callback_id: str
+    #: None for a wave of one chunk, published alone: its tally is its one result.
+    callback_id: str | None
     tally: WaveTally
     collected: bool = False
     #: The backend lost the chord's state (or the wave was resumed in part): its
@@ -69,7 +71,7 @@ class WaveRun:
         """Task ids whose results nobody has collected yet."""
         if self.collected:
             return []
-        return [*self.missing(), self.callback_id]
+        return [*self.missing(), *([self.callback_id] if self.callback_id else [])]
 
 
 class ClusterJob:
@@ -168,11 +170,16 @@ class ClusterJob:
         self.in_flight.pop(0)
 
     def _submit(self, wave: range) -> WaveRun:
-        """Publish one wave as a chord: its chunks, and the callback that tallies them."""
+        """Publish one wave as a chord: its chunks, and the callback that tallies them.
+
+        A wave of one chunk is published as that chunk's task alone: a callback would
+        only repeat its one result, and costs a task and the hub a wait (a sweep's
+        small jobs are one chunk each).
+        """
         job = self.job
         run = WaveRun(
             ids={chunk_task_id(job.id, i): i for i in wave},
-            callback_id=wave_task_id(job.id, wave.start),
+            callback_id=wave_task_id(job.id, wave.start) if len(wave) > 1 else None,
             tally=WaveTally(job.plan, wave, job.width),
         )
         if self.resumed is not None:
@@ -187,6 +194,10 @@ class ClusterJob:
                 if missing:
                     chunk_group(self.app, job, missing).apply_async()
                 return run
+        if run.callback_id is None:
+            ((task_id, index),) = run.ids.items()
+            chunk_signature(self.app, job, index, task_id).apply_async()
+            return run
         callback = self.app.tasks[TALLY_WAVE].signature(
             (encode_job(job), wave.start, wave.stop), task_id=run.callback_id
         )
@@ -226,14 +237,15 @@ class ClusterJob:
             with self._backend_outage(watchdog):
                 for task_id, index, meta in self._arrivals(run, watchdog):
                     self._take(run, task_id, index, meta, watchdog)
-        if self.backups.helped(run.tally.indices) and not run.callback_lost:
+        callback = run.callback_id
+        if callback and self.backups.helped(run.tally.indices) and not run.callback_lost:
             # The chord's callback waits on every original copy, the stuck one too: the
             # hub's own tally of the wave stands, and the callback is withdrawn.
             run.callback_lost = True
-            self.client.revoke([run.callback_id])
-        while not run.callback_lost:
+            self.client.revoke([callback])
+        while callback and not run.callback_lost:
             with self._backend_outage(watchdog):
-                for _, _, meta in self._ready({run.callback_id: -1}, watchdog):
+                for _, _, meta in self._ready({callback: -1}, watchdog):
                     self._check_callback(run.tally, meta)
                 break
         run.collected = True

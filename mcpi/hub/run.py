@@ -186,6 +186,7 @@ class JobRun:
         capacity: Capacity | None = None,
         share: int = 1,
         deadline: float | None = None,
+        prune: bool = True,
     ) -> None:
         self.executor = executor
         self.bound = bound
@@ -207,6 +208,8 @@ class JobRun:
         self.capacity: Capacity | None = capacity
         self.share = share
         self.deadline = deadline
+        #: Whether a new record prunes the book (a sweep prunes once, for all its jobs).
+        self.prune = prune
         #: This run's work over all stages: hosts, versions, duplicates, earlier darts.
         self.totals = Totals()
 
@@ -299,8 +302,9 @@ class JobRun:
         )
         if bound is not None and "darts" in asked:
             asked["samples"] = asked.pop("darts")
-        self.book.prune()
-        self.book.save(record)
+        if self.prune:
+            self.book.prune()
+        # Saved with its first stage, before any chunk is sent (or with its error).
         return record
 
     def _whole(self, samples: int, what: str) -> int:
@@ -413,8 +417,9 @@ class JobRun:
             raise JobFailed(f"only {tally.darts} of {plan.darts} darts were counted")
         if self.rates is not None:
             self.rates.learn(self.slots, tally.hosts)
+        # Saved with the next stage, or as done: until then, a resumed job finds the
+        # stage's chunks in the journal.
         stage.count(tally.sums, model=self.bound is not None)
-        self.book.save(record)
         if self.target is not None:
             self.trace.look(stage.first + stage.darts)
         self.totals.absorb(tally)

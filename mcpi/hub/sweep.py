@@ -143,6 +143,7 @@ class _Sweep:
             self.capacity = measure(executor, slots, book, call=first.call if first else None)
         if self.settings.timeout:
             self.deadline = time.monotonic() + self.settings.timeout
+        self.book.prune()
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for k in range(len(self.requests)):
             todo.put(k)
@@ -192,6 +193,7 @@ class _Sweep:
             capacity=self.capacity if request.chunk_size is None else None,
             share=self.share,
             deadline=self.deadline,
+            prune=False,
         )
         try:
             return SweepOutcome(request, report=run.run())
