@@ -95,6 +95,10 @@ class PoolPeer:
         tasks = [(seed, a, b) for a, b in chunks]
         return sum(self.pool.imap_unordered(_count, tasks, chunksize=1))
 
+    def count_many(self, jobs: list[tuple[int, int]]) -> list[int]:
+        """Hits of each (seed, darts) job, all at once: one task per job (``pool.map``)."""
+        return self.pool.map(_count, [(seed, 0, darts) for seed, darts in jobs], chunksize=1)
+
     def close(self) -> None:
         self.pool.terminate()
         self.pool.join()
@@ -126,6 +130,12 @@ class DaskPeer:
             count_hits, [seed] * len(chunks), *zip(*chunks, strict=True), pure=False
         )
         return int(self.client.submit(sum, futures).result())
+
+    def count_many(self, jobs: list[tuple[int, int]]) -> list[int]:
+        """Hits of each (seed, darts) job, all at once: one task per job, gathered."""
+        seeds, sizes = zip(*jobs, strict=True)
+        futures = self.client.map(count_hits, seeds, [0] * len(jobs), sizes, pure=False)
+        return [int(h) for h in self.client.gather(futures)]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # shutting down; nothing to report

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mcpi.bench import peers
+from mcpi.bench import peers, small
 from mcpi.core.kernel import count_hits
 
 SEED = 2026
@@ -80,6 +80,7 @@ class BenchReport:
     tiny_tasks_per_second: float | None = None
     first_result_seconds: float | None = None
     hub_rss_kib: dict[int, int] = field(default_factory=dict)
+    small_jobs: small.SmallJobs | None = None
     plot: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -109,6 +110,7 @@ def run_bench(
     plot: Path | None,
     rss_sizes: Sequence[int] = RSS_SIZES,
     say: Callable[[str], None] = lambda _: None,
+    quick: bool = False,
 ) -> BenchReport:
     """Measure every backend at every size (see the module docstring)."""
     report = BenchReport(machine=describe_machine(), processes=processes, sizes=sorted(sizes))
@@ -159,6 +161,8 @@ def run_bench(
                 measure(MCPI_CELERY, lambda n: _mcpi_job(n, settings))
                 say("overhead: 1-dart chunks through the broker")
                 report.tiny_tasks_per_second, report.first_result_seconds = _overhead(settings)
+                env = small.cli_env(box.env(), Path(tmp) / "cache")
+                report.small_jobs = small.measure_small_jobs(settings, env, processes, quick, say)
                 for darts in rss_sizes:
                     say(f"hub memory: {darts:.0e} darts")
                     report.hub_rss_kib[darts] = _hub_rss(box, Path(tmp) / "cache", darts)
@@ -397,6 +401,8 @@ def as_text(report: BenchReport) -> str:
             + ", ".join(f"{n:.0e} darts {kib / 1024:.0f} MiB" for n, kib in rss.items())
             + f" (max/min {max(rss.values()) / min(rss.values()):.2f})"
         )
+    if report.small_jobs is not None:
+        lines += small.as_lines(report.small_jobs)
     if report.plot:
         lines.append(f"plot: {report.plot}")
     lines += [f"note: {n}" for n in report.notes]
@@ -419,6 +425,7 @@ def as_json(report: BenchReport) -> dict[str, Any]:
         "tiny_tasks_per_second": report.tiny_tasks_per_second,
         "first_result_seconds": report.first_result_seconds,
         "hub_rss_kib": {str(k): v for k, v in report.hub_rss_kib.items()},
+        "small_jobs": small.as_json(report.small_jobs) if report.small_jobs else None,
         "plot": str(report.plot) if report.plot else None,
         "notes": report.notes,
     }

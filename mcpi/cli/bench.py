@@ -22,7 +22,9 @@ def add_parser(commands: Any) -> None:
             "one core, and through multiprocessing.Pool, Dask LocalCluster, mcpi's local "
             "pool and mcpi over Celery (private local RabbitMQ and Redis) on P processes; "
             "print darts/s with ratios to the Pool and to the limit (P x raw PCG64), and "
-            "plot rate against job size. Peers: pip install 'mcpi[bench]'."
+            "plot rate against job size. Then small jobs (1, 1e7, 1e8 darts) through the CLI "
+            "and a warm API session, and a sweep of 50 jobs, beside the Pool and Dask. "
+            "Peers: pip install 'mcpi[bench]'."
         ),
     )
     bench.add_argument(
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr
         plot=Path(args.plot) if args.plot else None,
         rss_sizes=(10**9, 10**16) if args.quick else suite.RSS_SIZES,
         say=lambda message: print(f"{PROG} bench: {message}", file=stderr, flush=True),
+        quick=args.quick,
     )
     if args.json:
         stdout.write(json.dumps(suite.as_json(report)) + "\n")

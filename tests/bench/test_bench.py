@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mcpi.bench.small import CLI, WARM
 from mcpi.bench.suite import DASK, MCPI_CELERY, MCPI_LOCAL, POOL, POOL_AGAIN
 from mcpi.cli import main
 
@@ -37,6 +38,15 @@ def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
     rss = report["hub_rss_kib"]
     assert set(rss) == {str(10**9), str(10**16)}
     assert max(rss.values()) <= 2 * min(rss.values())
+
+    # Small jobs and a sweep, each backend warm, every job's hits checked by the bench.
+    small = report["small_jobs"]
+    assert small["sizes"] == [1, 10**6]
+    for backend in (CLI, WARM, POOL, DASK):
+        assert set(small["seconds"][backend]) == {"1", str(10**6)}
+        assert all(s > 0 for s in small["seconds"][backend].values())
+    assert set(small["sweep"]["seconds"]) == {WARM, POOL, DASK} and small["sweep"]["jobs"] == 10
+    assert small["targets"] == []  # judged on the full sizes only
 
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
