@@ -144,6 +144,12 @@ MODELS_FILE = textwrap.dedent(
             raise RuntimeError(f"the model broke at {at}")
         return rng.random(n)
 
+    @mcpi.model("slow", block=8)
+    def slow(rng, n):
+        import time
+        time.sleep(0.2)  # a costly model: 25 ms a sample
+        return rng.random(n)
+
     @mcpi.model("shape", block=8)
     def shape(rng, n):
         return np.zeros(n - 1)
@@ -273,6 +279,7 @@ def test_a_killed_hub_s_model_job_resumes_from_its_journal(tmp_path: Path) -> No
             "--timeout",
             "--processes",
             "--resume",
+            "--sweep",
             "MODEL",
         ]
     ),
@@ -453,3 +460,18 @@ def test_a_session_sweeps_on_its_warm_pool(env: dict[str, str]) -> None:
     # With no seed, the jobs share one fresh seed (common random numbers).
     unseeded = mcpi.sweep("call", [{"K": 95.0}, {"K": 105.0}], 4096, env=env, processes=2)
     assert unseeded[0].seed == unseeded[1].seed
+
+
+def test_a_slow_model_gets_small_chunks_and_its_deadline_holds(
+    env: dict[str, str], models_file: Path
+) -> None:
+    """Seconds per block, not nanoseconds: chunks of a block or two, and --timeout holds."""
+    spec = f"{models_file}:slow"
+    report = run_json(env, spec, "-n", "64", "--seed", "2", "--processes", "2")
+    assert report["block"] == 8 and report["chunk_size"] <= 16 and report["chunks"] >= 4
+    assert report["chunking"]["bound_by"] == "balance"
+    status, _, err = hub(env, "run", spec, "-n", "4096", "--processes", "2", "--timeout", "1")
+    assert status == ExitStatus.TIMEOUT and "deadline passed" in err and err.count("\n") == 1
+    _, out, _ = hub(env, "jobs", "--json")
+    timed_out = [r for r in json.loads(out) if r["status"] == "failed"]
+    assert len(timed_out) == 1 and "deadline" in timed_out[0]["error"]

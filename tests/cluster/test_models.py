@@ -19,7 +19,13 @@ from mcpi.cli import main
 from mcpi.errors import ExitStatus
 from mcpi.models.builtin import call
 from mcpi.testing.servers import RabbitMQ, wait_for
-from tests.helpers import Background, install_user_models, publish_task, run_model
+from tests.helpers import (
+    Background,
+    install_user_models,
+    kill_once_journaled,
+    publish_task,
+    run_model,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -265,3 +271,57 @@ def test_a_sweep_on_the_cluster_runs_its_jobs_at_once_each_as_alone(  # type: ig
         assert {k: (o.mean, o.std_error) for k, o in result.outputs.items()} == {
             k: (o["mean"], o["std_error"]) for k, o in job["outputs"].items()
         }
+
+
+def test_a_killed_hub_s_model_job_resumes_on_the_cluster(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path
+) -> None:
+    """Killed mid-job, the hub resumes from its journal and the backend, recomputing no
+    counted chunk, and the result is the local pool's bit for bit."""
+    start_worker("w1", concurrency=2)
+    args = ["call", "-n", str(4096 * 400), "--seed", "5", "--chunk-size", str(4096 * 8)]
+    journal = kill_once_journaled(["run", "--no-progress", *args], cluster_env, tmp_path / "cache")
+    status, resumed, err = run_model(cluster_env, "--resume", journal.stem)
+    assert status == 0 and resumed is not None, err
+    (note,) = [n for n in resumed["notes"] if n.startswith("resumed: ")]
+    taken = int(note.split()[1].replace(",", ""))
+    assert taken >= 3 and resumed["resumed"] and resumed["mode"] == "cluster"
+    sent = sum(h["chunks"] for h in resumed["hosts"])
+    assert taken + sent == resumed["chunks"] == 50
+    status, local, err = run_model(cluster_env, *args, "--local")
+    assert status == 0 and local is not None, err
+    assert statistics(resumed) == statistics(local)
+
+
+def test_model_rates_are_kept_per_model_and_parameters(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path
+) -> None:
+    start_worker("w1", concurrency=2)
+    sources = []
+    for params in (["--param", "K=90"], ["--param", "K=90"], ["--param", "K=110"], []):
+        status, report, err = run_model(cluster_env, "call", "-n", "2e5", *params)
+        assert status == 0 and report is not None, err
+        sources.append(report["chunking"]["rates"])
+    # Measured for the first job of each (model, parameters), then taken from the book.
+    assert sources == [["calibrated"], ["learnt"], ["calibrated"], ["calibrated"]]
+    book = json.loads((tmp_path / "cache/mcpi/rates.json").read_text())
+    keyed = [k for k in book if " model call@1:" in k]
+    ninety = "K=90.0,S=100.0,T=1.0,r=0.05,sigma=0.2"
+    assert len(keyed) == 3 and any(k.endswith(ninety) for k in keyed)
+
+
+def test_a_huge_model_job_keeps_the_hub_s_memory_bounded(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    """The hub's peak RSS for 1e14 samples (2.5 million chunks) is within 1.5x of 1e7's: chunk
+    results are sums, and the hub holds two waves at a time."""
+    from mcpi.bench.suite import run_for_peak_rss
+
+    start_worker("w1", concurrency=2)
+    peaks = {}
+    for samples in ("1e7", "1e14"):
+        argv = [sys.executable, "-m", "mcpi", "run", "call", "-n", samples, "--json",
+                "--no-progress", "--timeout", "6", "--chunk-size", "4e7"]  # fmt: skip
+        status, peaks[samples], err = run_for_peak_rss(argv, cluster_env)
+        assert status in (0, ExitStatus.TIMEOUT), err
+    assert peaks["1e14"] <= 1.5 * peaks["1e7"], peaks
