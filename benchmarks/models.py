@@ -36,7 +36,8 @@ import numpy as np
 
 import mcpi
 from mcpi import models
-from mcpi.bench.suite import environment_restored, timed
+from mcpi.bench.peers import environment_restored
+from mcpi.bench.suite import timed
 from mcpi.core.model import block_generator
 
 SEED = 20261203

@@ -26,6 +26,7 @@ import contextlib
 import importlib
 import itertools
 import multiprocessing
+import os
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -141,6 +142,17 @@ class DaskPeer:
         with contextlib.suppress(Exception):  # shutting down; nothing to report
             self.client.close()
             self.cluster.close()
+
+
+@contextlib.contextmanager
+def environment_restored() -> Iterator[None]:
+    """Undo what a peer writes into this process's environment, which later rows inherit."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @contextlib.contextmanager

@@ -93,27 +93,24 @@ def measure_small_jobs(
     expected = {n: count_hits(SEED, 0, n) for n in sizes}
     sweep_expected = [count_hits(SEED + k, 0, darts) for k in range(jobs)]
 
-    def best(backend: str, n: int, job: Callable[[], int]) -> None:
-        job()  # warm: the first job of a session is not what is measured
+    def fastest(backend: str, what: str, run: Callable[[], Any], hits: Any) -> float:
+        """The best of ``repeats`` runs (after one to warm up), each checked to count ``hits``."""
+        run()  # warm: the first job of a session is not what is measured
         runs = []
         for _ in range(repeats):
             began = time.perf_counter()
-            hits = job()
+            counted = run()
             runs.append(time.perf_counter() - began)
-            if hits != expected[n]:
-                raise RuntimeError(f"{backend} counted {hits} hits of {n}, not {expected[n]}")
-        result.seconds.setdefault(backend, {})[n] = min(runs)
+            if counted != hits:
+                raise RuntimeError(f"{backend} counted {counted} hits of {what}, not {hits}")
+        return min(runs)
+
+    def best(backend: str, n: int, job: Callable[[], int]) -> None:
+        seconds = fastest(backend, f"{n:.0e} darts", job, expected[n])
+        result.seconds.setdefault(backend, {})[n] = seconds
 
     def best_sweep(backend: str, sweep: Callable[[], list[int]]) -> None:
-        sweep()
-        runs = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            hits = sweep()
-            runs.append(time.perf_counter() - began)
-            if hits != sweep_expected:
-                raise RuntimeError(f"{backend}'s sweep counted other hits than the kernel")
-        result.sweep[backend] = min(runs)
+        result.sweep[backend] = fastest(backend, "its sweep", sweep, sweep_expected)
 
     say(f"small jobs: {', '.join(f'{n:.0e}' for n in sizes)} darts through the CLI")
     for n in sizes:
@@ -137,8 +134,7 @@ def measure_small_jobs(
     finally:
         pool.close()
     if importlib.util.find_spec("distributed") is not None:  # else the main table says so
-        saved = dict(os.environ)  # Dask's nanny writes MALLOC_TRIM_THRESHOLD_ & co. here
-        with peers.quiet_dask():
+        with peers.environment_restored(), peers.quiet_dask():
             dask = peers.DaskPeer(processes)
             try:
                 for n in sizes:
@@ -146,8 +142,6 @@ def measure_small_jobs(
                 best_sweep(DASK, lambda: dask.count_many([(SEED + k, darts) for k in range(jobs)]))
             finally:
                 dask.close()
-                os.environ.clear()
-                os.environ.update(saved)
     if not quick:
         result.targets = targets(result)
     return result

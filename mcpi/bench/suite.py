@@ -136,7 +136,7 @@ def run_bench(
         report.skipped[DASK] = "not installed: pip install 'mcpi[bench]'"
     else:
         with (
-            environment_restored(),  # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ & co. here
+            peers.environment_restored(),  # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ & co. here
             peers.quiet_dask(),
             _started(report, DASK, lambda: peers.DaskPeer(processes)) as dsk,
         ):
@@ -228,17 +228,6 @@ def timed(run: Callable[[], Any]) -> tuple[Any, float]:
 
 
 @contextlib.contextmanager
-def environment_restored() -> Iterator[None]:
-    """Undo what a peer writes into this process's environment, which later rows inherit."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@contextlib.contextmanager
 def _started(report: BenchReport, name: str, start: Callable[[], Any]) -> Iterator[Any]:
     began = time.monotonic()
     peer = start()
@@ -298,12 +287,7 @@ def _overhead(settings: Any) -> tuple[float, float]:
 
 def _hub_rss(box: Any, cache: Path, darts: int) -> int:
     """Peak RSS (KiB) of an ``mcpi-hub estimate`` process running a job of ``darts``."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MCPI_")},
-        **box.env(),
-        "MCPI_CACHE_DIR": str(cache),
-        "XDG_CONFIG_HOME": str(cache.parent / "no-config"),
-    }
+    env = small.cli_env(box.env(), cache)
     argv = [
         *(sys.executable, "-m", "mcpi", "estimate", "-n", str(darts), "--no-progress"),
         *("--json", "--timeout", str(RSS_DEADLINE), "--seed", str(SEED)),
