@@ -230,15 +230,16 @@ def status_as_text(status: ClusterStatus) -> str:
                     w.mcpi,
                     w.versions.get("celery", "?"),
                     w.versions.get("numpy", "?"),
+                    w.kernel or "?",
                     " ".join(f"{name}@{v}" for name, v in sorted(w.models.items())) or "-",
                 )
             )
     if rows:
         header = (
             *("host", "worker", "slots", "load 1/5/15m", "running", "prefetched"),
-            *("mcpi", "celery", "numpy", "models"),
+            *("mcpi", "celery", "numpy", "kernel", "models"),
         )
-        lines += table(header, rows, left=(0, 1, 3, 9))
+        lines += table(header, rows, left=(0, 1, 3, 9, 10))
         slots = sum(w.slots for w in status.workers)
         lines.append(
             f"\n{len(status.workers)} worker(s) on {len(status.by_host())} host(s), "
@@ -247,6 +248,12 @@ def status_as_text(status: ClusterStatus) -> str:
     elif status.broker.reachable:
         lines.append("no worker answered")
     lines += [f"warning: version skew: {warning}" for warning in status.skew]
+    lines += [
+        f"warning: {w.node} counts darts with the {w.kernel} kernel (same counts, slower): "
+        f"{w.kernel_note}"
+        for w in status.workers
+        if w.kernel_note
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -284,6 +291,8 @@ def status_as_json(status: ClusterStatus) -> dict[str, Any]:
                 "cpus": w.cpus,
                 "versions": w.versions,
                 "models": w.models,
+                "kernel": w.kernel,
+                "kernel_note": w.kernel_note or None,
             }
             for w in status.workers
         ],

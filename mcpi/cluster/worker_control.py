@@ -22,6 +22,7 @@ from celery.worker.control import inspect_command
 
 from mcpi import __version__, models
 from mcpi.cluster.app import INFO_COMMAND
+from mcpi.core import kernel
 from mcpi.core.runtime import cpu_features
 
 
@@ -55,4 +56,8 @@ def mcpi_info(state: Any, **kwargs: Any) -> dict[str, Any]:
         "broken_models": models.broken(),
         # What a model's per-sample values may depend on besides its code.
         "cpu": cpu_features(),
+        # The dart kernel its pool processes count with (the same module, loaded the same
+        # way), and why the compiled one did not load, if it did not.
+        "kernel": kernel.KERNEL,
+        "kernel_note": kernel.FALLBACK_REASON,
     }

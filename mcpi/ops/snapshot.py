@@ -40,6 +40,9 @@ class WorkerStatus:
     versions: dict[str, str] = field(default_factory=dict)
     #: The models installed on the worker, with their versions.
     models: dict[str, str] = field(default_factory=dict)
+    #: The dart kernel the worker counts with, and why not the compiled one if it is not.
+    kernel: str = ""
+    kernel_note: str = ""
 
     @property
     def mcpi(self) -> str:

@@ -144,6 +144,8 @@ def _workers(cluster: ClusterClient, expected: int | None) -> list[WorkerStatus]
                     name: str(m.get("version")) if isinstance(m, dict) else "?"
                     for name, m in (answer.get("models") or {}).items()
                 },
+                kernel=str(answer.get("kernel", "")),
+                kernel_note=str(answer.get("kernel_note", "")),
             )
         )
     return workers

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcpi.core.kernel import MAX_SEED, count_hits, draws
+from mcpi.core.kernel import MAX_SEED, count_hits, count_hits_reference, draws
 
 
 def reference_count(seed: int, start: int, stop: int) -> int:
@@ -46,7 +46,8 @@ def exact_integer_count(seed: int, start: int, stop: int) -> int:
 def test_kernel_matches_one_dart_at_a_time_reference(seed: int, start: int, stop: int) -> None:
     expected = reference_count(seed, start, stop)
     assert count_hits(seed, start, stop) == expected
-    assert count_hits(seed, start, stop, block=7) == expected
+    assert count_hits_reference(seed, start, stop) == expected
+    assert count_hits_reference(seed, start, stop, block=7) == expected
     assert exact_integer_count(seed, start, stop) == expected
 
 
@@ -98,24 +99,28 @@ def test_forked_pool_children_throw_the_darts_of_their_own_chunk() -> None:
     assert sum(counts) == count_hits(11, 0, 200_000)
 
 
-def test_memory_is_bounded_whatever_the_chunk_length() -> None:
+@pytest.mark.parametrize("kernel", [count_hits, count_hits_reference])
+def test_memory_is_bounded_whatever_the_chunk_length(kernel) -> None:  # type: ignore[no-untyped-def]
     tracemalloc.start()
     try:
-        count_hits(1, 0, 5_000_000)  # 40 MB of draws if taken in one array
+        kernel(1, 0, 5_000_000)  # 40 MB of draws if taken in one array
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 2 * 2**20
 
 
-def test_empty_and_invalid_ranges() -> None:
-    assert count_hits(1, 10, 10) == 0
+@pytest.mark.parametrize("kernel", [count_hits, count_hits_reference])
+def test_empty_and_invalid_ranges(kernel) -> None:  # type: ignore[no-untyped-def]
+    assert kernel(1, 10, 10) == 0
     with pytest.raises(ValueError):
-        count_hits(1, 10, 5)
+        kernel(1, 10, 5)
     with pytest.raises(ValueError):
-        count_hits(-1, 0, 5)
+        kernel(-1, 0, 5)
     with pytest.raises(ValueError):
-        count_hits(MAX_SEED + 1, 0, 5)
+        kernel(MAX_SEED + 1, 0, 5)
+    with pytest.raises(ValueError):
+        kernel(True, 0, 5)
 
 
 def test_exact_disc_count_of_the_resolution_benchmark() -> None:

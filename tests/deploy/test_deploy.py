@@ -593,8 +593,14 @@ def test_status_shows_every_host_and_no_version_skew(testbed: TestBed) -> None:
     assert status["backend"]["version"].startswith("7.")
     assert status["queue"]["consumers"] == 3 and status["skew"] == []
     assert all(w["slots"] >= 1 and len(w["load"]) == 3 for w in status["workers"])
+    # The compiled dart kernel, from the control node's wheel, loads in the hardened unit,
+    # where memory cannot be made executable (no JIT could run there).
+    assert {w["kernel"] for w in status["workers"]} == {"compiled, 16 lanes"}
+    unit = host(testbed, "h2").check_output("systemctl show -p MemoryDenyWriteExecute mcpi-worker")
+    assert unit.strip() == "MemoryDenyWriteExecute=yes"
     text = mcpi_hub(testbed, "status").stdout
     assert "3 worker(s) on 3 host(s)" in text and "RabbitMQ" in text
+    assert "compiled, 16 lanes" in text and "warning" not in text
 
 
 def test_precision_target_resume_and_plot_on_the_cluster(testbed: TestBed) -> None:

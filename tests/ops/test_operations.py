@@ -58,6 +58,7 @@ def test_status_shows_services_queue_and_workers_by_host(  # type: ignore[no-unt
         assert w["versions"]["mcpi"] == status["hub_version"]
         assert set(w["versions"]) == {"mcpi", "celery", "numpy", "python"}
         assert len(w["load"]) == 3
+        assert w["kernel"] == "compiled, 16 lanes" and w["kernel_note"] is None
     assert status["skew"] == []
 
     code, text, _ = hub(cluster_env, "status")

@@ -1,0 +1,138 @@
+"""The compiled kernel (mcpi/core/_darts.c) against the numpy reference: the same counts.
+
+The compiled kernel cuts [start, stop) into 16 lanes stepped together, buffers 64 steps
+per lane between hit-counting passes, and counts what the lanes leave over on one more
+position; so the cases below cross every one of those boundaries, at offsets up to the
+largest job mcpi accepts, and random splits on top.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcpi.core import kernel
+from mcpi.core.kernel import MAX_SEED, count_hits, count_hits_reference, draws, generator_steps
+from mcpi.core.plan import MAX_DARTS
+
+LANES, ROUNDS = 16, 64
+
+
+def test_the_compiled_kernel_is_built_and_loaded_here() -> None:
+    # The test environment is set up by scripts/setup, which makes sure a C compiler is
+    # there: a silent fallback would leave every other test here comparing the reference
+    # with itself.
+    assert kernel.FALLBACK_REASON == ""
+    assert kernel.KERNEL.startswith("compiled")
+
+
+LENGTHS = sorted(
+    {0, 1, 2, 15, 16, 17, 31, 33, 255, 257}
+    | {LANES * ROUNDS + d for d in (-1, 0, 1)}
+    | {LANES * ROUNDS * 3 + LANES + 5, LANES * (ROUNDS + 1) - 1, 100_003}
+)
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+@pytest.mark.parametrize("start", [0, 7, 10**12 + 1, MAX_DARTS - 100_003])
+def test_every_lane_and_buffer_remainder_counts_like_the_reference(start: int, length: int) -> None:
+    for seed in (0, 2024, MAX_SEED):
+        assert count_hits(seed, start, start + length) == count_hits_reference(
+            seed, start, start + length
+        ), (seed, start, length)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, MAX_SEED),
+    start=st.integers(0, MAX_DARTS),
+    cuts=st.lists(st.integers(0, 60_000), max_size=6),
+)
+def test_random_splits_at_any_offset_count_like_the_reference(
+    seed: int, start: int, cuts: list[int]
+) -> None:
+    bounds = sorted({0, 60_000, *cuts})
+    whole = count_hits_reference(seed, start, start + 60_000)
+    assert count_hits(seed, start, start + 60_000) == whole
+    assert (
+        sum(count_hits(seed, start + a, start + b) for a, b in itertools.pairwise(bounds)) == whole
+    )
+
+
+def test_a_large_chunk_counts_like_the_reference() -> None:
+    # Many buffer rounds per lane, and a remainder on each boundary.
+    assert count_hits(3, 10**15, 10**15 + 3_000_017) == count_hits_reference(
+        3, 10**15, 10**15 + 3_000_017
+    )
+
+
+def test_dart_indices_past_64_bits_are_counted_by_the_reference() -> None:
+    start = 2**64 - 5
+    assert count_hits(9, start, start + 40) == count_hits_reference(9, start, start + 40)
+
+
+def test_the_step_measure_steps_the_job_stream_itself() -> None:
+    # generator_steps folds the outputs of lanes k*L... by XOR: for 16*L steps, exactly
+    # the first 16*L draws of the stream, in some order.
+    steps = 8 * 40  # a multiple of the step lanes (8)
+    expected = np.bitwise_xor.reduce(draws(77, 0, steps))
+    assert generator_steps(77, steps) == int(expected)
+    assert generator_steps(77, steps) != generator_steps(78, steps)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_compiled_kernel_loads_where_memory_cannot_become_executable() -> None:
+    # PR_SET_MDWE(PR_MDWE_REFUSE_EXEC_GAIN) is the rule a unit's MemoryDenyWriteExecute=yes
+    # sets. A JIT needs writable memory made executable; a compiled module does not.
+    result = run_python(
+        """
+        import ctypes, mmap
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+        assert libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) == 0, "prctl failed"
+        # Positive control: the rule is in force (write+exec memory is refused).
+        try:
+            mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        except OSError:
+            pass
+        else:
+            raise SystemExit("write+exec memory was allowed: the rule is not in force")
+        from mcpi.core import kernel
+        print(kernel.KERNEL)
+        print(kernel.count_hits(5, 10**9, 10**9 + 100_000))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    name, hits = result.stdout.split("\n")[:2]
+    assert name == f"compiled, {LANES} lanes"
+    assert int(hits) == count_hits_reference(5, 10**9, 10**9 + 100_000)
+
+
+def test_without_the_compiled_module_the_reference_counts_and_says_why() -> None:
+    result = run_python(
+        """
+        import sys
+        sys.modules["mcpi.core._darts"] = None  # as if it had not been built
+        from mcpi.core import kernel
+        print(kernel.KERNEL)
+        print(kernel.FALLBACK_REASON)
+        print(kernel.count_hits(5, 0, 100_000))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    name, reason, hits = result.stdout.split("\n")[:3]
+    assert name == "numpy reference"
+    assert reason.startswith("the compiled kernel did not load")
+    assert int(hits) == count_hits_reference(5, 0, 100_000)
