@@ -4,20 +4,31 @@
   loop over ``random.random()``, and the Celery-tutorial task body (an array of random
   points from numpy, then a Python loop over it). Both are slow enough to be measured
   on a small N and reported as a rate.
-* Raw PCG64 generation (``random_raw`` in blocks): the limit of any kernel drawing one
-  64-bit number per dart, per core.
-* ``multiprocessing.Pool`` over all cores, counting with the mcpi kernel: the pool
-  started before the clock, the job cut into 4 equal chunks per process and handed out
-  one at a time (``imap_unordered``, chunksize 1) — few tasks, each far longer than
-  the pool's per-task cost, as the ``multiprocessing`` docs advise for long tasks.
+* Raw PCG64 generation (``random_raw`` in blocks), numpy's own rate for the stream, and
+  the PCG64 step rate (:func:`~mcpi.core.kernel.generator_steps`): the limit of any
+  kernel drawing one 64-bit number per dart, per core.
+* ``multiprocessing.Pool`` over all cores: the pool started before the clock, the job
+  cut into 4 equal chunks per process and handed out one at a time
+  (``imap_unordered``, chunksize 1) — few tasks, each far longer than the pool's
+  per-task cost, as the ``multiprocessing`` docs advise for long tasks.
 * Dask distributed: a ``LocalCluster`` of one single-threaded worker process per core
   (processes, not threads, for GIL-bound Python; ``threads_per_worker=1`` as Dask's
   docs suggest for such work), started before the clock; 4 chunks per worker through
   ``client.map`` (``pure=False``) and a sum on the cluster, with tasks far above the
   ~100 ms Dask recommends as a minimum.
+* Ray: a local Ray started before the clock with one CPU per core, the kernel a remote
+  function of ``num_cpus=1`` (one task per core at a time, as Ray's docs advise for
+  CPU-bound tasks), 4 chunks per core, ``ray.get`` on the list of their refs — tasks
+  far above the ~100 ms Ray's docs give as the point where task overhead stops
+  mattering.
+* ipyparallel: a local controller and one engine per core, started before the clock;
+  4 chunks per engine through a load-balanced view's ``map_sync``.
 
-The parallel peers count with the same kernel, seed and stream as mcpi, so every row
-of a size must report the same hit count, which the benchmark checks.
+The parallel peers count the same darts (same seed and stream) as mcpi, so every row of
+a size must report the same hit count, which the benchmark checks. They count with the
+numpy reference kernel (:func:`~mcpi.core.kernel.count_hits_reference`), the kernel a
+user of those frameworks would write, unless given another (the small-jobs rows give
+them mcpi's own, to compare per-job overhead alone).
 """
 
 from __future__ import annotations
@@ -28,14 +39,19 @@ import itertools
 import multiprocessing
 import os
 import random
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from mcpi.core.kernel import BLOCK_DARTS, count_hits
+from mcpi.core.kernel import BLOCK_DARTS, count_hits_reference
 
-#: Chunks per process for the Pool and per worker for Dask.
+#: A dart-counting kernel: hits among darts [start, stop) of stream ``seed``.
+Kernel = Callable[[int, int, int], int]
+
+#: Chunks per process, worker or engine for every peer.
 PEER_CHUNKS_PER_PROCESS = 4
 
 
@@ -76,29 +92,31 @@ def equal_chunks(darts: int, count: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
-def _count(task: tuple[int, int, int]) -> int:
-    seed, start, stop = task
-    return count_hits(seed, start, stop)
+def _count(task: tuple[Kernel, int, int, int]) -> int:
+    kernel, seed, start, stop = task
+    return kernel(seed, start, stop)
 
 
 class PoolPeer:
-    """``multiprocessing.Pool`` over ``processes`` processes, with the mcpi kernel."""
+    """``multiprocessing.Pool`` over ``processes`` processes."""
 
     name = "multiprocessing.Pool"
     settings = "Pool(P) started first; 4 equal chunks per process, imap_unordered"
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, kernel: Kernel = count_hits_reference) -> None:
         self.processes = processes
+        self.kernel = kernel
         self.pool = multiprocessing.get_context("forkserver").Pool(processes)
 
     def count(self, darts: int, seed: int) -> int:
         chunks = equal_chunks(darts, self.processes * PEER_CHUNKS_PER_PROCESS)
-        tasks = [(seed, a, b) for a, b in chunks]
+        tasks = [(self.kernel, seed, a, b) for a, b in chunks]
         return sum(self.pool.imap_unordered(_count, tasks, chunksize=1))
 
     def count_many(self, jobs: list[tuple[int, int]]) -> list[int]:
         """Hits of each (seed, darts) job, all at once: one task per job (``pool.map``)."""
-        return self.pool.map(_count, [(seed, 0, darts) for seed, darts in jobs], chunksize=1)
+        tasks = [(self.kernel, seed, 0, darts) for seed, darts in jobs]
+        return self.pool.map(_count, tasks, chunksize=1)
 
     def close(self) -> None:
         self.pool.terminate()
@@ -111,11 +129,12 @@ class DaskPeer:
     name = "Dask LocalCluster"
     settings = "P worker processes x 1 thread, started first; 4 chunks per worker, client.map"
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, kernel: Kernel = count_hits_reference) -> None:
         # Imported as Any: an optional dependency, typed or not depending on its version.
         distributed: Any = importlib.import_module("dask.distributed")
 
         self.processes = processes
+        self.kernel = kernel
         self.cluster: Any = distributed.LocalCluster(
             n_workers=processes,
             threads_per_worker=1,
@@ -128,20 +147,91 @@ class DaskPeer:
     def count(self, darts: int, seed: int) -> int:
         chunks = equal_chunks(darts, self.processes * PEER_CHUNKS_PER_PROCESS)
         futures = self.client.map(
-            count_hits, [seed] * len(chunks), *zip(*chunks, strict=True), pure=False
+            self.kernel, [seed] * len(chunks), *zip(*chunks, strict=True), pure=False
         )
         return int(self.client.submit(sum, futures).result())
 
     def count_many(self, jobs: list[tuple[int, int]]) -> list[int]:
         """Hits of each (seed, darts) job, all at once: one task per job, gathered."""
         seeds, sizes = zip(*jobs, strict=True)
-        futures = self.client.map(count_hits, seeds, [0] * len(jobs), sizes, pure=False)
+        futures = self.client.map(self.kernel, seeds, [0] * len(jobs), sizes, pure=False)
         return [int(h) for h in self.client.gather(futures)]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # shutting down; nothing to report
             self.client.close()
             self.cluster.close()
+
+
+class RayPeer:
+    """Ray on this machine: one CPU per core, the kernel a ``num_cpus=1`` remote function."""
+
+    name = "Ray"
+    settings = "ray.init(num_cpus=P) first; remote(num_cpus=1), 4 chunks per core, ray.get"
+
+    def __init__(self, processes: int, kernel: Kernel = count_hits_reference) -> None:
+        self.ray: Any = importlib.import_module("ray")
+        self.processes = processes
+        # A private local instance on loopback only, without its dashboard or log relay,
+        # its sessions' files in a directory of its own (removed by close).
+        self.files = tempfile.mkdtemp(prefix="mcpi-ray-")
+        try:
+            self.ray.init(
+                address="local",
+                num_cpus=processes,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                _node_ip_address="127.0.0.1",
+                _temp_dir=self.files,
+            )
+        except BaseException:
+            self.close()
+            raise
+        self.task: Any = self.ray.remote(num_cpus=1)(kernel)
+
+    def count(self, darts: int, seed: int) -> int:
+        chunks = equal_chunks(darts, self.processes * PEER_CHUNKS_PER_PROCESS)
+        return sum(self.ray.get([self.task.remote(seed, a, b) for a, b in chunks]))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ray.shutdown()
+        shutil.rmtree(self.files, ignore_errors=True)
+
+
+class IpyparallelPeer:
+    """ipyparallel: a local controller and one engine per core, a load-balanced view."""
+
+    name = "ipyparallel"
+    settings = "controller + P engines started first; 4 chunks per engine, map_sync"
+
+    def __init__(self, processes: int, kernel: Kernel = count_hits_reference) -> None:
+        ipp: Any = importlib.import_module("ipyparallel")
+        self.processes = processes
+        self.kernel = kernel
+        # Its profile (connection files, keys, logs) in a directory of its own, not ~/.ipython.
+        self.files = tempfile.mkdtemp(prefix="mcpi-ipp-")
+        self.cluster: Any = ipp.Cluster(
+            n=processes, controller_ip="127.0.0.1", profile_dir=self.files, log_level=40
+        )
+        try:
+            self.client: Any = self.cluster.start_and_connect_sync()
+            self.client.wait_for_engines(processes, timeout=120)
+        except BaseException:
+            self.close()
+            raise
+        self.view: Any = self.client.load_balanced_view()
+
+    def count(self, darts: int, seed: int) -> int:
+        chunks = equal_chunks(darts, self.processes * PEER_CHUNKS_PER_PROCESS)
+        starts, stops = zip(*chunks, strict=True)
+        return sum(self.view.map_sync(self.kernel, [seed] * len(chunks), starts, stops))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.cluster.stop_cluster_sync()
+        shutil.rmtree(self.files, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -126,7 +126,8 @@ def measure_small_jobs(
         warm.close()
 
     say("small jobs: the Pool and Dask")
-    pool = peers.PoolPeer(processes)
+    # With mcpi's own kernel: these rows compare per-job overhead, not kernels.
+    pool = peers.PoolPeer(processes, kernel=count_hits)
     try:
         for n in sizes:
             best(POOL, n, lambda n=n: pool.count(n, SEED))  # type: ignore[misc]
@@ -135,7 +136,7 @@ def measure_small_jobs(
         pool.close()
     if importlib.util.find_spec("distributed") is not None:  # else the main table says so
         with peers.environment_restored(), peers.quiet_dask():
-            dask = peers.DaskPeer(processes)
+            dask = peers.DaskPeer(processes, kernel=count_hits)
             try:
                 for n in sizes:
                     best(DASK, n, lambda n=n: dask.count(n, SEED))  # type: ignore[misc]

@@ -3,8 +3,11 @@
 Every backend counts the same darts (same sizes, same seed) on the same cores, one
 after the other, and is timed from "work submitted" to "count in hand" with its pool
 or cluster already running; start-up is reported apart. Ratios are taken against the
-``multiprocessing.Pool`` row and against the limit (cores x raw PCG64 generation on
-one core), both measured in the same run, so machine speed cancels out of them.
+``multiprocessing.Pool`` row and against the limit (cores x the PCG64 step rate of one
+core: the generator's own limit for any kernel drawing one number per dart), both
+measured in the same run, so machine speed cancels out of them. The peers (Pool, Dask,
+Ray, ipyparallel) count with the numpy reference kernel, mcpi with its compiled one;
+all count the same darts, and every row's hits are checked.
 
 Besides the table: the tasks/s mcpi gets through one broker for 1-dart chunks, its
 time to a first result, and the hub's peak RSS for job sizes up to the maximum (the
@@ -30,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from mcpi.bench import peers, small
-from mcpi.core.kernel import count_hits
+from mcpi.core import kernel
+from mcpi.core.kernel import count_hits, count_hits_reference, generator_steps
 
 SEED = 2026
 #: The seed's slow versions are timed on this many darts and reported as a rate.
@@ -44,14 +48,25 @@ RSS_SIZES = (10**9, 10**11, 10**13, 10**16)
 RSS_DEADLINE = 8.0
 
 POOL = peers.PoolPeer.name
+RAW, STEPS = "raw PCG64", "PCG64 steps"
 POOL_AGAIN = POOL + " (again)"
 DASK = peers.DaskPeer.name
+RAY = peers.RayPeer.name
+IPYPARALLEL = peers.IpyparallelPeer.name
 MCPI_LOCAL = "mcpi, local pool"
 MCPI_CELERY = "mcpi over Celery"
-PARALLEL = (POOL, DASK, MCPI_LOCAL, MCPI_CELERY)
+PARALLEL = (POOL, DASK, RAY, IPYPARALLEL, MCPI_LOCAL, MCPI_CELERY)
+#: The optional peers: each class, and the module whose absence skips it.
+OPTIONAL_PEERS = (
+    (peers.DaskPeer, "distributed"),
+    (peers.RayPeer, "ray"),
+    (peers.IpyparallelPeer, "ipyparallel"),
+)
 SETTINGS = {
     POOL: peers.PoolPeer.settings,
     DASK: peers.DaskPeer.settings,
+    RAY: peers.RayPeer.settings,
+    IPYPARALLEL: peers.IpyparallelPeer.settings,
     MCPI_LOCAL: "the embedded default (mcpi-hub estimate --local), automatic chunks",
     MCPI_CELERY: "private RabbitMQ + Redis, 1 worker x P slots, automatic chunks",
 }
@@ -99,9 +114,9 @@ class BenchReport:
 
     @property
     def limit(self) -> float | None:
-        """Cores x raw PCG64 rate of one core."""
-        raw = self.rate("raw PCG64")
-        return raw * self.processes if raw else None
+        """Cores x the PCG64 step rate of one core (numpy's raw rate where it is not known)."""
+        steps = self.rate(STEPS) or self.rate(RAW)
+        return steps * self.processes if steps else None
 
 
 def run_bench(
@@ -132,15 +147,22 @@ def run_bench(
     with _started(report, POOL, lambda: peers.PoolPeer(processes)) as pool:
         measure(POOL, lambda n: timed(lambda: pool.count(n, SEED)))
 
-    if importlib.util.find_spec("distributed") is None:
-        report.skipped[DASK] = "not installed: pip install 'mcpi[bench]'"
-    else:
+    for peer_class, module in OPTIONAL_PEERS:
+        name = peer_class.name
+        if importlib.util.find_spec(module) is None:
+            report.skipped[name] = "not installed: pip install 'mcpi[bench]'"
+            continue
+        say(f"{name}: starting")
         with (
             peers.environment_restored(),  # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ & co. here
             peers.quiet_dask(),
-            _started(report, DASK, lambda: peers.DaskPeer(processes)) as dsk,
+            _started(report, name, lambda c=peer_class: c(processes)) as peer,  # type: ignore[misc]
         ):
-            measure(DASK, lambda n: timed(lambda: dsk.count(n, SEED)))
+            measure(name, lambda n, p=peer: timed(lambda: p.count(n, SEED)))  # type: ignore[misc]
+    if kernel.FALLBACK_REASON:
+        report.notes.append(
+            f"mcpi counted with the numpy reference kernel: {kernel.FALLBACK_REASON}"
+        )
 
     measure(MCPI_LOCAL, lambda n: _mcpi_job(n, _local_settings(), local=processes))
 
@@ -189,21 +211,24 @@ def run_bench(
 
 def single_core_rows() -> list[Measurement]:
     rows = []
-    for name, run in (
+    for name, loop in (
         ("seed: naive loop", peers.seed_naive_loop),
         ("seed: task body", peers.seed_task_body),
     ):
-        seconds = min(timed(lambda run=run: run(SEED_DARTS))[1] for _ in range(2))  # type: ignore[misc]
+        seconds = min(timed(lambda loop=loop: loop(SEED_DARTS))[1] for _ in range(2))  # type: ignore[misc]
         rows.append(Measurement(name, SEED_DARTS, seconds))
+    runs: dict[str, Callable[[], object]] = {
+        RAW: lambda: peers.raw_generation(CORE_DARTS),
+        "reference kernel": lambda: count_hits_reference(SEED, 0, CORE_DARTS),
+        "mcpi kernel": lambda: count_hits(SEED, 0, CORE_DARTS),
+    }
+    if not kernel.FALLBACK_REASON:
+        runs[STEPS] = lambda: generator_steps(SEED, CORE_DARTS)
     count_hits(SEED, 0, 1 << 20)  # warm up
-    best: dict[str, float] = {"raw PCG64": float("inf"), "mcpi kernel": float("inf")}
-    for _ in range(3):  # alternate, so that drifts in machine speed hit both
-        best["raw PCG64"] = min(
-            best["raw PCG64"], timed(lambda: peers.raw_generation(CORE_DARTS))[1]
-        )
-        best["mcpi kernel"] = min(
-            best["mcpi kernel"], timed(lambda: count_hits(SEED, 0, CORE_DARTS))[1]
-        )
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(3):  # in turn, so that drifts in machine speed hit them all
+        for name, run in runs.items():
+            best[name] = min(best[name], timed(run)[1])
     rows += [Measurement(name, CORE_DARTS, seconds) for name, seconds in best.items()]
     return rows
 
@@ -352,8 +377,10 @@ def as_text(report: BenchReport) -> str:
     for name, settings in (
         ("seed: naive loop", "1 core: pure-Python loop over random.random()"),
         ("seed: task body", "1 core: numpy array of points, then a Python loop"),
-        ("mcpi kernel", "1 core: mcpi.core.kernel.count_hits"),
-        ("raw PCG64", "1 core: PCG64.random_raw, the limit per core"),
+        ("reference kernel", "1 core: count_hits_reference, numpy (what the peers run)"),
+        ("mcpi kernel", f"1 core: count_hits, {kernel.KERNEL}"),
+        (RAW, "1 core: numpy's PCG64.random_raw"),
+        (STEPS, "1 core: the PCG64 step alone, 8 lanes: the limit per core"),
     ):
         line(name, singles.get(name), settings)
     for name in PARALLEL:
@@ -366,7 +393,7 @@ def as_text(report: BenchReport) -> str:
             f"{before:.3g} and {after:.3g} darts/s, {after / before - 1:+.1%} drift)"
         )
     lines.append(
-        f"(limit = {report.processes} cores x raw PCG64 of one core"
+        f"(limit = {report.processes} cores x {STEPS if report.rate(STEPS) else RAW} of one core"
         + (f" = {limit:.3g} darts/s" if limit else "")
         + "; start-up, not timed above: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in report.startup.items() if k != POOL_AGAIN)
@@ -429,7 +456,9 @@ def draw(report: BenchReport, path: Path) -> None:
             axes.plot([r.darts for r in rows], [r.rate for r in rows], marker="o", label=name)
     sizes = [min(report.sizes), max(report.sizes)]
     if report.limit:
-        axes.plot(sizes, [report.limit] * 2, "k--", label=f"limit: {report.processes} x raw PCG64")
+        axes.plot(
+            sizes, [report.limit] * 2, "k--", label=f"limit: {report.processes} x PCG64 steps"
+        )
     for name, style in (
         ("mcpi kernel", "g:"),
         ("seed: task body", "r:"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mcpi.bench.small import CLI, WARM
-from mcpi.bench.suite import DASK, MCPI_CELERY, MCPI_LOCAL, POOL, POOL_AGAIN
+from mcpi.bench.suite import DASK, IPYPARALLEL, MCPI_CELERY, MCPI_LOCAL, POOL, POOL_AGAIN, RAY
 from mcpi.cli import main
 
 pytestmark = pytest.mark.integration
@@ -25,11 +25,15 @@ def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
 
     assert report["skipped"] == {}, "every peer must run (pip install 'mcpi[bench]')"
     rows = {(r["backend"], r["darts"]): r for r in report["rows"]}
-    for backend in (POOL, DASK, MCPI_LOCAL, MCPI_CELERY):
+    for backend in (POOL, DASK, RAY, IPYPARALLEL, MCPI_LOCAL, MCPI_CELERY):
         for darts in (10**6, 4 * 10**6):
             assert rows[(backend, darts)]["rate"] > 0
-    for single in ("seed: naive loop", "seed: task body", "mcpi kernel", "raw PCG64"):
+    singles = ("seed: naive loop", "seed: task body", "reference kernel", "mcpi kernel")
+    for single in (*singles, "raw PCG64", "PCG64 steps"):
         assert any(r["backend"] == single and r["rate"] > 0 for r in report["rows"])
+    # The limit is the generator's step rate, on every core.
+    steps = next(r["rate"] for r in report["rows"] if r["backend"] == "PCG64 steps")
+    assert report["limit"] == pytest.approx(2 * steps)
     assert rows[(POOL_AGAIN, 4 * 10**6)]["rate"] > 0  # the baseline, bracketing the others
     assert report["limit"] > 0 and report["baseline"] > 0
 
