@@ -21,7 +21,11 @@ Overhead sets a floor, balance and length set ceilings; when they cross (a job t
 small to give every slot several chunks worth their overhead) the floor wins: fewer,
 worthwhile chunks beat many chunks that mostly wait on the broker -- but never fewer
 than one chunk per slot while a chunk's work still outlasts its overhead, because an
-idle slot costs more than a few percent of overhead. The count of chunks
+idle slot costs more than a few percent of overhead, and never fewer than two per slot
+while a chunk's work still outlasts ``BALANCE_WORTH`` times its overhead: with one chunk
+per slot nothing can even out a slot that is slowed (a busy core on a small machine, a
+desktop's owner), and the whole job waits for it (measured: a 2-chunk job on 2 slots
+took 1.0 or 1.7 times its ideal, at random; 4 chunks took 1.1 to 1.2). The count of chunks
 is then bounded by :data:`mcpi.core.plan.MAX_CHUNKS`, and a chord holds :func:`wave_size`
 of them, never more than the ``wave_chunks`` setting (the hub submits successive waves).
 """
@@ -37,6 +41,9 @@ from mcpi.core.plan import MAX_CHUNK_DARTS, MAX_CHUNKS, MAX_WAVE_CHUNKS, check_d
 #: Default bounds (see the module docstring).
 MAX_OVERHEAD = 0.02
 CHUNKS_PER_SLOT = 4
+#: A small job still gets two chunks per slot while each chunk's work is at least this
+#: many times its overhead (so at most ~17 % of a slot's time goes to overhead).
+BALANCE_WORTH = 5.0
 #: A lost chunk costs at most a minute of one slot; far inside RabbitMQ's consumer
 #: timeout (30 min, as the deployment sets it: rabbitmq_consumer_timeout_ms).
 MAX_CHUNK_SECONDS = 60.0
@@ -149,7 +156,7 @@ def choose_chunk_size(
     """The chunk size for ``darts`` on ``capacity`` (see the module docstring).
 
     Two slots of 2e8 darts/s with 5 ms per task: a big job gets 4 chunks per slot,
-    a small one fewer chunks of at least 0.25 s each.
+    a small one fewer chunks, but two per slot while each is worth 5 x its overhead.
 
     >>> two = Capacity.of([HostRate("a", 2, 2e8)], task_overhead=0.005)
     >>> c = choose_chunk_size(10**10, two)
@@ -157,7 +164,9 @@ def choose_chunk_size(
     (8, 1250000000, 'balance')
     >>> c = choose_chunk_size(10**8, two)
     >>> c.chunks, c.bound_by
-    (2, 'overhead')
+    (4, 'overhead')
+    >>> choose_chunk_size(10**7, two).chunks
+    2
     """
     check_darts(darts)
     if not 0 < max_overhead < 1 or chunks_per_slot < 1 or max_chunk_seconds <= 0:
@@ -187,11 +196,13 @@ def choose_chunk_size(
         if chunks >= capacity.slots:
             chunks -= chunks % capacity.slots
         # ... but an idle slot wastes more than overhead does: up to one chunk per
-        # slot, as long as a chunk's work outlasts its overhead.
+        # slot, as long as a chunk's work outlasts its overhead, and two per slot, so
+        # that the slots can even each other out, while it outlasts it several times.
         worthwhile = (
             int(darts / (capacity.task_overhead * fastest)) if capacity.task_overhead else darts
         )
-        chunks = max(chunks, min(capacity.slots, worthwhile))
+        balanced = int(worthwhile / BALANCE_WORTH)
+        chunks = max(chunks, min(capacity.slots, worthwhile), min(2 * capacity.slots, balanced))
     else:
         chunks = -(-darts // size)
     # Even out: chunks of one size, the last shorter by less than one dart per chunk.

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mcpi.core.plan import MAX_CHUNK_DARTS, MAX_CHUNKS, MAX_DARTS, MAX_WAVE_CHUNKS, Plan
 from mcpi.core.tuning import (
+    BALANCE_WORTH,
     CHUNKS_PER_SLOT,
     MAX_CHUNK_SECONDS,
     MAX_OVERHEAD,
@@ -91,13 +92,17 @@ def test_a_small_job_gets_fewer_chunks_worth_their_overhead() -> None:
     assert choice.overhead_fraction <= MAX_OVERHEAD
 
 
-def test_a_smaller_job_still_gives_every_slot_a_chunk_worth_its_overhead() -> None:
+def test_a_smaller_job_still_gives_every_slot_two_chunks_worth_their_overhead() -> None:
     capacity = Capacity.of([HostRate("a", 64, 2e8)], 0.005)
     choice = choose_chunk_size(10**9, capacity)
+    assert (choice.chunks, choice.bound_by) == (128, "overhead")
+    assert choice.chunk_seconds >= BALANCE_WORTH * capacity.task_overhead
+    # Smaller still: one chunk per slot while it outlasts its overhead.
+    choice = choose_chunk_size(10**8, capacity)
     assert (choice.chunks, choice.bound_by) == (64, "overhead")
     assert choice.chunk_seconds > capacity.task_overhead
     # With an overhead estimate far too high, the slots are still all used.
-    assert choose_chunk_size(10**10, Capacity.of([HostRate("a", 2, 2e8)], 2.0)).chunks == 2
+    assert choose_chunk_size(10**9, Capacity.of([HostRate("a", 2, 2e8)], 2.0)).chunks == 2
 
 
 def test_a_tiny_job_is_one_chunk() -> None:
