@@ -38,8 +38,14 @@ def chunk_signature(
 ) -> Any:
     """The ``mcpi.count_chunk`` task of chunk ``index`` of ``job`` (encoded as
     ``message``), as task ``task_id``."""
+    chunk = job.plan.chunk(index)
     return app.tasks[COUNT_CHUNK].signature(
-        (message or encode_job(job), encode_chunk(job.plan.chunk(index))), task_id=task_id
+        (message or encode_job(job), encode_chunk(chunk)),
+        task_id=task_id,
+        # What logs and `celery inspect` show for the task, given here: Celery would
+        # otherwise build a bounded repr of the whole job message for every chunk.
+        argsrepr=f"job {job.id} chunk {index} [{chunk.start}, {chunk.stop})",
+        kwargsrepr="{}",
     )
 
 
