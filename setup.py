@@ -1,26 +1,27 @@
-"""The compiled dart kernel; everything else about the package is in pyproject.toml.
+"""The compiled parts of the core; everything else about the package is in pyproject.toml.
 
-``mcpi/core/_darts.c`` (plain C and Python's C API) is built ahead of time into the
-wheel, so it loads in the hardened worker unit, where MemoryDenyWriteExecute=yes forbids
-a JIT, with no compile step per process. It is optional: where no C compiler is at hand
-the install still succeeds and :mod:`mcpi.core.kernel` falls back to the numpy reference,
-saying so. (setup.py, because declaring extensions in pyproject.toml is still
-experimental in setuptools.)
+``mcpi/core/_darts.c``, the dart kernel, and ``mcpi/core/_exact.c``, the bucket pass of
+the exact sums (plain C and Python's C API), are built ahead of time into the wheel, so
+they load in the hardened worker unit, where MemoryDenyWriteExecute=yes forbids a JIT,
+with no compile step per process. They are optional: where no C compiler is at hand the
+install still succeeds and :mod:`mcpi.core.kernel` and :mod:`mcpi.core.exact` fall back to
+numpy (same results, slower), the kernel saying so. (setup.py, because declaring
+extensions in pyproject.toml is still experimental in setuptools.)
 """
 
 from setuptools import Extension, setup
 
+# -ffp-contract=off keeps the hit test's two roundings (a fused multiply-add would change
+# counts). -g0 keeps build paths out of the binaries, so a wheel built twice from the same
+# sources has the same bytes, which the wheelhouse role relies on to change nothing on a
+# second run.
+FLAGS = ["-O3", "-ffp-contract=off", "-g0", "-Wall"]
+
 setup(
     ext_modules=[
         Extension(
-            "mcpi.core._darts",
-            sources=["mcpi/core/_darts.c"],
-            # -ffp-contract=off keeps the hit test's two roundings (a fused multiply-add
-            # would change counts). -g0 keeps build paths out of the binary, so a wheel
-            # built twice from the same sources has the same bytes, which the wheelhouse
-            # role relies on to change nothing on a second run.
-            extra_compile_args=["-O3", "-ffp-contract=off", "-g0", "-Wall"],
-            optional=True,
+            f"mcpi.core.{name}", [f"mcpi/core/{name}.c"], extra_compile_args=FLAGS, optional=True
         )
+        for name in ("_darts", "_exact")
     ]
 )

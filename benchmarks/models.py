@@ -11,7 +11,9 @@ Every backend runs the same model function on the same blocks of the same stream
 * Dask ``LocalCluster``: P single-threaded worker processes started first, the same
   chunks through ``client.map``;
 * mcpi on its local pool, and mcpi on a private RabbitMQ/Redis with one worker of P
-  slots (``mcpi.testing.servers.Sandbox``): automatic chunks, exact sums.
+  slots (``mcpi.testing.servers.Sandbox``): automatic chunks, exact sums, each through
+  a warm ``mcpi.Session`` (its pool started, or its cluster checked and measured, before
+  the clock, as the peers' processes are).
 
 The Pool runs first and again last; ratios are to the mean of both runs, and their
 difference shows how steady the machine was. mcpi's means are exact (bit-identical
@@ -80,8 +82,8 @@ def dask_run(client: Any, name: str, params: dict[str, Any], blocks: int, proces
     return sum(s for s, _ in sums) / (blocks * models.resolve(name).block)
 
 
-def mcpi_run(name: str, params: dict[str, Any], samples: int, **where: Any) -> float:
-    result = mcpi.run(name, samples=samples, seed=SEED, params=params, **where)
+def mcpi_run(session: mcpi.Session, name: str, params: dict[str, Any], samples: int) -> float:
+    result = session.run(name, samples=samples, seed=SEED, params=params)
     return result.report.outputs[0].mean
 
 
@@ -133,9 +135,9 @@ def main() -> None:
                 client.close()
                 cluster.close()
 
-    local = {"local": True, "processes": processes, "env": env}
-    mcpi_run(args.model, params, 2 * processes * model.block, **local)  # warm up
-    measure("mcpi (local pool)", lambda: mcpi_run(args.model, params, samples, **local))
+    with mcpi.Session(local=True, processes=processes, env=env) as local:
+        mcpi_run(local, args.model, params, 2 * processes * model.block)  # warm up
+        measure("mcpi (local pool)", lambda: mcpi_run(local, args.model, params, samples))
 
     from mcpi.testing.servers import Sandbox
 
@@ -144,12 +146,13 @@ def main() -> None:
         Sandbox(Path(tmp), workers=1, concurrency=processes) as box,
     ):
         cluster_env = {**env, **box.env(), "MCPI_CACHE_DIR": str(Path(tmp) / "cache")}
-        # Warm up: the model's rate is measured once and kept, as on a real cluster.
-        mcpi_run(args.model, params, 2 * processes * model.block, env=cluster_env)
-        measure(
-            "mcpi (Celery, private broker)",
-            lambda: mcpi_run(args.model, params, samples, env=cluster_env),
-        )
+        with mcpi.Session(env=cluster_env) as cluster:
+            # Warm up: the model's rate is measured once and kept, as on a real cluster.
+            mcpi_run(cluster, args.model, params, 2 * processes * model.block)
+            measure(
+                "mcpi (Celery, private broker)",
+                lambda: mcpi_run(cluster, args.model, params, samples),
+            )
 
     with context.Pool(processes) as pool:
         measure(

@@ -50,6 +50,7 @@ would throw the same darts.
 
 from __future__ import annotations
 
+import importlib
 from functools import lru_cache
 from types import ModuleType
 
@@ -59,10 +60,10 @@ import numpy as np
 def _load_compiled() -> tuple[ModuleType | None, str]:
     """The compiled kernel module, or None and why it did not load."""
     try:
-        from mcpi.core import _darts  # type: ignore[attr-defined]
+        compiled = importlib.import_module("mcpi.core._darts")
     except ImportError as error:  # not built here (no C compiler at install), or unloadable
         return None, f"the compiled kernel did not load ({error})"
-    return _darts, ""
+    return compiled, ""
 
 
 _compiled, FALLBACK_REASON = _load_compiled()

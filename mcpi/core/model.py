@@ -361,7 +361,7 @@ def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) 
         for j in range(width):
             column = values[j]
             totals[2 * j].add(column)
-            totals[2 * j + 1].add(column * column)
+            totals[2 * j + 1].add_squares(column)
     return tuple(total.value() for total in totals)
 
 
@@ -403,11 +403,16 @@ def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
         if array.shape != expected:
             raise ModelError(f"{where}: returned shape {array.shape}, expected {expected}")
         values = array.reshape(1, n) if width == 1 else np.ascontiguousarray(array.T)
-    finite = np.isfinite(values)
-    if not finite.all():
-        output = model.outputs[int(np.flatnonzero(~finite.all(axis=1))[0])]
-        raise ModelError(f"{where}: output {output} has NaN or infinite samples")
-    if values.size and float(np.abs(values).max()) >= MAX_MAGNITUDE:
+    # Two reductions, no temporary, catch all three (NaN propagates through min and max);
+    # only a bad block pays for finding out which.
+    if (
+        values.size
+        and not -MAX_MAGNITUDE < float(values.min()) <= float(values.max()) < MAX_MAGNITUDE
+    ):
+        finite = np.isfinite(values)
+        if not finite.all():
+            output = model.outputs[int(np.flatnonzero(~finite.all(axis=1))[0])]
+            raise ModelError(f"{where}: output {output} has NaN or infinite samples")
         raise ModelError(f"{where}: samples above {MAX_MAGNITUDE:.3g} cannot be squared")
     return values
 

@@ -99,3 +99,80 @@ def test_a_single_sample_has_no_spread() -> None:
     assert (e.mean, e.variance, e.std_error) == (2.5, 0.0, 0.0)
     with pytest.raises(ValueError):
         mean_and_variance(0, 0, 0)
+
+
+# The compiled bucket pass (mcpi/core/_exact.c) against numpy's: the same exact sums.
+
+
+def test_the_compiled_pass_is_built_and_loaded_here() -> None:
+    assert exact.EXACT_PASS == "compiled"
+
+
+def sums_both_ways(values: np.ndarray, squares: bool = False) -> tuple[int, int]:
+    compiled, numpy_pass = exact.ExactSum(), exact.ExactSum()
+    if squares:
+        compiled.add_squares(values)
+        numpy_pass._add_numpy(np.ascontiguousarray(values * values))
+    else:
+        compiled.add(values)
+        numpy_pass._add_numpy(np.ascontiguousarray(values))
+    return compiled.value(), numpy_pass.value()
+
+
+@pytest.mark.parametrize("values", ADVERSARIAL, ids=range(len(ADVERSARIAL)))
+def test_the_compiled_pass_sums_adversarial_values_exactly(values: np.ndarray) -> None:
+    compiled, numpy_pass = sums_both_ways(values)
+    assert compiled == numpy_pass == scaled(values)
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.floats(-1e150, 1e150, allow_nan=False), min_size=0, max_size=300))
+def test_the_compiled_pass_and_its_squares_equal_numpy_and_rationals(values: list[float]) -> None:
+    array = np.array(values, dtype=np.float64)
+    compiled, numpy_pass = sums_both_ways(array)
+    assert compiled == numpy_pass == scaled(array)
+    compiled, numpy_pass = sums_both_ways(array, squares=True)
+    assert compiled == numpy_pass == scaled(array * array)
+
+
+def test_mixed_signs_and_exponents_in_long_arrays_sum_alike() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal(200_000) * 10.0 ** rng.integers(-300, 300, 200_000)
+    values[::7] = -values[::7]
+    values[::1000] = 5e-324
+    compiled, numpy_pass = sums_both_ways(values)
+    assert compiled == numpy_pass
+    assert sums_both_ways(values[:50_000] * 1e-150, squares=True)[0] == exact_sum(
+        (values[:50_000] * 1e-150) ** 2
+    )
+
+
+def test_folds_between_adds_keep_the_sum_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Folding every 1000 values (instead of 2**26) exercises the split of one add across
+    # folds, and the rows' zeroing after each.
+    values = np.random.default_rng(4).standard_normal(10_007) * 1e3
+    whole = exact_sum(values)
+    monkeypatch.setattr(exact, "MAX_TERMS", 1000)
+    split = exact.ExactSum()
+    split.add(values[:3333])
+    split.add(values[3333:])
+    assert split.value() == whole == scaled(values)
+
+
+def test_without_the_compiled_pass_numpy_sums_the_same() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['mcpi.core._exact'] = None\n"
+        "import numpy as np\n"
+        "from mcpi.core import exact\n"
+        "v = np.random.default_rng(5).standard_normal(5000)\n"
+        "s = exact.ExactSum(); s.add(v); s.add_squares(v)\n"
+        "print(exact.EXACT_PASS, s.value())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    name, value = done.stdout.split()
+    v = np.random.default_rng(5).standard_normal(5000)
+    assert name == "numpy" and int(value) == scaled(v) + scaled(v * v)
