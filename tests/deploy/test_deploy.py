@@ -95,6 +95,11 @@ def hub(bed: TestBed, *args: str) -> dict[str, Any]:
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
+#: A job that is still running well after a fault strikes (``hub_with_fault`` waits 4 s):
+#: about 10 s on the test bed's two shared cores with the compiled kernel.
+FAULT_JOB = ("-n", "1.5e10", "--chunk-size", "1e8")
+
+
 def hub_with_fault(
     bed: TestBed, args: tuple[str, ...], fault: Callable[[], None]
 ) -> dict[str, Any]:
@@ -310,7 +315,7 @@ def test_estimate_on_the_cluster_equals_the_local_run(testbed: TestBed) -> None:
 
 def test_a_host_powered_off_mid_job_loses_nothing(testbed: TestBed) -> None:
     victim = testbed.hosts["h3"]
-    job_args = ("-n", "6e9", "--chunk-size", "5e7")
+    job_args = FAULT_JOB
     with stage("power off a worker host mid-job"):
         report = hub_with_fault(testbed, job_args, lambda: testbed.power_off(victim))
     with stage("the same job locally"):
@@ -339,7 +344,7 @@ def test_a_host_cut_off_mid_job_loses_nothing_and_rejoins(testbed: TestBed) -> N
     """Its held chunks return to the queue once the broker misses its heartbeats; when
     the cable is back, its worker reconnects by itself."""
     victim = testbed.hosts["h2"]
-    job_args = ("-n", "6e9", "--chunk-size", "5e7")
+    job_args = FAULT_JOB
 
     def pull_the_cable() -> None:
         testbed.cut_link(victim)
@@ -392,7 +397,9 @@ def test_polite_workers_leave_the_owner_their_cpu(testbed: TestBed) -> None:
     assert unit["Slice"] == "mcpi.slice", unit
     others = [name for name in testbed.hosts if name != "h2"]
     window = 5.0
-    job_args = ("-n", "3e9", "--chunk-size", "5e7")
+    # Long enough to outlast the hub's 4 s head start and the owner's window, at full
+    # speed and then on the core the owner leaves.
+    job_args = ("-n", "1.6e10", "--chunk-size", "2e8")
     result: dict[str, float] = {}
 
     def owner_during_the_job() -> None:
@@ -434,7 +441,7 @@ def test_a_slow_host_benchmark_with_and_without_backups(testbed: TestBed) -> Non
     slots = int(host(testbed, "h1").check_output("nproc"))
     # Chunk sizes are the tuner's, from a calibration of each run's own (fresh cache):
     # sizing and backups together, as a user gets them.
-    job_args = ("-n", "6e9")
+    job_args = ("-n", "1.5e10")
     expected = local_hits(*job_args)
     ratios, chunks = {}, {}
     # A duty cycle of SIGSTOP and SIGCONT to h3's pool processes: 20 ms of every 100 ms
@@ -467,7 +474,8 @@ def test_a_slow_host_benchmark_with_and_without_backups(testbed: TestBed) -> Non
             assert report["hits"] == expected
             ratios[backups] = ideal_ratio(report, slots)
             chunks[backups] = report["chunks"]
-            rates = {h["host"]: h["darts_per_busy_second"] for h in report["hosts"]}
+            if backups == "false":  # with backups, h3's copies may all be beaten
+                rates = {h["host"]: h["darts_per_busy_second"] for h in report["hosts"]}
     finally:
         testbed.ssh(
             slow,
@@ -513,7 +521,7 @@ def test_a_lost_broker_host_resume_recounts_no_journaled_chunk(testbed: TestBed)
     """The hub dies mid-job, then the broker host is rebuilt: Redis loses everything and
     the playbook runs again with new passwords. ``--resume`` finishes the job from the
     hub's own journal, recomputing only the chunks it lacks: the exact count."""
-    job_args = ("-n", "3e9", "--chunk-size", "5e7")
+    job_args = ("-n", "6e9", "--chunk-size", "5e7")
     jobs = testbed.state / "control-cache" / "mcpi" / "jobs"
     killed = subprocess.Popen(
         hub_command(*job_args),
@@ -614,7 +622,7 @@ def test_precision_target_resume_and_plot_on_the_cluster(testbed: TestBed) -> No
 
     # The hub killed mid-job: resumed, it reuses what was counted and gives the count
     # of an uninterrupted run.
-    job_args = ("-n", "8e9", "--chunk-size", "2e8")
+    job_args = ("-n", "2.4e10", "--chunk-size", "2e8")
     with stage("kill the hub mid-job, then resume the job"):
         killed = subprocess.Popen(
             hub_command(*job_args),
@@ -739,7 +747,7 @@ def test_rolling_restart_brings_each_worker_back_before_the_next(testbed: TestBe
 
 def test_a_host_drained_mid_job_loses_nothing_and_comes_back_with_limit(testbed: TestBed) -> None:
     """Removing a host drains its worker first; adding one is the playbook with --limit."""
-    job_args = ("-n", "6e9", "--chunk-size", "5e7")
+    job_args = FAULT_JOB
 
     def drain_h3() -> None:
         result = mcpi_hub(testbed, "hosts", "drain", "--on", "h3")
