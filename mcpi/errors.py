@@ -49,6 +49,12 @@ class Unreachable(McpiError):
     status = ExitStatus.UNREACHABLE
 
 
+class TlsRefused(Unreachable):
+    """A broker or backend that TLS could not trust: another CA's certificate, one for
+    another address, or no TLS at all where TLS is configured. Not an outage: the
+    workers stop on it instead of waiting for it to pass."""
+
+
 class JobFailed(McpiError):
     status = ExitStatus.JOB_FAILED
 

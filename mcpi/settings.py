@@ -8,9 +8,15 @@ The config file is TOML. Its default path is ``$XDG_CONFIG_HOME/mcpi/hub.toml``
 with mode 0600, so that ``mcpi-hub estimate`` finds the cluster with no flags.
 ``MCPI_CONFIG`` or ``--config`` name another file. Example::
 
-    broker_url = "amqp://mcpi:PASSWORD@192.0.2.10:5672/mcpi"
-    result_backend = "redis://mcpi:PASSWORD@192.0.2.10:6379/0"
+    broker_url = "amqps://mcpi:PASSWORD@192.0.2.10:5671/mcpi"
+    result_backend = "rediss://mcpi:PASSWORD@192.0.2.10:6380/0"
+    tls_ca = "/home/me/mcpi/credentials/mylab/ca.pem"
     timeout = "2h"
+
+``amqps://`` and ``rediss://`` URLs connect with TLS and verify the server's certificate,
+including its address, against ``tls_ca`` (the cluster's own CA; the system's trusted
+CAs if none is given); ``tls_cert`` and ``tls_key`` present a client certificate where
+the cluster asks for one (mutual TLS).
 
 With neither a broker nor a result backend configured, jobs run on the local pool.
 """
@@ -66,8 +72,23 @@ class Settings:
     #: The Ansible inventory of the cluster (a file or directory), for ``mcpi-hub hosts``;
     #: the playbook writes it into the hub's config file.
     inventory: Path | None = None
+    #: The CA certificate (PEM) that signs the broker's and the backend's certificates:
+    #: with ``amqps://`` and ``rediss://`` URLs, the server must present a certificate it
+    #: signed, for the address dialled. None trusts the system's CAs instead.
+    tls_ca: Path | None = None
+    #: A client certificate and its key (PEM), for a cluster that requires them.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     #: The config file that was read, if any.
     config_file: Path | None = None
+
+    @property
+    def broker_tls(self) -> bool:
+        return _scheme(self.broker_url) == "amqps"
+
+    @property
+    def backend_tls(self) -> bool:
+        return _scheme(self.result_backend) == "rediss"
 
     @property
     def cluster_configured(self) -> bool:
@@ -116,6 +137,7 @@ def load_settings(
     values.setdefault("cache_dir", default_cache_dir(env))
     settings = Settings(**values, config_file=path if from_file or explicit else None)
     _check_pairing(settings)
+    _check_tls(settings)
     return settings
 
 
@@ -147,6 +169,34 @@ def _check_pairing(settings: Settings) -> None:
         raise ConfigError("result_backend (MCPI_RESULT_BACKEND) is required when broker_url is set")
     if settings.result_backend and not settings.broker_url:
         raise ConfigError("broker_url (MCPI_BROKER_URL) is required when result_backend is set")
+
+
+def _check_tls(settings: Settings) -> None:
+    # A CA or a client certificate only makes sense for TLS URLs: given with a plain URL,
+    # it means the URL lost its TLS (an old config, a typo), and plain it must not be.
+    tls_files = [n for n in ("tls_ca", "tls_cert", "tls_key") if getattr(settings, n)]
+    plain = [
+        name
+        for name, url, tls in (
+            ("broker_url", settings.broker_url, settings.broker_tls),
+            ("result_backend", settings.result_backend, settings.backend_tls),
+        )
+        if url and not tls
+    ]
+    if tls_files and plain:
+        raise ConfigError(
+            f"{tls_files[0]} (MCPI_{tls_files[0].upper()}) is set, but {plain[0]} "
+            f"(MCPI_{plain[0].upper()}) is not a TLS URL (amqps://, rediss://): set both "
+            "URLs to TLS, or remove the TLS settings for a plain-TCP cluster"
+        )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ConfigError(
+            "tls_cert (MCPI_TLS_CERT) and tls_key (MCPI_TLS_KEY) go together: set both, or neither"
+        )
+
+
+def _scheme(url: str | None) -> str:
+    return urlsplit(url or "").scheme
 
 
 def _url(schemes: tuple[str, ...]) -> Callable[[Any, str], str]:
@@ -217,7 +267,17 @@ def _switch(value: Any, source: str) -> bool:
 def _path(value: Any, source: str) -> Path:
     if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise ConfigError(f"{source}: expected a path, not {value!r}")
-    return Path(value).expanduser()
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # ~name of no user on this machine
+        raise ConfigError(f"{source}: {value!r} names no home directory here") from None
+
+
+def _file(value: Any, source: str) -> Path:
+    path = _path(value, source)
+    if not path.is_file():
+        raise ConfigError(f"{source}: {str(path)!r} is not a readable file")
+    return path
 
 
 #: Each setting's parser: (value, where it came from) -> checked value, or ConfigError.
@@ -233,6 +293,9 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "backups": _switch,
     "cache_dir": _path,
     "inventory": _path,
+    "tls_ca": _file,
+    "tls_cert": _file,
+    "tls_key": _file,
 }
 
 

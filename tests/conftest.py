@@ -1,4 +1,8 @@
-"""Fixtures: real RabbitMQ and Redis servers (session-scoped) and real Celery workers."""
+"""Fixtures: real RabbitMQ and Redis servers (session-scoped) and real Celery workers.
+
+The servers speak TLS only, with certificates of a CA made for the session, as a
+deployed cluster does: every integration test runs over TLS.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,25 @@ from pathlib import Path
 import pytest
 
 from mcpi.testing.servers import RabbitMQ, Redis, Worker
+from mcpi.testing.tls import TestCA
 
 
 @pytest.fixture(scope="session")
-def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
-    server = RabbitMQ(tmp_path_factory.mktemp("rabbitmq")).start()
+def cluster_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """The session's cluster CA: it signs the private servers' certificates."""
+    return TestCA(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory, cluster_ca: TestCA) -> Iterator[RabbitMQ]:
+    server = RabbitMQ(tmp_path_factory.mktemp("rabbitmq"), ca=cluster_ca).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
-    server = Redis(tmp_path_factory.mktemp("redis")).start()
+def redis_server(tmp_path_factory: pytest.TempPathFactory, cluster_ca: TestCA) -> Iterator[Redis]:
+    server = Redis(tmp_path_factory.mktemp("redis"), ca=cluster_ca).start()
     yield server
     server.stop()
 
@@ -34,6 +45,7 @@ def cluster_env(
     env.update(
         MCPI_BROKER_URL=rabbitmq.url,
         MCPI_RESULT_BACKEND=redis_server.url,
+        **rabbitmq.client_env(),
         XDG_CONFIG_HOME=str(tmp_path / "no-config"),
         XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
@@ -54,7 +66,7 @@ def start_worker(rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path) -> Ite
             redis_server.url,
             tmp_path / f"{name}.log",
             concurrency=concurrency,
-            extra_env=extra_env,
+            extra_env={**rabbitmq.client_env(), **extra_env},
         )
         workers.append(worker)
         return worker.start()

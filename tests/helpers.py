@@ -109,7 +109,7 @@ def kill_once_journaled(args: list[str], env: Mapping[str, str], cache: Path) ->
 
 
 def publish_task(
-    url: str,
+    broker: Any,
     task: str,
     args: list[Any],
     content_type: str = "application/json",
@@ -143,7 +143,7 @@ def publish_task(
         correlation_id=task_id,
         delivery_mode=2,
     )
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+    connection = pika.BlockingConnection(broker.pika_parameters())
     try:
         payload = json.dumps([args, {}, {}]).encode() if body is None else body
         connection.channel().basic_publish("", "mcpi", payload, properties)

@@ -272,7 +272,10 @@ def _local_settings() -> Any:
 def _cluster_settings(box: Any, cache: Path) -> Any:
     from mcpi.settings import Settings
 
-    return Settings(broker_url=box.rabbitmq.url, result_backend=box.redis.url, cache_dir=cache)
+    ca = box.ca.cert if box.ca else None
+    return Settings(
+        broker_url=box.rabbitmq.url, result_backend=box.redis.url, cache_dir=cache, tls_ca=ca
+    )
 
 
 def _tune(settings: Any) -> None:

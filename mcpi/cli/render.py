@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from mcpi import __version__
@@ -204,6 +205,13 @@ def status_as_text(status: ClusterStatus) -> str:
     for service in (status.broker, status.backend):
         if service.reachable:
             what = f"{service.product} {service.version}".strip() or "reachable"
+            if service.tls:
+                what += f", encrypted ({service.tls}"
+                if service.certificate_expires is not None:
+                    what += f", certificate valid until {service.certificate_expires:%Y-%m-%d}"
+                what += ")"
+            else:
+                what += ", plain TCP: not encrypted"
             lines.append(f"{service.name:8} {service.where}: {what}")
         else:
             lines.append(f"{service.name:8} {service.where}: UNREACHABLE ({service.error})")
@@ -248,6 +256,12 @@ def status_as_text(status: ClusterStatus) -> str:
     elif status.broker.reachable:
         lines.append("no worker answered")
     lines += [f"warning: version skew: {warning}" for warning in status.skew]
+    now = datetime.now(UTC)
+    lines += [
+        f"warning: {warning}"
+        for service in (status.broker, status.backend)
+        if (warning := service.certificate_warning(now))
+    ]
     lines += [
         f"warning: {w.node} counts darts with the {w.kernel} kernel (same counts, slower): "
         f"{w.kernel_note}"
@@ -265,6 +279,10 @@ def status_as_json(status: ClusterStatus) -> dict[str, Any]:
             "product": s.product,
             "version": s.version,
             "error": s.error or None,
+            "tls": s.tls or None,
+            "certificate_expires": (
+                s.certificate_expires.isoformat() if s.certificate_expires else None
+            ),
         }
 
     q = status.queue
@@ -297,6 +315,11 @@ def status_as_json(status: ClusterStatus) -> dict[str, Any]:
             for w in status.workers
         ],
         "skew": status.skew,
+        "warnings": [
+            w
+            for s in (status.broker, status.backend)
+            if (w := s.certificate_warning(datetime.now(UTC)))
+        ],
     }
 
 

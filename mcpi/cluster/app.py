@@ -15,6 +15,7 @@ from typing import Literal
 from celery import Celery
 
 from mcpi.cluster.tasks import register_tasks
+from mcpi.cluster.tls import backend_ssl_options, broker_ssl_options
 from mcpi.settings import Settings
 
 #: The queue every mcpi worker consumes and the hub publishes to.
@@ -73,6 +74,10 @@ def create_app(settings: Settings, role: Role = "hub") -> Celery:
         worker_send_task_events=False,
         task_send_sent_event=False,
         worker_hijack_root_logger=role == "worker",
+        # TLS with amqps:// and rediss:// URLs: the server's certificate checked against
+        # the cluster's CA and the address dialled (mcpi.cluster.tls).
+        broker_use_ssl=broker_ssl_options(settings),
+        redis_backend_use_ssl=backend_ssl_options(settings),
     )
     if role == "hub":
         app.conf.update(

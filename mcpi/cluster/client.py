@@ -20,8 +20,9 @@ from amqp.exceptions import AccessRefused, NotAllowed, NotFound
 from kombu.exceptions import OperationalError
 
 from mcpi.cluster.app import INFO_COMMAND, QUEUE, create_app
+from mcpi.cluster.tls import describe_failure
 from mcpi.core.model import ModelCall
-from mcpi.errors import ModelMissing, NoWorkers, Unreachable
+from mcpi.errors import ModelMissing, NoWorkers, TlsRefused, Unreachable
 from mcpi.settings import Settings
 
 #: Seconds the hub listens for workers' replies to a broadcast, at most: it stops as
@@ -70,6 +71,9 @@ class ClusterClient:
                 f"(wrong user name, password or vhost): {exc.reply_text}"
             ) from None
         except (OperationalError, OSError) as exc:
+            tls = describe_failure(exc, self.settings.broker_tls)
+            if tls:
+                raise TlsRefused(f"the broker at {self.broker}: {tls}") from None
             raise Unreachable(f"cannot reach the broker at {self.broker}: {exc}") from None
 
     def check_backend(self) -> None:
@@ -85,6 +89,9 @@ class ClusterClient:
                 f"the result backend at {self.backend} refused the connection: {exc}"
             ) from None
         except (*REDIS_ERRORS, OSError) as exc:
+            tls = describe_failure(exc, self.settings.backend_tls)
+            if tls:
+                raise TlsRefused(f"the result backend at {self.backend}: {tls}") from None
             raise Unreachable(f"cannot reach the result backend at {self.backend}: {exc}") from None
 
     def preflight(self) -> dict[str, dict[str, Any]]:

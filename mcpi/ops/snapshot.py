@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
+
+#: A server certificate this close to its end is warned about.
+CERTIFICATE_WARNING_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,25 @@ class Service:
     product: str = ""
     version: str = ""
     error: str = ""
+    #: The TLS version of the hub's connection ("TLSv1.3"), "" for plain TCP.
+    tls: str = ""
+    #: When the server's certificate expires (UTC), where TLS told.
+    certificate_expires: datetime | None = None
+
+    def certificate_warning(self, now: datetime) -> str | None:
+        """A warning if the certificate ends within ``CERTIFICATE_WARNING_DAYS``."""
+        if self.certificate_expires is None:
+            return None
+        days = (self.certificate_expires - now).total_seconds() / 86400
+        if days > CERTIFICATE_WARNING_DAYS:
+            return None
+        when = self.certificate_expires.strftime("%Y-%m-%d %H:%M UTC")
+        if days <= 0:
+            return f"the {self.name}'s certificate expired on {when}: run the playbook to renew it"
+        return (
+            f"the {self.name}'s certificate expires in {days:.0f} day(s), on {when}: "
+            "run the playbook to renew it"
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ unacknowledged (acks are late: running, or prefetched for a free slot).
 from __future__ import annotations
 
 import contextlib
+import ssl
+from datetime import UTC, datetime
 from typing import Any
 
 import amqp.exceptions
@@ -76,12 +78,15 @@ def _broker(cluster: ClusterClient) -> tuple[Service, QueueDepth | None]:
     with cluster.app.connection_for_read() as connection:
         connection.ensure_connection(max_retries=1)
         properties = connection.connection.server_properties
+        tls, expires = _tls_of(getattr(connection.connection.transport, "sock", None))
         service = Service(
             "broker",
             where,
             True,
             product=_text(properties.get("product", "")),
             version=_text(properties.get("version", "")),
+            tls=tls,
+            certificate_expires=expires,
         )
         queue = None
         # A queue not declared yet (no worker ever started) answers 404 and closes
@@ -101,8 +106,10 @@ def _backend(cluster: ClusterClient) -> Service:
     where = cluster.backend
     try:
         cluster.check_backend()
+        client = cluster.app.backend.client
         # HELLO, not INFO: the deployed ACL denies INFO (@dangerous), not HELLO.
-        hello = _pairs(cluster.app.backend.client.execute_command("HELLO"))
+        hello = _pairs(client.execute_command("HELLO"))
+        tls, expires = _redis_tls(client)
     except Unreachable as exc:
         return Service("backend", where, False, error=str(exc))
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
@@ -115,6 +122,8 @@ def _backend(cluster: ClusterClient) -> Service:
         True,
         product=hello.get("server", "redis"),
         version=hello.get("version", ""),
+        tls=tls,
+        certificate_expires=expires,
     )
 
 
@@ -149,6 +158,27 @@ def _workers(cluster: ClusterClient, expected: int | None) -> list[WorkerStatus]
             )
         )
     return workers
+
+
+def _redis_tls(client: Any) -> tuple[str, datetime | None]:
+    """The TLS of one of a redis-py client's pooled connections (connected by the HELLO)."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        return _tls_of(getattr(connection, "_sock", None))
+    finally:
+        pool.release(connection)
+
+
+def _tls_of(sock: Any) -> tuple[str, datetime | None]:
+    """A socket's TLS version and its peer certificate's end ("" and None: plain TCP)."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return "", None
+    expires = None
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        not_after = (sock.getpeercert() or {})["notAfter"]
+        expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(not_after)), UTC)
+    return sock.version() or "TLS", expires
 
 
 def _pairs(reply: Any) -> dict[str, str]:

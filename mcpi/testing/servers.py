@@ -3,7 +3,9 @@
 Each server runs from the Debian package's binaries on a free loopback port with its
 data in a temporary directory, configured like the deployment configures it (a
 dedicated vhost and user with a password for RabbitMQ; ACLs with the default user off
-and an ``mcpi`` user confined to ``mcpi:*`` keys for Redis). Nothing is mocked.
+and an ``mcpi`` user confined to ``mcpi:*`` keys for Redis; given a CA, TLS only, with
+a certificate of that CA for 127.0.0.1, and client certificates required if ``mutual``).
+Nothing is mocked.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from mcpi.testing.tls import DAYS, Issued, TestCA
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -56,9 +61,15 @@ def require_binary(path: str, package: str) -> None:
 
 @dataclass
 class RabbitMQ:
-    """A RabbitMQ node of its own: port, Erlang distribution port and epmd port all private."""
+    """A RabbitMQ node of its own: port, Erlang distribution port and epmd port all private.
+
+    With ``ca``, its one listener is TLS (1.2 and 1.3), with a certificate of ``ca`` for
+    127.0.0.1; with ``mutual`` too, clients must present a certificate of ``ca``.
+    """
 
     root: Path
+    ca: TestCA | None = None
+    mutual: bool = False
     user: str = "mcpi"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     vhost: str = "mcpi"
@@ -72,27 +83,96 @@ class RabbitMQ:
         self.node = f"mcpitest{self.port}@localhost"
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "enabled_plugins").write_text("[].\n")
+        if self.ca is None:
+            listeners = f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
+        else:
+            server = self.ca.issue(f"rabbitmq-{self.port}")
+            listeners = (
+                "listeners.tcp = none\n"
+                f"listeners.ssl.1 = 127.0.0.1:{self.port}\n"
+                f"ssl_options.cacertfile = {self.ca.cert}\n"
+                f"ssl_options.certfile = {server.cert}\n"
+                f"ssl_options.keyfile = {server.key}\n"
+                "ssl_options.verify = verify_peer\n"
+                f"ssl_options.fail_if_no_peer_cert = {str(self.mutual).lower()}\n"
+                "ssl_options.versions.1 = tlsv1.3\n"
+                "ssl_options.versions.2 = tlsv1.2\n"
+            )
         (self.root / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
-            f"default_user = {self.user}\n"
+            listeners + f"default_user = {self.user}\n"
             f"default_pass = {self.password}\n"
             f"default_vhost = {self.vhost}\n"
             "loopback_users = none\n"
             "heartbeat = 10\n"
         )
+        self.client_cert = self.ca.issue(f"client-{self.port}") if self.ca and self.mutual else None
 
     @property
     def url(self) -> str:
-        return f"amqp://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.vhost}"
+        scheme = "amqps" if self.ca else "amqp"
+        return f"{scheme}://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.vhost}"
+
+    def client_env(self) -> dict[str, str]:
+        """What a hub or a worker needs besides the URL: the CA, a client certificate."""
+        return tls_env(self.ca, self.client_cert)
+
+    def ssl_options(self) -> dict[str, Any] | bool:
+        """py-amqp's ``ssl`` argument for this node (False for plain TCP)."""
+        if self.ca is None:
+            return False
+        options: dict[str, Any] = {
+            "ca_certs": str(self.ca.cert),
+            "server_hostname": "127.0.0.1",
+        }
+        if self.client_cert is not None:
+            options.update(certfile=str(self.client_cert.cert), keyfile=str(self.client_cert.key))
+        return options
+
+    def connection(self, connect_timeout: float | None = None) -> Any:
+        """A py-amqp connection to this node's vhost (not connected yet)."""
+        import amqp
+
+        return amqp.Connection(
+            f"127.0.0.1:{self.port}",
+            userid=self.user,
+            password=self.password,
+            virtual_host=self.vhost,
+            connect_timeout=connect_timeout,
+            ssl=self.ssl_options(),
+        )
+
+    def pika_parameters(self) -> Any:
+        """pika's connection parameters for this node (for tests that publish raw messages)."""
+        import ssl
+
+        import pika
+
+        options = None
+        if self.ca is not None:
+            context = ssl.create_default_context(cafile=str(self.ca.cert))
+            if self.client_cert is not None:
+                context.load_cert_chain(str(self.client_cert.cert), str(self.client_cert.key))
+            options = pika.SSLOptions(context, server_hostname="127.0.0.1")
+        return pika.ConnectionParameters(
+            host="127.0.0.1",
+            port=self.port,
+            virtual_host=self.vhost,
+            credentials=pika.PlainCredentials(self.user, self.password),
+            ssl_options=options,
+        )
 
     def env(self) -> dict[str, str]:
+        listener = (
+            {"RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(self.port)}
+            if self.ca is None
+            else {}  # the plain listener would come back with these
+        )
         return {
             "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
             "HOME": str(self.root),  # the Erlang cookie lives here
             "LANG": "C.UTF-8",
             "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port),
+            **listener,
             "RABBITMQ_DIST_PORT": str(self.dist_port),
             "ERL_EPMD_PORT": str(self.epmd_port),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
@@ -115,19 +195,11 @@ class RabbitMQ:
         return self
 
     def _accepts_login(self) -> bool:
-        import amqp
-
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"RabbitMQ exited: see {self.root / 'server.out'}")
         if not port_open(self.port):
             return False
-        connection = amqp.Connection(
-            f"127.0.0.1:{self.port}",
-            userid=self.user,
-            password=self.password,
-            virtual_host=self.vhost,
-            connect_timeout=2,
-        )
+        connection = self.connection(connect_timeout=2)
         try:
             connection.connect()
         except Exception:  # noqa: BLE001 - still booting
@@ -141,12 +213,7 @@ class RabbitMQ:
         """Drop every message waiting in ``queue`` (if it was ever declared)."""
         import amqp
 
-        connection = amqp.Connection(
-            f"127.0.0.1:{self.port}",
-            userid=self.user,
-            password=self.password,
-            virtual_host=self.vhost,
-        )
+        connection = self.connection()
         connection.connect()
         try:
             with contextlib.suppress(amqp.exceptions.NotFound):  # never declared
@@ -174,9 +241,17 @@ class RabbitMQ:
 
 @dataclass
 class Redis:
-    """A Redis server with the deployment's ACL: ``default`` off, ``mcpi`` on ``mcpi:*``."""
+    """A Redis server with the deployment's ACL: ``default`` off, ``mcpi`` on ``mcpi:*``.
+
+    With ``ca``, TLS only (plain ``port 0``), with a certificate of ``ca`` for 127.0.0.1;
+    with ``mutual`` too, clients must present a certificate of ``ca``.
+    """
 
     root: Path
+    ca: TestCA | None = None
+    mutual: bool = False
+    #: Lifetime of its certificate (a short one to see `status` warn).
+    certificate_days: int = DAYS
     user: str = "mcpi"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     port: int = field(default_factory=free_port)
@@ -189,18 +264,51 @@ class Redis:
             "user default off\n"
             f"user {self.user} on >{self.password} ~mcpi:* &mcpi:* +@all -@dangerous\n"
         )
+        self.server_cert = (
+            self.ca.issue(f"redis-{self.port}", days=self.certificate_days) if self.ca else None
+        )
+        self.client_cert = self.ca.issue(f"client-{self.port}") if self.ca and self.mutual else None
 
     @property
     def url(self) -> str:
-        return f"redis://{self.user}:{self.password}@127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.ca else "redis"
+        return f"{scheme}://{self.user}:{self.password}@127.0.0.1:{self.port}/0"
+
+    def client_env(self) -> dict[str, str]:
+        """What a hub or a worker needs besides the URL: the CA, a client certificate."""
+        return tls_env(self.ca, self.client_cert)
+
+    def client(self) -> Any:
+        """A redis-py client of this server (TLS verified as the hub verifies it)."""
+        import redis
+
+        options: dict[str, Any] = {}
+        if self.ca is not None:
+            options = {"ssl_cert_reqs": "required", "ssl_ca_certs": str(self.ca.cert)}
+            if self.client_cert is not None:
+                options.update(
+                    ssl_certfile=str(self.client_cert.cert), ssl_keyfile=str(self.client_cert.key)
+                )
+        return redis.Redis.from_url(self.url, **options)
+
+    def _listener_args(self) -> list[str]:
+        if self.ca is None or self.server_cert is None:
+            return ["--port", str(self.port)]
+        return [
+            *("--port", "0", "--tls-port", str(self.port)),
+            *("--tls-cert-file", str(self.server_cert.cert)),
+            *("--tls-key-file", str(self.server_cert.key)),
+            *("--tls-ca-cert-file", str(self.ca.cert)),
+            *("--tls-auth-clients", "yes" if self.mutual else "no"),
+            *("--tls-protocols", "TLSv1.2 TLSv1.3"),
+        ]
 
     def start(self, timeout: float = 20) -> Redis:
         log = (self.root / "server.out").open("ab")
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER,
-                "--port",
-                str(self.port),
+                *self._listener_args(),
                 "--bind",
                 "127.0.0.1",
                 "--dir",
@@ -227,9 +335,7 @@ class Redis:
 
     def flush(self) -> None:
         """Drop mcpi's keys between tests (FLUSHALL is refused to the mcpi user)."""
-        import redis
-
-        client = redis.Redis.from_url(self.url)
+        client = self.client()
         try:
             keys = list(client.scan_iter("mcpi:*", count=1000))
             for i in range(0, len(keys), 500):
@@ -316,15 +422,19 @@ class Sandbox:
     """A whole private cluster on this machine: RabbitMQ, Redis and ``workers`` workers.
 
     ``with Sandbox(root, workers=1, concurrency=4) as box:`` starts everything and stops
-    it all on exit, however the block ends; ``box.env()`` is a hub's environment.
+    it all on exit, however the block ends; ``box.env()`` is a hub's environment. Over
+    TLS with a CA of its own unless ``tls`` is False, as the deployment is.
     """
 
-    def __init__(self, root: Path, workers: int = 1, concurrency: int | None = None) -> None:
+    def __init__(
+        self, root: Path, workers: int = 1, concurrency: int | None = None, tls: bool = True
+    ) -> None:
         self.root = root
         self.worker_count = workers
         self.concurrency = concurrency or os.cpu_count() or 1
-        self.rabbitmq = RabbitMQ(root / "rabbitmq")
-        self.redis = Redis(root / "redis")
+        self.ca = TestCA(root / "ca") if tls else None
+        self.rabbitmq = RabbitMQ(root / "rabbitmq", ca=self.ca)
+        self.redis = Redis(root / "redis", ca=self.ca)
         self.workers: list[Worker] = []
 
     def __enter__(self) -> Sandbox:
@@ -338,6 +448,7 @@ class Sandbox:
                     self.redis.url,
                     self.root / f"w{n}.log",
                     concurrency=self.concurrency,
+                    extra_env=self.rabbitmq.client_env(),
                 )
                 self.workers.append(worker)
                 worker.start()
@@ -351,7 +462,11 @@ class Sandbox:
 
     def env(self) -> dict[str, str]:
         """Settings for a hub on this cluster, as environment variables."""
-        return {"MCPI_BROKER_URL": self.rabbitmq.url, "MCPI_RESULT_BACKEND": self.redis.url}
+        return {
+            "MCPI_BROKER_URL": self.rabbitmq.url,
+            "MCPI_RESULT_BACKEND": self.redis.url,
+            **self.rabbitmq.client_env(),
+        }
 
     def purge(self) -> None:
         """Drop every message waiting in the mcpi queue (work of an abandoned job)."""
@@ -362,6 +477,14 @@ class Sandbox:
             worker.stop()
         self.redis.stop()
         self.rabbitmq.stop()
+
+
+def tls_env(ca: TestCA | None, client: Issued | None) -> dict[str, str]:
+    """The TLS settings of a hub or worker for servers of ``ca``, as environment variables."""
+    env = {"MCPI_TLS_CA": str(ca.cert)} if ca else {}
+    if client is not None:
+        env.update(MCPI_TLS_CERT=str(client.cert), MCPI_TLS_KEY=str(client.key))
+    return env
 
 
 def stop_group(process: subprocess.Popen[bytes] | None, timeout: float) -> None:

@@ -18,11 +18,11 @@ from typing import Any
 
 import pika
 import pytest
-import redis
 
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
 from mcpi.testing.servers import RabbitMQ, Redis, wait_for
+from mcpi.testing.tls import TestCA
 from tests.helpers import Background, estimate, publish_task
 
 pytestmark = pytest.mark.integration
@@ -41,8 +41,8 @@ def _crash(task=None, args=None, **_):
 """
 
 
-def channel(url: str) -> tuple[pika.BlockingConnection, Any]:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
+def channel(broker: RabbitMQ) -> tuple[pika.BlockingConnection, Any]:
+    connection = pika.BlockingConnection(broker.pika_parameters())
     return connection, connection.channel()
 
 
@@ -71,7 +71,7 @@ def test_a_chunk_delivered_twice_is_counted_once(  # type: ignore[no-untyped-def
     darts, seed = 8 * 10**8, 606
     job = Background(cluster_env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "1e8")
     wait_for(lambda: " succeeded in " in worker.log(), 60, "a first chunk to finish")
-    connection, ch = channel(rabbitmq.url)
+    connection, ch = channel(rabbitmq)
     try:
         method, properties, body = None, None, None
         deadline = time.monotonic() + 30
@@ -104,11 +104,11 @@ def test_hostile_messages_are_dropped_and_the_worker_keeps_serving(  # type: ign
 
     huge = json.dumps([["x" * (16 << 20), [0, 0, 1]], {}, {}]).encode()
     pickled = "application/x-python-serialize"
-    publish_task(rabbitmq.url, "mcpi.count_chunk", [], pickled, pickle.dumps(Exploit()))
-    publish_task(rabbitmq.url, "os.system", ["id"])
-    publish_task(rabbitmq.url, "mcpi.count_chunk", [], body=b'[["unterminated')
-    publish_task(rabbitmq.url, "mcpi.count_chunk", [], body=huge)
-    connection, ch = channel(rabbitmq.url)
+    publish_task(rabbitmq, "mcpi.count_chunk", [], pickled, pickle.dumps(Exploit()))
+    publish_task(rabbitmq, "os.system", ["id"])
+    publish_task(rabbitmq, "mcpi.count_chunk", [], body=b'[["unterminated')
+    publish_task(rabbitmq, "mcpi.count_chunk", [], body=huge)
+    connection, ch = channel(rabbitmq)
     try:
         wait_for(
             lambda: ch.queue_declare("mcpi", passive=True).method.message_count == 0,
@@ -136,9 +136,9 @@ def test_hostile_messages_are_dropped_and_the_worker_keeps_serving(  # type: ign
 
 
 def test_broker_restarted_mid_job_loses_nothing(  # type: ignore[no-untyped-def]
-    cluster_env: dict[str, str], start_worker, tmp_path: Path
+    cluster_env: dict[str, str], start_worker, tmp_path: Path, cluster_ca: TestCA
 ) -> None:
-    broker = RabbitMQ(tmp_path / "own-rabbitmq").start()
+    broker = RabbitMQ(tmp_path / "own-rabbitmq", ca=cluster_ca).start()
     try:
         env = {**cluster_env, "MCPI_BROKER_URL": broker.url, "MCPI_WORKER_GRACE": "90"}
         worker = start_worker("w1", concurrency=2, MCPI_BROKER_URL=broker.url)
@@ -185,7 +185,7 @@ def test_a_killed_hub_leaves_no_work_piling_up(  # type: ignore[no-untyped-def]
     hub.wait(10)
 
     # The workers finish what was queued: the queue drains, nothing is left unacknowledged.
-    connection, ch = channel(rabbitmq.url)
+    connection, ch = channel(rabbitmq)
     try:
         wait_for(
             lambda: (
@@ -198,7 +198,7 @@ def test_a_killed_hub_leaves_no_work_piling_up(  # type: ignore[no-untyped-def]
     finally:
         connection.close()
     # And every result it left behind expires by itself.
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis_server.client()
     try:
         keys = list(client.scan_iter("mcpi:*"))
         assert keys

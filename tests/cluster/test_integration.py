@@ -39,12 +39,11 @@ def test_cluster_count_equals_the_local_count(cluster_env: dict[str, str], start
 def test_chunk_results_are_keyed_by_chunk_in_the_backend(  # type: ignore[no-untyped-def]
     cluster_env: dict[str, str], start_worker, redis_server: Redis
 ) -> None:
-    import redis
 
     start_worker()
     status, report, err = estimate(cluster_env, "-n", "1e6", "--chunk-size", "2.5e5")
     assert status == 0 and report is not None, err
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis_server.client()
     keys = {k.decode() for k in client.scan_iter("mcpi:celery-task-meta-*")}
     client.close()
     assert {f"mcpi:celery-task-meta-mcpi-{report['job_id']}-{i}" for i in range(4)} <= keys
@@ -82,7 +81,7 @@ def test_a_whole_worker_killed_mid_job_is_replaced_and_nothing_lost(  # type: ig
 
 
 def test_unreachable_broker_is_reported_quickly(cluster_env: dict[str, str]) -> None:
-    env = {**cluster_env, "MCPI_BROKER_URL": f"amqp://mcpi:x@127.0.0.1:{free_port()}/mcpi"}
+    env = {**cluster_env, "MCPI_BROKER_URL": f"amqps://mcpi:x@127.0.0.1:{free_port()}/mcpi"}
     began = time.monotonic()
     status, _, err = estimate(env, "-n", "1e6")
     assert status == ExitStatus.UNREACHABLE
@@ -97,12 +96,13 @@ def test_silent_broker_is_reported_within_the_connect_timeout(cluster_env: dict[
         port = silent.getsockname()[1]
         env = {
             **cluster_env,
-            "MCPI_BROKER_URL": f"amqp://mcpi:x@127.0.0.1:{port}/mcpi",
+            "MCPI_BROKER_URL": f"amqps://mcpi:x@127.0.0.1:{port}/mcpi",
             "MCPI_CONNECT_TIMEOUT": "2",
         }
         began = time.monotonic()
         status, _, err = estimate(env, "-n", "1e6")
-    assert status == ExitStatus.UNREACHABLE and "cannot reach the broker" in err
+    # Over TLS: the handshake gets no answer.
+    assert status == ExitStatus.UNREACHABLE and f"the broker at 127.0.0.1:{port}" in err
     assert time.monotonic() - began < 15
 
 
@@ -123,7 +123,7 @@ def test_wrong_redis_password_and_redis_down_are_reported(
     began = time.monotonic()
     status, _, err = estimate(env, "-n", "1e6")
     assert status == ExitStatus.UNREACHABLE and "refused the credentials" in err
-    env = {**cluster_env, "MCPI_RESULT_BACKEND": f"redis://mcpi:x@127.0.0.1:{free_port()}/0"}
+    env = {**cluster_env, "MCPI_RESULT_BACKEND": f"rediss://mcpi:x@127.0.0.1:{free_port()}/0"}
     status, _, err = estimate(env, "-n", "1e6")
     assert status == ExitStatus.UNREACHABLE and "cannot reach the result backend" in err
     assert time.monotonic() - began < 20

@@ -118,7 +118,7 @@ def test_a_model_chunk_delivered_twice_counts_once(  # type: ignore[no-untyped-d
         cluster_env, "call", "-n", str(samples), "--chunk-size", str(chunk), command="run"
     )
     wait_for(lambda: " succeeded in " in worker.log(), 120, "a first chunk to finish")
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+    connection = pika.BlockingConnection(rabbitmq.pika_parameters())
     try:
         ch = connection.channel()
         method, properties, body = None, None, None
@@ -198,8 +198,8 @@ def test_messages_naming_anything_but_an_installed_model_are_refused(  # type: i
         job | {"model": model | {"params": {"S": f"$(touch {marker})"}}},
     ]
     for message in hostile:
-        publish_task(rabbitmq.url, "mcpi.count_chunk", [message, [0, 0, 4096]])
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
+        publish_task(rabbitmq, "mcpi.count_chunk", [message, [0, 0, 4096]])
+    connection = pika.BlockingConnection(rabbitmq.pika_parameters())
     try:
         ch = connection.channel()
         wait_for(

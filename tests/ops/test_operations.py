@@ -105,7 +105,7 @@ def test_status_reports_an_unreachable_broker_and_no_workers(  # type: ignore[no
 ) -> None:
     code, status = status_json(cluster_env)  # nobody started a worker
     assert code == ExitStatus.NO_WORKERS and status["workers"] == []
-    dead = {**cluster_env, "MCPI_BROKER_URL": f"amqp://mcpi:x@127.0.0.1:{free_port()}//"}
+    dead = {**cluster_env, "MCPI_BROKER_URL": f"amqps://mcpi:x@127.0.0.1:{free_port()}//"}
     code, text, err = hub({**dead, "MCPI_CONNECT_TIMEOUT": "1"}, "status")
     assert code == ExitStatus.UNREACHABLE, err
     assert "UNREACHABLE (cannot reach the broker" in text
