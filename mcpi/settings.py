@@ -265,6 +265,8 @@ def _switch(value: Any, source: str) -> bool:
 
 
 def _path(value: Any, source: str) -> Path:
+    if isinstance(value, Path):  # a flag's value, parsed once already
+        value = str(value)
     if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise ConfigError(f"{source}: expected a path, not {value!r}")
     try:

@@ -40,14 +40,27 @@ def add_cluster(parser: argparse.ArgumentParser) -> None:
         "--broker",
         type=types.setting("broker_url", "--broker"),
         metavar="URL",
-        help="broker URL (MCPI_BROKER_URL), amqp://user:pass@host:5672/vhost",
+        help="broker URL (MCPI_BROKER_URL): amqps://user:pass@host:5671/vhost, amqp:// in clear",
     )
     cluster.add_argument(
         "--backend",
         type=types.setting("result_backend", "--backend"),
         metavar="URL",
-        help="result backend URL (MCPI_RESULT_BACKEND), redis://user:pass@host:6379/0",
+        help="result backend URL (MCPI_RESULT_BACKEND): rediss://user:pass@host:6380/0",
     )
+    cluster.add_argument(
+        "--tls-ca",
+        type=types.setting("tls_ca", "--tls-ca"),
+        metavar="FILE",
+        help="the cluster's CA certificate, which TLS servers must be signed by (MCPI_TLS_CA)",
+    )
+    for name, what in (("cert", "certificate"), ("key", "certificate's key")):
+        cluster.add_argument(
+            f"--tls-{name}",
+            type=types.setting(f"tls_{name}", f"--tls-{name}"),
+            metavar="FILE",
+            help=f"a client {what}, for mutual TLS (MCPI_TLS_{name.upper()})",
+        )
     add_config(cluster)
 
 
@@ -58,6 +71,14 @@ def add_config(parser: Any) -> None:
 def cluster_settings(args: argparse.Namespace, env: Mapping[str, str], **flags: Any) -> Settings:
     """The settings of a subcommand with :func:`add_cluster`'s options (and ``flags``)."""
     return load_settings(
-        {"broker_url": args.broker, "result_backend": args.backend, "config": args.config} | flags,
+        {
+            "broker_url": args.broker,
+            "result_backend": args.backend,
+            "tls_ca": args.tls_ca,
+            "tls_cert": args.tls_cert,
+            "tls_key": args.tls_key,
+            "config": args.config,
+        }
+        | flags,
         env,
     )
