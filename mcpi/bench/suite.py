@@ -94,6 +94,10 @@ class BenchReport:
     startup: dict[str, float] = field(default_factory=dict)
     tiny_tasks_per_second: float | None = None
     first_result_seconds: float | None = None
+    #: The same Celery cluster in plain TCP: darts/s at the largest size and tasks/s for
+    #: 1-dart chunks, against the TLS rows above (what encryption costs).
+    plain_rate: float | None = None
+    plain_tasks_per_second: float | None = None
     hub_rss_kib: dict[int, int] = field(default_factory=dict)
     small_jobs: small.SmallJobs | None = None
     plot: Path | None = None
@@ -191,6 +195,9 @@ def run_bench(
                     box.purge()
             finally:
                 box.close()
+        if MCPI_CELERY not in report.skipped:
+            say("TLS off: the same cluster in plain TCP, for what TLS costs")
+            _measure_plain(report, Path(tmp) / "plain", processes, expected)
 
     # The baseline again, at the largest size, after everything else: the ratios use
     # the mean of both runs, and their difference shows how steady the machine was.
@@ -261,6 +268,24 @@ def _started(report: BenchReport, name: str, start: Callable[[], Any]) -> Iterat
         yield peer
     finally:
         peer.close()
+
+
+def _measure_plain(
+    report: BenchReport, root: Path, processes: int, expected: dict[int, int]
+) -> None:
+    """The Celery row's largest job and the 1-dart overhead again, on plain TCP servers."""
+    from mcpi.testing.servers import Sandbox
+
+    with Sandbox(root, workers=1, concurrency=processes, tls=False) as box:
+        settings = _cluster_settings(box, root / "cache")
+        _tune(settings)
+        top = max(report.sizes)
+        _mcpi_job(min(report.sizes), settings)  # warm up, as measure() does
+        hits, seconds = _mcpi_job(top, settings)
+        if hits != expected[top]:
+            raise RuntimeError(f"plain TCP counted {hits} hits of {top}, not {expected[top]}")
+        report.plain_rate = top / seconds
+        report.plain_tasks_per_second = _overhead(settings)[0]
 
 
 def _local_settings() -> Any:
@@ -408,6 +433,15 @@ def as_text(report: BenchReport) -> str:
             f"overhead: {report.tiny_tasks_per_second:,.0f} tasks/s for 1-dart chunks through "
             f"one broker; a 1-dart job's result after {report.first_result_seconds:.3f} s",
         ]
+    tls_rate = report.rate(MCPI_CELERY, top)
+    if report.plain_rate and tls_rate and report.plain_tasks_per_second:
+        tasks, plain = report.tiny_tasks_per_second or 0.0, report.plain_tasks_per_second
+        lines.append(
+            f"TLS: mcpi over Celery at {top:.0e} darts {tls_rate:.3g} darts/s with TLS, "
+            f"{report.plain_rate:.3g} in plain TCP ({tls_rate / report.plain_rate:.3f}); "
+            f"1-dart chunks {tasks:,.0f} tasks/s with TLS, "
+            f"{plain:,.0f} plain ({tasks / plain:.3f})"
+        )
     if report.hub_rss_kib:
         rss = report.hub_rss_kib
         lines.append(
@@ -438,6 +472,8 @@ def as_json(report: BenchReport) -> dict[str, Any]:
         "startup_seconds": report.startup,
         "tiny_tasks_per_second": report.tiny_tasks_per_second,
         "first_result_seconds": report.first_result_seconds,
+        "plain_rate": report.plain_rate,
+        "plain_tasks_per_second": report.plain_tasks_per_second,
         "hub_rss_kib": {str(k): v for k, v in report.hub_rss_kib.items()},
         "small_jobs": small.as_json(report.small_jobs) if report.small_jobs else None,
         "plot": str(report.plot) if report.plot else None,

@@ -39,6 +39,8 @@ def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
 
     # Overhead and the hub's memory, the same small and at the largest job accepted.
     assert report["tiny_tasks_per_second"] > 10 and report["first_result_seconds"] < 5
+    # The Celery rows run over TLS; the same cluster in plain TCP, beside them.
+    assert report["plain_rate"] > 0 and report["plain_tasks_per_second"] > 10
     rss = report["hub_rss_kib"]
     assert set(rss) == {str(10**9), str(10**16)}
     assert max(rss.values()) <= 2 * min(rss.values())
