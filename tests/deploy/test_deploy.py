@@ -12,17 +12,19 @@ import re
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
 
-from tests.deploy.testbed import RECORDED, REPO, SUBNET, TestBed, plug, run, stage
+from tests.deploy.testbed import BRIDGE, RECORDED, REPO, SUBNET, TestBed, plug, run, stage
 from tests.helpers import USER_MODELS
 
 pytestmark = pytest.mark.deploy
@@ -52,11 +54,18 @@ def control_env(bed: TestBed) -> dict[str, str]:
 
 
 def playbook(
-    bed: TestBed, name: str, log: str, *extra_inventories: Path, limit: str | None = None
+    bed: TestBed,
+    name: str,
+    log: str,
+    *extra_inventories: Path,
+    limit: str | None = None,
+    extra_vars: tuple[str, ...] = (),
 ) -> tuple[int, str, dict[str, dict[str, int]]]:
     inventories = [arg for i in (bed.inventory, *extra_inventories) for arg in ("-i", str(i))]
     if limit is not None:
         inventories += ["--limit", limit]
+    for assignment in extra_vars:
+        inventories += ["-e", assignment]
     with stage(f"ansible-playbook {name} ({log})"):
         result = subprocess.run(
             [
@@ -185,11 +194,62 @@ def test_broker_services_listen_only_where_they_should(testbed: TestBed) -> None
         assert h1.service(service).is_enabled, service
     sockets = h1.check_output("ss -Htln | awk '{print $4}'").split()
     listening = {tuple(a.rsplit(":", 1)) for a in sockets}
-    assert (broker.address, "5672") in listening
-    assert {a for a, p in listening if p == "5672"} == {broker.address}
-    assert {a for a, p in listening if p == "6379"} == {broker.address, "127.0.0.1"}
+    # TLS ports only: AMQPS and Redis over TLS; no plain AMQP or Redis port at all.
+    assert {a for a, p in listening if p == "5671"} == {broker.address}
+    assert {a for a, p in listening if p == "6380"} == {broker.address, "127.0.0.1"}
+    assert not {p for _, p in listening} & {"5672", "6379"}, listening
     assert {a for a, p in listening if p == "25672"} == {"127.0.0.1"}
     assert {a for a, p in listening if p == "4369"} == {"127.0.0.1"}
+
+
+def openssl_client(bed: TestBed, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """``openssl s_client`` from the control node to the broker host's ``port``."""
+    address = bed.hosts["h1"].address
+    return subprocess.run(
+        ["openssl", "s_client", "-connect", f"{address}:{port}", "-brief", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_both_services_speak_tls_1_3_with_the_clusters_certificate(testbed: TestBed) -> None:
+    address = testbed.hosts["h1"].address
+    ca = testbed.credentials / "tls" / "ca.pem"
+    for port in (5671, 6380):
+        done = openssl_client(
+            testbed, port, "-CAfile", str(ca), "-verify_ip", address, "-verify_return_error"
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Protocol version: TLSv1.3" in done.stderr, done.stderr
+        assert "Verification: OK" in done.stderr, done.stderr
+        # Another address than the certificate's is refused.
+        done = openssl_client(
+            testbed, port, "-CAfile", str(ca), "-verify_ip", "192.0.2.1", "-verify_return_error"
+        )
+        assert done.returncode != 0 and "verify" in done.stderr.lower(), done.stderr
+    # The plain ports give no service: nothing listens there.
+    for port in (5672, 6379):
+        with pytest.raises(OSError):
+            socket.create_connection((address, port), timeout=5).close()
+    # And the TLS ports say nothing to a plain client: AMQP's greeting is never sent in
+    # clear, and a Redis command in clear gets no reply.
+    for port, hello in ((5671, b"AMQP\x00\x00\x09\x01"), (6380, b"PING\r\n")):
+        with socket.create_connection((address, port), timeout=5) as plain:
+            plain.sendall(hello)
+            plain.settimeout(3)
+            try:
+                answer = plain.recv(100)
+            except (TimeoutError, ConnectionResetError):
+                answer = b""
+            assert b"AMQP" not in answer and b"PONG" not in answer, answer
+    # Every client connection to RabbitMQ is TLS, also the broker host's own worker's.
+    connections = host(testbed, "h1").check_output(
+        "rabbitmqctl -q list_connections --no-table-headers ssl ssl_protocol"
+    )
+    rows = [line.split() for line in connections.splitlines() if line.strip()]
+    assert rows and all(row == ["true", "tlsv1.3"] for row in rows), rows
 
 
 def test_workers_run_as_the_unprivileged_user(testbed: TestBed) -> None:
@@ -236,21 +296,39 @@ def test_credentials_files_and_access(testbed: TestBed) -> None:
     users = h1.check_output("rabbitmqctl --quiet --node rabbit@localhost list_users")
     assert "guest" not in users and "mcpi" in users
 
+    # The CA and the keys on the control node, beside the passwords; on the broker host,
+    # each key readable by its service only.
+    tls = testbed.credentials / "tls"
+    assert tls.stat().st_mode & 0o777 == 0o700
+    for key in tls.glob("*.key"):
+        assert key.stat().st_mode & 0o777 == 0o600, key
+    for path, owner in (
+        ("/etc/rabbitmq/tls/server.key", "rabbitmq"),
+        ("/etc/redis/tls/server.key", "redis"),
+    ):
+        f = h1.file(path)
+        assert (f.user, f.mode) == (owner, 0o600), path
+
     import pika
 
     broker = testbed.hosts["h1"].address
+    context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+    over_tls = pika.SSLOptions(context, server_hostname=broker)
     guest = pika.ConnectionParameters(
-        broker, 5672, "/", pika.PlainCredentials("guest", "guest"), socket_timeout=5
-    )
+        broker, 5671, "/", pika.PlainCredentials("guest", "guest"), ssl_options=over_tls,
+        socket_timeout=5,
+    )  # fmt: skip
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
         pika.BlockingConnection(guest)
     wrong = pika.ConnectionParameters(
-        broker, 5672, "mcpi", pika.PlainCredentials("mcpi", "not-the-password"), socket_timeout=5
-    )
+        broker, 5671, "mcpi", pika.PlainCredentials("mcpi", "not-the-password"),
+        ssl_options=over_tls, socket_timeout=5,
+    )  # fmt: skip
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
         pika.BlockingConnection(wrong)
 
-    with socket.create_connection((broker, 6379), timeout=5) as redis:
+    raw = socket.create_connection((broker, 6380), timeout=5)
+    with context.wrap_socket(raw, server_hostname=broker) as redis:
         redis.sendall(b"PING\r\n")
         assert redis.recv(200).startswith(b"-NOAUTH")
         redis.sendall(b"AUTH mcpi not-the-password\r\n")
@@ -285,6 +363,112 @@ def test_second_run_changes_nothing(testbed: TestBed) -> None:
     assert rc == 0, output[-4000:]
     changed = {name: counts["changed"] for name, counts in recap.items() if counts["changed"]}
     assert not changed, f"second run changed something: {changed}\n{output[-4000:]}"
+
+
+def capture_a_job(bed: TestBed, name: str) -> bytes:
+    """Every byte on the test bed's bridge while the hub checks status and runs a job."""
+    pcap = bed.logs / f"{name}.pcap"
+    dump = subprocess.Popen(
+        ["tcpdump", "-i", BRIDGE, "-U", "-s", "0", "-w", str(pcap)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(2)  # capturing before the first packet
+        assert dump.poll() is None, dump.stderr.read() if dump.stderr else ""
+        assert mcpi_hub(bed, "status").returncode == 0
+        hub(bed, "-n", "2e9", "--chunk-size", "1e8")
+        time.sleep(1)
+    finally:
+        dump.terminate()
+        dump.wait(10)
+    return pcap.read_bytes()
+
+
+def secrets_on_the_wire(bed: TestBed, capture: bytes) -> dict[str, bool]:
+    """Which of the things TLS must hide appear in ``capture``."""
+    amqp, redis = (
+        (bed.credentials / name).read_text().strip() for name in ("amqp-mcpi", "redis-mcpi")
+    )
+    markers = {
+        "the AMQP password": amqp.encode(),
+        "the Redis password": redis.encode(),
+        "the Redis AUTH command": b"$4\r\nAUTH\r\n",  # RESP: AUTH, or HELLO's AUTH
+        "the task name": b"mcpi.count_chunk",
+        "the job seed": str(SEED).encode(),
+        "the AMQP protocol header": b"AMQP\x00\x00\x09\x01",
+    }
+    return {what: marker in capture for what, marker in markers.items()}
+
+
+def test_nothing_sensitive_crosses_the_wire_in_clear(testbed: TestBed) -> None:
+    """A capture of the bridge during a job: with TLS (the default), none of the
+    passwords, the AUTH command, the task name, the seed or the AMQP header appear; with
+    TLS switched off (the positive control), every one of them does, or the capture
+    would prove nothing."""
+    with stage("redeploy with TLS off, the positive control"):
+        rc, output, _ = playbook(
+            testbed,
+            "cluster.yml",
+            "cluster-tls-off",
+            extra_vars=("mcpi_tls=false",),  # as a user would type it
+        )
+        assert rc == 0, output[-4000:]
+        wait_for_workers(testbed, set(testbed.hosts))
+    try:
+        with stage("capture a job in clear"):
+            clear = secrets_on_the_wire(testbed, capture_a_job(testbed, "clear"))
+    finally:
+        with stage("redeploy with TLS"):
+            rc, output, _ = playbook(testbed, "cluster.yml", "cluster-tls-back")
+            assert rc == 0, output[-4000:]
+            wait_for_workers(testbed, set(testbed.hosts))
+    assert all(clear.values()), f"the positive control missed: {clear}"
+    with stage("capture a job over TLS"):
+        encrypted = secrets_on_the_wire(testbed, capture_a_job(testbed, "tls"))
+    assert not any(encrypted.values()), f"in clear despite TLS: {encrypted}"
+    RECORDED.append(
+        "capture of the bridge during a job: with TLS off all of "
+        + ", ".join(clear)
+        + " appear; with TLS none does"
+    )
+
+
+def certificate_days_left(bed: TestBed) -> float:
+    status = json.loads(mcpi_hub(bed, "status", "--json").stdout)
+    ends = datetime.fromisoformat(status["broker"]["certificate_expires"])
+    return (ends - datetime.now(UTC)).total_seconds() / 86400
+
+
+def test_a_certificate_near_its_end_is_renewed_and_the_workers_reconnect(
+    testbed: TestBed,
+) -> None:
+    tls = testbed.credentials / "tls"
+    with stage("a broker certificate that ends in 10 days"):
+        (tls / "broker.pem").unlink()
+        rc, output, _ = playbook(
+            testbed, "cluster.yml", "cluster-short-cert",
+            extra_vars=("cluster_ca_certificate_days=10",),
+        )  # fmt: skip
+        assert rc == 0, output[-4000:]
+        wait_for_workers(testbed, set(testbed.hosts))
+    assert certificate_days_left(testbed) < 11
+    text = mcpi_hub(testbed, "status").stdout
+    assert "warning: the broker's certificate expires in" in text, text
+    with stage("the next run renews it"):
+        rc, output, recap = playbook(testbed, "cluster.yml", "cluster-renew")
+        assert rc == 0, output[-4000:]
+        assert recap["h1"]["changed"] > 0, recap
+        wait_for_workers(testbed, set(testbed.hosts))
+    assert certificate_days_left(testbed) > 300
+    assert "warning" not in mcpi_hub(testbed, "status").stdout
+    report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
+    assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
+    with stage("and the run after changes nothing"):
+        rc, output, recap = playbook(testbed, "cluster.yml", "cluster-after-renewal")
+        assert rc == 0, output[-4000:]
+    changed = {name: counts["changed"] for name, counts in recap.items() if counts["changed"]}
+    assert not changed, f"a run after the renewal changed something: {changed}"
 
 
 def test_an_unreachable_host_fails_alone(testbed: TestBed) -> None:
@@ -569,7 +753,8 @@ def test_a_lost_broker_host_resume_recounts_no_journaled_chunk(testbed: TestBed)
     assert f"{len(journaled)} from the hub's journal, 0 from the result backend" in note, note
     # The workers' logs: since the resume, every chunk but the journaled ones was run.
     receipts = chunk_receipts(testbed, job, since=resumed_at)
-    assert set(receipts) == set(range(60)) - journaled, (sorted(receipts), sorted(journaled))
+    chunks = round(float(job_args[1]) / float(job_args[3]))
+    assert set(receipts) == set(range(chunks)) - journaled, (sorted(receipts), sorted(journaled))
 
 
 def mcpi_hub(bed: TestBed, *args: str) -> subprocess.CompletedProcess[str]:
@@ -600,6 +785,7 @@ def test_status_shows_every_host_and_no_version_skew(testbed: TestBed) -> None:
     # HELLO gives the version through the deployed ACL, which denies INFO.
     assert status["backend"]["version"].startswith("7.")
     assert status["queue"]["consumers"] == 3 and status["skew"] == []
+    assert status["broker"]["tls"] == status["backend"]["tls"] == "TLSv1.3", status
     assert all(w["slots"] >= 1 and len(w["load"]) == 3 for w in status["workers"])
     # The compiled dart kernel, from the control node's wheel, loads in the hardened unit,
     # where memory cannot be made executable (no JIT could run there).
@@ -780,7 +966,7 @@ def test_firewall_turns_away_hosts_outside_the_inventory(testbed: TestBed) -> No
         plug(stranger, "tb-stranger", f"{SUBNET}.99")
         probe = (
             "import socket, sys\n"
-            "for port in (5672, 6379):\n"
+            "for port in (5671, 6380):\n"
             "    try:\n"
             f"        socket.create_connection(('{broker}', port), timeout=5).close()\n"
             "        print(port, 'open')\n"
@@ -788,7 +974,7 @@ def test_firewall_turns_away_hosts_outside_the_inventory(testbed: TestBed) -> No
             "        print(port, 'refused')\n"
         )
         result = run("ip", "netns", "exec", stranger, sys.executable, "-c", probe)
-        assert result.stdout.split("\n")[:2] == ["5672 refused", "6379 refused"], result.stdout
+        assert result.stdout.split("\n")[:2] == ["5671 refused", "6380 refused"], result.stdout
     finally:
         run("ip", "link", "delete", "tb-stranger", check=False)
         run("ip", "netns", "delete", stranger, check=False)

@@ -195,7 +195,9 @@ def test_vagrant_up_gives_a_cluster_the_hub_runs_on(lxc_vagrant: dict[str, str])
     assert "Running provisioner: ansible" in up.stdout
     assert "failed=0" in up.stdout and "unreachable=0" in up.stdout
     hub_config = Path(env["XDG_CONFIG_HOME"]) / "mcpi/hub.toml"
-    assert f"@{lxcbox.SUBNET}.10:5672/" in hub_config.read_text()
+    config = hub_config.read_text()
+    assert "amqps://mcpi:" in config and f"@{lxcbox.SUBNET}.10:5671/" in config
+    assert "tls_ca = " in config
 
     # On the host, with no more steps: the hub finds the cluster through its config.
     with stage("mcpi-hub estimate on the vagrant cluster"):
