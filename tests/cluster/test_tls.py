@@ -16,7 +16,7 @@ import pytest
 
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
-from mcpi.testing.servers import RabbitMQ, Redis, Worker, wait_for
+from mcpi.testing.servers import RabbitMQ, Redis, Worker
 from mcpi.testing.tls import TestCA
 from tests.helpers import estimate
 
@@ -140,9 +140,13 @@ def test_a_worker_given_another_ca_stops_with_one_line(
         tmp_path / "untrusting.log",
         extra_env={"MCPI_TLS_CA": str(other.cert)},
     )
-    with pytest.raises(RuntimeError, match="exited"):
-        worker.start(timeout=60)
-    assert worker.process is not None and worker.process.wait(10) == ExitStatus.UNREACHABLE
+    try:
+        with pytest.raises(RuntimeError, match="exited"):
+            worker.start(timeout=60)
+        assert worker.process is not None
+        assert worker.process.wait(10) == ExitStatus.UNREACHABLE
+    finally:
+        worker.kill()  # gone already, unless it failed to stop: then it must not linger
     log = worker.log().strip().splitlines()
     assert log[-1].startswith("mcpi worker: the broker at 127.0.0.1:")
     assert "its certificate was refused" in log[-1]
@@ -204,9 +208,11 @@ def test_mutual_tls_serves_clients_with_certificates_and_refuses_others(  # type
             tmp_path / "bare.log",
             extra_env={"MCPI_TLS_CA": with_certificate["MCPI_TLS_CA"]},
         )
-        with pytest.raises(RuntimeError, match="exited"):
-            refused.start(timeout=60)
-        wait_for(lambda: refused.process is None or refused.process.poll() is not None, 10, "exit")
+        try:
+            with pytest.raises(RuntimeError, match="exited"):
+                refused.start(timeout=60)
+        finally:
+            refused.kill()
         assert "mcpi worker: the broker at 127.0.0.1:" in refused.log()
     finally:
         worker.stop()
