@@ -71,10 +71,9 @@ class ClusterClient:
                 f"(wrong user name, password or vhost): {exc.reply_text}"
             ) from None
         except (OperationalError, OSError) as exc:
-            tls = describe_failure(exc, self.settings.broker_tls)
-            if tls:
-                raise TlsRefused(f"the broker at {self.broker}: {tls}") from None
-            raise Unreachable(f"cannot reach the broker at {self.broker}: {exc}") from None
+            raise _unreachable(
+                f"the broker at {self.broker}", exc, self.settings.broker_tls
+            ) from None
 
     def check_backend(self) -> None:
         try:
@@ -89,10 +88,8 @@ class ClusterClient:
                 f"the result backend at {self.backend} refused the connection: {exc}"
             ) from None
         except (*REDIS_ERRORS, OSError) as exc:
-            tls = describe_failure(exc, self.settings.backend_tls)
-            if tls:
-                raise TlsRefused(f"the result backend at {self.backend}: {tls}") from None
-            raise Unreachable(f"cannot reach the result backend at {self.backend}: {exc}") from None
+            service = f"the result backend at {self.backend}"
+            raise _unreachable(service, exc, self.settings.backend_tls) from None
 
     def preflight(self) -> dict[str, dict[str, Any]]:
         """Check the broker and the backend; the answering workers' stats, by node.
@@ -230,6 +227,14 @@ def concurrency(stats: dict[str, Any]) -> int:
         return int(stats["pool"]["max-concurrency"])
     except (KeyError, TypeError, ValueError):
         return 1
+
+
+def _unreachable(service: str, error: BaseException, tls: bool) -> Unreachable:
+    """A failed connection to ``service`` as the error to raise: TlsRefused if TLS refused it."""
+    refused = describe_failure(error, tls)
+    if refused:
+        return TlsRefused(f"{service}: {refused}")
+    return Unreachable(f"cannot reach {service}: {error}")
 
 
 def _vhost(url: str | None) -> str:
