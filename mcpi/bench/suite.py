@@ -408,7 +408,7 @@ def as_text(report: BenchReport) -> str:
         ("reference kernel", "1 core: count_hits_reference, numpy (what the peers run)"),
         ("mcpi kernel", f"1 core: count_hits, {kernel.KERNEL}"),
         (RAW, "1 core: numpy's PCG64.random_raw"),
-        (STEPS, "1 core: the PCG64 step alone, 8 lanes: the limit per core"),
+        (STEPS, f"1 core: the PCG64 step alone, {kernel.STEPPING}: the limit per core"),
     ):
         line(name, singles.get(name), settings)
     for name in PARALLEL:

@@ -36,13 +36,15 @@ Speed. Two implementations count the same darts. :func:`count_hits_reference` is
 definition in numpy: per block of darts one raw draw per dart and four vectorised passes
 over cache-resident buffers (int32 -> float64, square, pairwise add, compare), at about
 0.6 of the rate of numpy's raw PCG64 generation. The compiled kernel (``_darts.c``,
-built into the wheel) steps 16 positions ("lanes") of the same stream together, so their
-128-bit multiplies overlap in the core's pipelines, and fuses the hit test in: about 1.4x
-numpy's raw rate and 0.8 of the PCG64 step rate itself (``benchmarks/kernel.py``).
-:func:`count_hits` uses the compiled kernel where it loaded (:data:`KERNEL` says which
-runs, :data:`FALLBACK_REASON` why not); the tests hold the two to the same count on
-random splits, huge offsets and every lane remainder. Memory is bounded by a block
-whatever the chunk length.
+built into the wheel) steps many positions ("lanes") of the same stream together and
+fuses the hit test in. It has two paths, picked once when it loads: on CPUs with AVX-512
+IFMA, 32 lanes stepped in 512-bit vectors, their 128-bit states as 52-bit limbs (about
+3x numpy's raw rate on one core, ``benchmarks/kernel.py``); elsewhere 16 lanes of scalar
+128-bit arithmetic (about 1.4x), the scalar multiplier being its limit.
+:func:`count_hits` uses the best path that loaded (:data:`KERNEL` says which runs,
+:data:`FALLBACK_REASON` why none did); the tests hold both paths to the reference's
+count on random splits, huge offsets and every lane remainder. Memory is bounded by a
+block whatever the chunk length.
 
 Never the numpy global generator: prefork workers inherit its state, so every child
 would throw the same darts.
@@ -68,8 +70,12 @@ def _load_compiled() -> tuple[ModuleType | None, str]:
 
 _compiled, FALLBACK_REASON = _load_compiled()
 
-#: Which kernel :func:`count_hits` runs in this process.
-KERNEL = f"compiled, {_compiled.LANES} lanes" if _compiled else "numpy reference"
+#: Which kernel :func:`count_hits` runs in this process, e.g. "compiled, 32 lanes, AVX-512
+#: IFMA" (shown per worker by ``mcpi-hub status``).
+KERNEL = f"compiled, {_compiled.LANES} lanes, {_compiled.PATH}" if _compiled else "numpy reference"
+
+#: How :func:`generator_steps` steps the stream in this process.
+STEPPING = f"{_compiled.STEP_LANES} lanes, {_compiled.PATH}" if _compiled else "not available"
 
 #: Darts per vectorised block. The one array allocated per block (the raw draws, 8
 #: bytes per dart: 120 KiB) stays below glibc's mmap threshold (128 KiB), so it comes
@@ -103,16 +109,19 @@ def dart_stream(seed: int, start: int = 0) -> np.random.PCG64:
     return generator
 
 
-def generator_steps(seed: int, steps: int) -> int:
+def generator_steps(seed: int, steps: int, portable: bool = False) -> int:
     """Step the stream ``steps`` times on the compiled kernel's lanes, hit test left out.
 
     The generator's own limit for any kernel that draws one number per dart, measured by
-    ``benchmarks/kernel.py`` and ``mcpi-hub bench``. Returns the outputs folded together
-    (so that none is optimised away); raises RuntimeError where the kernel did not load.
+    ``benchmarks/kernel.py`` and ``mcpi-hub bench``; ``portable`` steps on the portable
+    path whatever this CPU runs. Steps a whole number of the path's lanes (``steps`` rounded
+    down) and returns their outputs folded by XOR (so that none is optimised away); raises
+    RuntimeError where the kernel did not load.
     """
     if _compiled is None:
         raise RuntimeError(FALLBACK_REASON)
-    fold: int = _compiled.step(*_origin(check_seed(seed)), 0, steps)
+    step = _compiled.step_portable if portable else _compiled.step
+    fold: int = step(*_origin(check_seed(seed)), 0, steps)
     return fold
 
 
@@ -145,6 +154,21 @@ def count_hits(seed: int, start: int, stop: int) -> int:
     if _compiled is None or stop >= _COMPILED_LIMIT:
         return count_hits_reference(seed, start, stop)
     hits: int = _compiled.count_hits(*_origin(check_seed(seed)), start, stop)
+    return hits
+
+
+def count_hits_portable(seed: int, start: int, stop: int) -> int:
+    """:func:`count_hits` on the compiled kernel's portable path, whatever this CPU runs.
+
+    So that the tests can hold that path to the reference on a CPU that runs the vector
+    one, and the kernel benchmark can show both. Raises RuntimeError where the kernel did
+    not load.
+    """
+    if not 0 <= start <= stop < _COMPILED_LIMIT:
+        raise ValueError(f"invalid dart range [{start}, {stop}) for the compiled kernel")
+    if _compiled is None:
+        raise RuntimeError(FALLBACK_REASON)
+    hits: int = _compiled.count_hits_portable(*_origin(check_seed(seed)), start, stop)
     return hits
 
 

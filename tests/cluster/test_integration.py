@@ -55,8 +55,8 @@ def test_a_pool_process_killed_mid_chunk_loses_nothing(
     worker = start_worker("w1", concurrency=2)
     # 20 chunks of about 0.3 s each with the compiled kernel: the victim is still busy
     # when it is killed, a few chunks in.
-    darts, seed = 4_000_000_000, 31415
-    job = Background(cluster_env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "2e8")
+    darts, seed = 10_000_000_000, 31415
+    job = Background(cluster_env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "5e8")
     wait_for(lambda: " succeeded in " in worker.log(), 60, "a first chunk to finish")
     victim = worker.pool_pids()[0]
     os.kill(victim, signal.SIGKILL)

@@ -1,9 +1,11 @@
 """The compiled kernel (mcpi/core/_darts.c) against the numpy reference: the same counts.
 
-The compiled kernel cuts [start, stop) into 16 lanes stepped together, buffers 64 steps
-per lane between hit-counting passes, and counts what the lanes leave over on one more
-position; so the cases below cross every one of those boundaries, at offsets up to the
-largest job mcpi accepts, and random splits on top.
+The compiled kernel has two paths: on CPUs with AVX-512 IFMA it cuts [start, stop) into 32
+lanes stepped in vectors; elsewhere (and through ``count_hits_portable`` everywhere) into
+16 lanes of scalar arithmetic, 64 steps per lane buffered between hit-counting passes.
+Both count what the lanes leave over on one more position. The cases below cross every
+one of those boundaries on both paths, at offsets up to the largest job mcpi accepts,
+and random splits on top.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import itertools
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -19,10 +22,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcpi.core import kernel
-from mcpi.core.kernel import MAX_SEED, count_hits, count_hits_reference, draws, generator_steps
+from mcpi.core.kernel import (
+    MAX_SEED,
+    count_hits,
+    count_hits_portable,
+    count_hits_reference,
+    draws,
+    generator_steps,
+)
 from mcpi.core.plan import MAX_DARTS
 
-LANES, ROUNDS = 16, 64
+VECTOR_LANES, LANES, ROUNDS = 32, 16, 64
+
+#: The compiled paths: the one this CPU runs, and the portable one.
+PATHS = pytest.mark.parametrize(
+    "count", [count_hits, count_hits_portable], ids=["best", "portable"]
+)
 
 
 def test_the_compiled_kernel_is_built_and_loaded_here() -> None:
@@ -33,22 +48,40 @@ def test_the_compiled_kernel_is_built_and_loaded_here() -> None:
     assert kernel.KERNEL.startswith("compiled")
 
 
+def test_this_cpu_runs_the_vector_path_where_it_has_avx512_ifma() -> None:
+    # Where the CPU has the instructions, the fast path must be the one that runs (and so
+    # the one every other test here and in the cluster tests exercises).
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    has_ifma = {"avx512f", "avx512dq", "avx512ifma"} <= set(flags)
+    running = kernel.KERNEL
+    if has_ifma:
+        assert running == f"compiled, {VECTOR_LANES} lanes, AVX-512 IFMA"
+    else:
+        assert running == f"compiled, {LANES} lanes, portable"
+
+
 LENGTHS = sorted(
-    {0, 1, 2, 15, 16, 17, 31, 33, 255, 257}
+    {0, 1, 2, 15, 16, 17, 31, 32, 33, 63, 65, 255, 257}
     | {LANES * ROUNDS + d for d in (-1, 0, 1)}
     | {LANES * ROUNDS * 3 + LANES + 5, LANES * (ROUNDS + 1) - 1, 100_003}
+    | {VECTOR_LANES * 40 + d for d in (-1, 0, 1, VECTOR_LANES - 1)}
 )
 
 
+@PATHS
 @pytest.mark.parametrize("length", LENGTHS)
 @pytest.mark.parametrize("start", [0, 7, 10**12 + 1, MAX_DARTS - 100_003])
-def test_every_lane_and_buffer_remainder_counts_like_the_reference(start: int, length: int) -> None:
+def test_every_lane_and_buffer_remainder_counts_like_the_reference(
+    count: Callable[[int, int, int], int], start: int, length: int
+) -> None:
     for seed in (0, 2024, MAX_SEED):
-        assert count_hits(seed, start, start + length) == count_hits_reference(
+        assert count(seed, start, start + length) == count_hits_reference(
             seed, start, start + length
         ), (seed, start, length)
 
 
+@PATHS
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, MAX_SEED),
@@ -56,19 +89,18 @@ def test_every_lane_and_buffer_remainder_counts_like_the_reference(start: int, l
     cuts=st.lists(st.integers(0, 60_000), max_size=6),
 )
 def test_random_splits_at_any_offset_count_like_the_reference(
-    seed: int, start: int, cuts: list[int]
+    count: Callable[[int, int, int], int], seed: int, start: int, cuts: list[int]
 ) -> None:
     bounds = sorted({0, 60_000, *cuts})
     whole = count_hits_reference(seed, start, start + 60_000)
-    assert count_hits(seed, start, start + 60_000) == whole
-    assert (
-        sum(count_hits(seed, start + a, start + b) for a, b in itertools.pairwise(bounds)) == whole
-    )
+    assert count(seed, start, start + 60_000) == whole
+    assert sum(count(seed, start + a, start + b) for a, b in itertools.pairwise(bounds)) == whole
 
 
-def test_a_large_chunk_counts_like_the_reference() -> None:
+@PATHS
+def test_a_large_chunk_counts_like_the_reference(count: Callable[[int, int, int], int]) -> None:
     # Many buffer rounds per lane, and a remainder on each boundary.
-    assert count_hits(3, 10**15, 10**15 + 3_000_017) == count_hits_reference(
+    assert count(3, 10**15, 10**15 + 3_000_017) == count_hits_reference(
         3, 10**15, 10**15 + 3_000_017
     )
 
@@ -78,13 +110,14 @@ def test_dart_indices_past_64_bits_are_counted_by_the_reference() -> None:
     assert count_hits(9, start, start + 40) == count_hits_reference(9, start, start + 40)
 
 
-def test_the_step_measure_steps_the_job_stream_itself() -> None:
-    # generator_steps folds the outputs of lanes k*L... by XOR: for 16*L steps, exactly
-    # the first 16*L draws of the stream, in some order.
-    steps = 8 * 40  # a multiple of the step lanes (8)
+@pytest.mark.parametrize("portable", [False, True], ids=["best", "portable"])
+def test_the_step_measure_steps_the_job_stream_itself(portable: bool) -> None:
+    # generator_steps folds the outputs of lanes k*L... by XOR: for n*L steps, exactly the
+    # first n*L draws of the stream, in some order.
+    steps = VECTOR_LANES * 40  # a multiple of either path's step lanes (32 or 8)
     expected = np.bitwise_xor.reduce(draws(77, 0, steps))
-    assert generator_steps(77, steps) == int(expected)
-    assert generator_steps(77, steps) != generator_steps(78, steps)
+    assert generator_steps(77, steps, portable) == int(expected)
+    assert generator_steps(77, steps, portable) != generator_steps(78, steps, portable)
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
@@ -116,7 +149,7 @@ def test_the_compiled_kernel_loads_where_memory_cannot_become_executable() -> No
     )
     assert result.returncode == 0, result.stderr
     name, hits = result.stdout.split("\n")[:2]
-    assert name == f"compiled, {LANES} lanes"
+    assert name == kernel.KERNEL
     assert int(hits) == count_hits_reference(5, 10**9, 10**9 + 100_000)
 
 
