@@ -55,10 +55,11 @@ static inline void bucket(uint64_t *cells, uint64_t bits, size_t row, unsigned *
     *stop ^= (*stop ^ (c + 1)) & -(unsigned)(c + 1 > *stop);
 }
 
-/* The whole bucket pass, for every value. */
-static void buckets_pass(const double *x, size_t size, int square, uint64_t *cells,
-                         unsigned *first, unsigned *stop)
+/* The whole bucket pass, for every value. Returns the largest biased exponent taken. */
+static int buckets_pass(const double *x, size_t size, int square, uint64_t *cells,
+                        unsigned *first, unsigned *stop)
 {
+    uint64_t top = 0;
     for (size_t i = 0; i < size; i++) {
         double v = x[i];
         if (square)
@@ -66,7 +67,10 @@ static void buckets_pass(const double *x, size_t size, int square, uint64_t *cel
         uint64_t bits;
         memcpy(&bits, &v, 8);
         bucket(cells, bits, i, first, stop);
+        uint64_t exponent = bits & 0x7FF0000000000000ULL;
+        top = exponent > top ? exponent : top;
     }
+    return (int)(top >> 52);
 }
 
 /* A 192-bit two's complement sum: top:high:low. */
@@ -176,7 +180,8 @@ window_loop(const double *x, size_t size, int square, long long largest, int wit
     }
 }
 
-/* The window pass (see the top of the file). Returns the scale's exponent, E - 65. */
+/* The window pass (see the top of the file). Returns the largest biased exponent E
+   taken; the sum's scale is 2**(max(E, 1) - 65). */
 WINDOW static int window_pass(const double *x, size_t size, int square, uint64_t *cells,
                               unsigned *first, unsigned *stop, wide *total)
 {
@@ -188,14 +193,15 @@ WINDOW static int window_pass(const double *x, size_t size, int square, uint64_t
         top = _mm512_max_epu64(top, _mm512_and_si512(bits, exponent_bits));
         signs = _mm512_or_si512(signs, bits);
     }
-    long long largest = (long long)(_mm512_reduce_max_epu64(top) >> 52);
-    if (largest < 1)
-        largest = 1;
+    int seen = (int)(_mm512_reduce_max_epu64(top) >> 52);
+    if (seen == 0x7FF) /* infinite or NaN: the caller refuses the values, adds nothing */
+        return seen;
+    long long largest = seen < 1 ? 1 : seen;
     if (_mm512_movepi64_mask(signs))
         window_loop(x, size, square, largest, 1, cells, first, stop, total);
     else
         window_loop(x, size, square, largest, 0, cells, first, stop, total);
-    return (int)largest - 65;
+    return seen;
 }
 
 static int window_supported(void)
@@ -208,16 +214,17 @@ static int window_supported(void)
 static int use_window = 0;
 
 PyDoc_STRVAR(add_doc,
-             "add(values, table, square) -> (first, stop, top, high, low, scale)\n\n"
+             "add(values, table, square) -> (first, stop, top, high, low, largest)\n\n"
              "Add the float64 values (a C-contiguous buffer), or with square their IEEE\n"
              "squares: on PATH \"window\", most of them into the returned 192-bit integer\n"
-             "(top, high, low: top signed) in units of 2**scale * 2**-1074, the rest (all,\n"
-             "on PATH \"buckets\") into table (uint64, ROWS x 4096 cells of high, low,\n"
-             "count), cell (sign | exponent << 1) of row i %% ROWS for value i. Returns\n"
-             "also the range of cells touched.");
+             "(top, high, low: top signed) in units of 2**(max(largest, 1) - 65) * 2**-1074,\n"
+             "the rest (all, on PATH \"buckets\") into table (uint64, ROWS x 4096 cells of\n"
+             "high, low, count), cell (sign | exponent << 1) of row i %% ROWS for value i.\n"
+             "Returns also the range of cells touched and the largest biased exponent\n"
+             "taken: 2047 if a value (or square) was not finite, and then the sums are void.");
 
 PyDoc_STRVAR(add_buckets_doc,
-             "add_buckets(values, table, square) -> (first, stop, 0, 0, 0, 0)\n\n"
+             "add_buckets(values, table, square) -> (first, stop, 0, 0, 0, largest)\n\n"
              "add on the bucket path, whatever PATH is.");
 
 static PyObject *run_add(PyObject *args, int window)
@@ -234,17 +241,18 @@ static PyObject *run_add(PyObject *args, int window)
     size_t size = (size_t)values.len / 8;
     unsigned first = BUCKETS, stop = 0;
     wide total = {0, 0, 0};
-    int scale = 0;
+    int largest;
     Py_BEGIN_ALLOW_THREADS
 #ifdef HAVE_WINDOW_PATH
     if (window)
-        scale = window_pass(values.buf, size, square, table.buf, &first, &stop, &total);
+        largest = window_pass(values.buf, size, square, table.buf, &first, &stop, &total);
     else
 #endif
-        buckets_pass(values.buf, size, square, table.buf, &first, &stop);
+        largest = buckets_pass(values.buf, size, square, table.buf, &first, &stop);
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("(IILKKi)", first, stop, (long long)total.top,
-                           (unsigned long long)total.high, (unsigned long long)total.low, scale);
+                           (unsigned long long)total.high, (unsigned long long)total.low,
+                           largest);
 done:
     PyBuffer_Release(&values);
     PyBuffer_Release(&table);

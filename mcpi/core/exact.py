@@ -88,6 +88,14 @@ def exact_sum(values: np.ndarray) -> int:
     return total.value()
 
 
+class NotFinite(ValueError):
+    """A value given to :class:`ExactSum`, or its square, is infinite or NaN."""
+
+
+#: The biased exponent of infinities and NaNs.
+_NOT_FINITE = 0x7FF
+
+
 class ExactSum:
     """An exact running sum of float64 arrays: :meth:`add` them, then take :meth:`value`.
 
@@ -114,20 +122,29 @@ class ExactSum:
         self._first, self._stop = _BUCKETS, 0
 
     def add(self, values: np.ndarray) -> None:
-        """Add every value of ``values`` (finite float64; any shape)."""
+        """Add every value of ``values`` (float64; any shape).
+
+        Raises :class:`NotFinite` if one is infinite or NaN (the sum is void then).
+        """
         flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         if _compiled is not None:
             self._add_compiled(flat, _compiled, square=False)
         else:
-            self._add_numpy(flat)
+            self._add_numpy(_finite(flat))
 
     def add_squares(self, values: np.ndarray) -> None:
-        """Add the IEEE square of every value of ``values`` (each below ``MAX_MAGNITUDE``)."""
+        """Add the IEEE square of every value of ``values``.
+
+        Raises :class:`NotFinite` if a square is not finite (``|x| >= MAX_MAGNITUDE``, or
+        infinite or NaN; the sum is void then).
+        """
         flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         if _compiled is not None:
             self._add_compiled(flat, _compiled, square=True)
         else:
-            self._add_numpy(flat * flat)
+            with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+                squares = flat * flat
+            self._add_numpy(_finite(squares))
 
     def _add_compiled(self, flat: np.ndarray, compiled: ModuleType, square: bool) -> None:
         done = 0
@@ -135,9 +152,12 @@ class ExactSum:
             if self._terms >= MAX_TERMS:
                 self._fold()
             part = flat[done : done + MAX_TERMS - self._terms]
-            first, stop, top, high, low, scale = compiled.add(part, self._table, square)
+            first, stop, top, high, low, largest = compiled.add(part, self._table, square)
+            if largest == _NOT_FINITE:
+                raise NotFinite("a value or its square is not finite")
             if top or high or low:  # the window's share (see _exact.c), exact
                 window = (top << 128) + (high << 64) + low
+                scale = max(largest, 1) - 65
                 self._total += window << scale if scale >= 0 else window >> -scale
             self._terms += part.size
             self._first, self._stop = min(self._first, first), max(self._stop, stop)
@@ -187,6 +207,12 @@ class ExactSum:
         self._total += total
         touched[...] = 0
         self._clear()
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    if not np.isfinite(values).all():
+        raise NotFinite("a value or its square is not finite")
+    return values
 
 
 def to_float(scaled: int | Fraction) -> float:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from mcpi.core.exact import MAX_MAGNITUDE, ExactSum
+from mcpi.core.exact import MAX_MAGNITUDE, ExactSum, NotFinite
 
 #: Samples per block unless a model declares its own: enough to amortise a
 #: generator's construction (~40 µs) over cheap samples, few enough that a slow model's
@@ -357,29 +357,44 @@ def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) 
     width = len(model.outputs)
     totals = [ExactSum() for _ in range(2 * width)]
     for block in range(start // call.block, stop // call.block):
-        values = block_samples(model, params, seed, block, call.block)
-        for j in range(width):
-            column = values[j]
-            totals[2 * j].add(column)
-            totals[2 * j + 1].add_squares(column)
+        # The sums find a non-finite sample (or square) on their way: only a bad block
+        # pays for a second look, to say which output it was.
+        values = block_samples(model, params, seed, block, call.block, check=False)
+        try:
+            for j in range(width):
+                column = values[j]
+                totals[2 * j].add(column)
+                totals[2 * j + 1].add_squares(column)
+        except NotFinite:
+            check_samples(model, values, block)
+            raise
     return tuple(total.value() for total in totals)
 
 
 def block_samples(
-    model: Model, params: Mapping[str, ParamValue], seed: int, block: int, n: int
+    model: Model,
+    params: Mapping[str, ParamValue],
+    seed: int,
+    block: int,
+    n: int,
+    check: bool = True,
 ) -> np.ndarray:
-    """Block ``block``'s samples as an (outputs, n) float64 array, checked."""
+    """Block ``block``'s samples as an (outputs, n) float64 array, checked (with ``check``
+    also each sample's magnitude, see :func:`check_samples`)."""
     try:
         produced = model.function(block_generator(seed, block), n, **params)
     except Exception as exc:  # noqa: BLE001  (a model may raise anything: name it, one line)
         raise ModelError(
             f"model {model.name} raised in block {block}: {type(exc).__name__}: {exc}"
         ) from None
-    return as_samples(model, produced, n, block)
+    values = as_samples(model, produced, n, block)
+    if check:
+        check_samples(model, values, block)
+    return values
 
 
 def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
-    """A model's return value as a checked (outputs, n) float64 array."""
+    """A model's return value as an (outputs, n) float64 array of the declared shape."""
     width = len(model.outputs)
     where = f"model {model.name}, block {block}"
     if isinstance(produced, Mapping):
@@ -403,6 +418,13 @@ def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
         if array.shape != expected:
             raise ModelError(f"{where}: returned shape {array.shape}, expected {expected}")
         values = array.reshape(1, n) if width == 1 else np.ascontiguousarray(array.T)
+    return values
+
+
+def check_samples(model: Model, values: np.ndarray, block: int) -> None:
+    """Raise ModelError, naming the output, if a sample is NaN, infinite, or too large to
+    square (``|x| >= MAX_MAGNITUDE``)."""
+    where = f"model {model.name}, block {block}"
     # Two reductions, no temporary, catch all three (NaN propagates through min and max);
     # only a bad block pays for finding out which.
     if (
@@ -414,7 +436,6 @@ def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
             output = model.outputs[int(np.flatnonzero(~finite.all(axis=1))[0])]
             raise ModelError(f"{where}: output {output} has NaN or infinite samples")
         raise ModelError(f"{where}: samples above {MAX_MAGNITUDE:.3g} cannot be squared")
-    return values
 
 
 def _array(where: str, produced: Any) -> np.ndarray:

@@ -206,6 +206,29 @@ def test_the_window_and_the_buckets_give_the_same_exact_sums(
             assert slow.value() == fast.value() == scaled(taken), (name, square)
 
 
+PATHS = {"best": exact._compiled, "buckets": BucketsOnly, "numpy": None}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize(
+    ("bad", "square"),
+    [(math.inf, False), (-math.inf, False), (math.nan, False), (1e200, True), (math.nan, True)],
+)
+def test_a_value_or_square_that_is_not_finite_is_refused(
+    path: str, bad: float, square: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exact, "_compiled", PATHS[path])
+    values = np.random.default_rng(1).standard_normal(1001)
+    values[517] = bad
+    total = exact.ExactSum()
+    with pytest.raises(exact.NotFinite):
+        (total.add_squares if square else total.add)(values)
+    # and the same values without it are taken (the positive control)
+    values[517] = 1e100
+    fresh = exact.ExactSum()
+    (fresh.add_squares if square else fresh.add)(values)
+
+
 def test_without_the_compiled_pass_numpy_sums_the_same() -> None:
     import subprocess
     import sys
