@@ -113,7 +113,8 @@ def test_a_model_chunk_delivered_twice_counts_once(  # type: ignore[no-untyped-d
     cluster_env: dict[str, str], start_worker, rabbitmq: RabbitMQ
 ) -> None:
     worker = start_worker("w1", concurrency=1)
-    samples, chunk = 8 * 409_600, 409_600
+    # Chunks of about 0.15 s: several still wait in the queue when the first is done.
+    samples, chunk = 8 * 8_192_000, 8_192_000
     job = Background(
         cluster_env, "call", "-n", str(samples), "--chunk-size", str(chunk), command="run"
     )
