@@ -25,6 +25,7 @@ import pytest
 import testinfra
 
 from mcpi.core import kernel
+from mcpi.errors import ExitStatus
 from tests.deploy.testbed import BRIDGE, RECORDED, REPO, SUBNET, TestBed, plug, run, stage
 from tests.helpers import USER_MODELS
 
@@ -470,6 +471,88 @@ def test_a_certificate_near_its_end_is_renewed_and_the_workers_reconnect(
         assert rc == 0, output[-4000:]
     changed = {name: counts["changed"] for name, counts in recap.items() if counts["changed"]}
     assert not changed, f"a run after the renewal changed something: {changed}"
+
+
+def first_reply(bed: TestBed, port: int, hello: bytes, certificate: bool) -> bytes:
+    """What the broker host's TLS ``port`` answers to ``hello``, from a client that trusts
+    the cluster's CA and presents its client certificate or none; b"" where the server
+    ends the session instead (TLS 1.3 checks the client's certificate after the client's
+    handshake is done, so a refusal shows on the first read)."""
+    tls = bed.credentials / "tls"
+    context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+    if certificate:
+        context.load_cert_chain(str(tls / "client.pem"), str(tls / "client.key"))
+    address = bed.hosts["h1"].address
+    try:
+        with (
+            socket.create_connection((address, port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=address) as conn,
+        ):
+            conn.sendall(hello)
+            return conn.recv(100)
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return b""
+
+
+def test_mutual_tls_admits_only_clients_with_the_clusters_certificate(testbed: TestBed) -> None:
+    """``mcpi_tls_mutual=true``: the hub and the workers present the cluster's client
+    certificate and run jobs as before; RabbitMQ and Redis turn away a client that has
+    the CA but no certificate, and so does a hub configured without one."""
+    with stage("redeploy with mutual TLS"):
+        rc, output, _ = playbook(
+            testbed, "cluster.yml", "cluster-mutual", extra_vars=("mcpi_tls_mutual=true",)
+        )
+        assert rc == 0, output[-4000:]
+        wait_for_workers(testbed, set(testbed.hosts))
+    try:
+        report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
+        assert report["hits"] == local_hits("-n", "1e9", "--chunk-size", "2e7")
+        assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
+        # Every connection to RabbitMQ came with the cluster's client certificate.
+        subjects = host(testbed, "h1").check_output(
+            "rabbitmqctl -q list_connections --no-table-headers peer_cert_subject"
+        )
+        rows = [line.strip() for line in subjects.splitlines() if line.strip()]
+        assert len(rows) >= len(testbed.hosts), rows
+        assert all(row == "CN=mcpi client" for row in rows), rows
+        # Each service answers a client with the certificate (the positive control) and
+        # ends the session of one without.
+        for port, hello, answer in (
+            (5671, b"AMQP\x00\x00\x09\x01", b"\x01\x00\x00"),  # Connection.Start
+            (6380, b"PING\r\n", b"-"),  # an error reply: not logged in
+        ):
+            assert first_reply(testbed, port, hello, certificate=True).startswith(answer)
+            assert first_reply(testbed, port, hello, certificate=False) == b"", port
+        # A hub whose config names no client certificate: one line, no traceback.
+        bare = testbed.state / "bare-config"
+        config = testbed.state / "control-config" / "mcpi" / "hub.toml"
+        (bare / "mcpi").mkdir(parents=True, exist_ok=True)
+        (bare / "mcpi" / "hub.toml").write_text(
+            "".join(
+                line
+                for line in config.read_text().splitlines(keepends=True)
+                if not line.startswith(("tls_cert", "tls_key"))
+            )
+        )
+        refused = subprocess.run(
+            hub_command("-n", "1e6"),
+            env={**control_env(testbed), "XDG_CONFIG_HOME": str(bare)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == ExitStatus.UNREACHABLE, refused.stderr
+        (line,) = refused.stderr.strip().splitlines()
+        assert f"the broker at {testbed.hosts['h1'].address}:5671" in line, line
+    finally:
+        with stage("redeploy without mutual TLS"):
+            rc, output, _ = playbook(testbed, "cluster.yml", "cluster-mutual-off")
+            assert rc == 0, output[-4000:]
+            wait_for_workers(testbed, set(testbed.hosts))
+    RECORDED.append(
+        "mutual TLS: jobs run with client certificates; RabbitMQ and Redis end the session"
+        " of a client without one, and a hub without one stops with one line"
+    )
 
 
 def test_an_unreachable_host_fails_alone(testbed: TestBed) -> None:
