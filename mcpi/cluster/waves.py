@@ -22,6 +22,7 @@ from typing import Any
 from celery import chord, states
 
 from mcpi.cluster.app import KEY_PREFIX
+from mcpi.cluster.arrivals import Arrivals
 from mcpi.cluster.backups import Backups
 from mcpi.cluster.chunks import (
     chunk_group,
@@ -41,9 +42,10 @@ from mcpi.core.tally import JobTally, TallyError, WaveTally
 from mcpi.errors import JobFailed, Unreachable
 
 #: Polls of the result backend (one MGET of the outstanding ids each) follow a result
-#: after FIRST_POLL_SECONDS and back off, doubling, to POLL_SECONDS while none comes:
-#: the last chunk of a small job is seen within milliseconds, and a long wave costs
-#: Redis about ten polls a second.
+#: after FIRST_POLL_SECONDS and back off, doubling, to POLL_SECONDS while none comes; a
+#: result announced by the backend (:mod:`mcpi.cluster.arrivals`) ends the wait at once.
+#: So a chunk is seen within a round trip of landing, and a long wave costs Redis about
+#: ten polls a second.
 FIRST_POLL_SECONDS = 0.002
 POLL_SECONDS = 0.1
 
@@ -106,6 +108,7 @@ class ClusterJob:
         self.in_flight: list[WaveRun] = []
         self.notes: list[str] = []
         self.backups = Backups(client, job, backup_slots)
+        self.arrivals = Arrivals(self.app.backend)
 
     def run(self, deadline: float | None) -> JobTally:
         """Run the job wave by wave, the next wave queued while the current one is counted.
@@ -147,6 +150,7 @@ class ClusterJob:
             for run in in_flight:
                 self.client.revoke(run.outstanding())
             self.backups.withdraw()
+            self.arrivals.close()
             note = self.backups.note()
             if note:
                 self.notes.append(note)
@@ -191,9 +195,11 @@ class ClusterJob:
                 run.counted_before = counted
                 run.callback_lost = True
                 missing = run.missing()
+                self.arrivals.expect(run.outstanding())
                 if missing:
                     chunk_group(self.app, job, missing).apply_async()
                 return run
+        self.arrivals.expect(run.outstanding())
         if run.callback_id is None:
             ((task_id, index),) = run.ids.items()
             chunk_signature(self.app, job, index, task_id).apply_async()
@@ -249,6 +255,7 @@ class ClusterJob:
                     self._check_callback(run.tally, meta)
                 break
         run.collected = True
+        self.arrivals.forget([*run.ids, *([callback] if callback else [])])
         return run.tally
 
     def _take(
@@ -276,13 +283,14 @@ class ClusterJob:
         pause = FIRST_POLL_SECONDS
         while not run.tally.complete:
             watched = self.backups.watched(run.missing())
+            self.arrivals.expect(watched)  # backup copies sent since the last poll
             arrived = self._poll(watched)
             yield from arrived
             if run.tally.complete:
                 return
             watchdog.check()
             self.backups.check(run.missing(), time.monotonic())
-            time.sleep(pause)
+            self.arrivals.wait(pause)
             pause = FIRST_POLL_SECONDS if arrived else min(POLL_SECONDS, 2 * pause)
 
     def _ready(
@@ -299,7 +307,7 @@ class ClusterJob:
             if not ids:
                 return
             watchdog.check()
-            time.sleep(pause)
+            self.arrivals.wait(pause)
             pause = FIRST_POLL_SECONDS if arrived else min(POLL_SECONDS, 2 * pause)
 
     def _poll(self, ids: dict[str, int]) -> list[tuple[str, int, dict[str, Any]]]:

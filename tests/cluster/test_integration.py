@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -229,3 +230,41 @@ def test_automatic_chunking_calibrates_a_cluster_it_does_not_know(  # type: igno
     assert report["chunking"]["rates"] == ["calibrated"]
     assert report["chunking"]["bound_by"] in ("balance", "overhead")
     assert report["hits"] == count_hits(8, 0, 10**9)
+
+
+def test_a_stored_result_wakes_the_hubs_wait_and_only_the_poll_counts_it(
+    cluster_env: dict[str, str], redis_server: Redis
+) -> None:
+    """The hub listens for its chunks' results (Celery's backend announces each one it
+    stores): a wait ends when one lands, not when its timeout runs out, and another
+    task's result does not end it."""
+    from mcpi.cluster.app import create_app
+    from mcpi.cluster.arrivals import Arrivals
+    from mcpi.settings import load_settings
+
+    app = create_app(load_settings(env=cluster_env))
+    backend = app.backend
+    arrivals = Arrivals(backend)
+    arrivals.expect(["mcpi-test-a", "mcpi-test-b"])
+    arrivals.wait(0.2)  # takes the subscriptions' confirmations
+
+    def store_later(task_id: str) -> None:
+        time.sleep(1)
+        backend.store_result(task_id, {"darts": 1}, "SUCCESS")
+
+    for task_id, expected in (("mcpi-test-other", False), ("mcpi-test-b", True)):
+        thread = threading.Thread(target=store_later, args=(task_id,))
+        thread.start()
+        started = time.monotonic()
+        arrivals.wait(5)
+        waited = time.monotonic() - started
+        thread.join()
+        assert (waited < 4) is expected, (task_id, waited)
+        assert waited >= 0.9, (task_id, waited)  # the result did not land before
+
+    arrivals.forget(["mcpi-test-a", "mcpi-test-b"])
+    arrivals.close()
+    assert not arrivals.failed
+    # Results are read by polls only: the announcement is just a wake-up.
+    assert backend.get_task_meta("mcpi-test-b")["status"] == "SUCCESS"
+    app.close()
