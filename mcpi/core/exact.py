@@ -126,7 +126,7 @@ class ExactSum:
 
         Raises :class:`NotFinite` if one is infinite or NaN (the sum is void then).
         """
-        flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        flat = _flat(values)
         if _compiled is not None:
             self._add_compiled(flat, _compiled, square=False)
         else:
@@ -138,7 +138,7 @@ class ExactSum:
         Raises :class:`NotFinite` if a square is not finite (``|x| >= MAX_MAGNITUDE``, or
         infinite or NaN; the sum is void then).
         """
-        flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        flat = _flat(values)
         if _compiled is not None:
             self._add_compiled(flat, _compiled, square=True)
         else:
@@ -147,20 +147,26 @@ class ExactSum:
             self._add_numpy(_finite(squares))
 
     def _add_compiled(self, flat: np.ndarray, compiled: ModuleType, square: bool) -> None:
-        done = 0
-        while done < flat.size:
+        # Lean on purpose: a model's chunk makes two calls per block of a few thousand
+        # values, so this method's own cost counts against every sample.
+        done, size = 0, flat.size
+        while done < size:
             if self._terms >= MAX_TERMS:
                 self._fold()
-            part = flat[done : done + MAX_TERMS - self._terms]
+            room = MAX_TERMS - self._terms
+            part = flat if done == 0 and size <= room else flat[done : done + room]
             first, stop, top, high, low, largest = compiled.add(part, self._table, square)
             if largest == _NOT_FINITE:
                 raise NotFinite("a value or its square is not finite")
             if top or high or low:  # the window's share (see _exact.c), exact
                 window = (top << 128) + (high << 64) + low
-                scale = max(largest, 1) - 65
+                scale = (largest if largest > 1 else 1) - 65
                 self._total += window << scale if scale >= 0 else window >> -scale
             self._terms += part.size
-            self._first, self._stop = min(self._first, first), max(self._stop, stop)
+            if first < self._first:
+                self._first = first
+            if stop > self._stop:
+                self._stop = stop
             done += part.size
 
     def _add_numpy(self, flat: np.ndarray) -> None:
@@ -207,6 +213,18 @@ class ExactSum:
         self._total += total
         touched[...] = 0
         self._clear()
+
+
+def _flat(values: np.ndarray) -> np.ndarray:
+    """``values`` as one contiguous float64 row (itself, where it is one already)."""
+    if (
+        type(values) is np.ndarray
+        and values.ndim == 1
+        and values.dtype == np.float64
+        and values.flags.c_contiguous
+    ):
+        return values
+    return np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
