@@ -1,6 +1,6 @@
 """A model's throughput on mcpi against the peers, as ratios to multiprocessing.Pool.
 
-    python benchmarks/models.py [--model call] [--samples 1e8] [--processes 2]
+    python benchmarks/models.py [--model call] [--samples 1e8] [--processes 2] [--rounds 5]
 
 Every backend runs the same model function on the same blocks of the same streams
 (block k's generator from ``SeedSequence(seed, spawn_key=(k,))``), on the same cores:
@@ -15,8 +15,10 @@ Every backend runs the same model function on the same blocks of the same stream
   a warm ``mcpi.Session`` (its pool started, or its cluster checked and measured, before
   the clock, as the peers' processes are).
 
-The Pool runs first and again last; ratios are to the mean of both runs, and their
-difference shows how steady the machine was. mcpi's means are exact (bit-identical
+Every backend is started and warmed up before any clock runs; then each round times
+every backend in turn (so drifts in machine speed hit all of them), and the medians of
+``--rounds`` rounds are compared: ratios to the Pool's median, with the spread of the
+Pool's own runs to show how steady the machine was. mcpi's means are exact (bit-identical
 between its rows); the peers' float sums may differ from them in the last digits.
 Target: mcpi's rows >= 0.95 of the Pool at 1e8 Black-Scholes samples.
 """
@@ -24,11 +26,13 @@ Target: mcpi's rows >= 0.95 of the Pool at 1e8 Black-Scholes samples.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import multiprocessing
 import os
 import platform
+import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +96,7 @@ def main() -> None:
     parser.add_argument("--model", default="call")
     parser.add_argument("--samples", type=float, default=1e8)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     model = models.resolve(args.model)
@@ -99,74 +104,83 @@ def main() -> None:
     blocks = -(-int(args.samples) // model.block)
     samples = blocks * model.block
     processes = args.processes
-    rows: list[tuple[str, float, float]] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCPI_")}
-
-    def measure(label: str, run: Callable[[], float]) -> None:
-        mean, seconds = timed(run)
-        rows.append((label, seconds, mean))
-        print(f"  {label:32} {seconds:7.2f} s  {samples / seconds:10.4g} samples/s  mean {mean!r}")
-
     print(f"{args.model} {params}: {samples:,} samples on {processes} processes")
-    context = multiprocessing.get_context("forkserver")
-    with context.Pool(processes) as pool:
-        pool_run(pool, args.model, params, 2 * processes, processes)  # warm up
-        measure(
-            "multiprocessing.Pool", lambda: pool_run(pool, args.model, params, blocks, processes)
+
+    with contextlib.ExitStack() as stack:
+        runs = start_backends(stack, args.model, params, blocks, processes, env)
+        seconds: dict[str, list[float]] = {label: [] for label in runs}
+        means: dict[str, float] = {}
+        for _ in range(args.rounds):
+            for label, run in runs.items():
+                means[label], elapsed = timed(run)
+                seconds[label].append(elapsed)
+
+    median = {label: statistics.median(times) for label, times in seconds.items()}
+    for label, value in median.items():
+        print(
+            f"  {label:32} {value:7.2f} s  {samples / value:10.4g} samples/s  mean {means[label]!r}"
         )
+    pool = seconds[POOL]
+    print(
+        f"\nmachine {platform.processor() or platform.machine()}, numpy {np.__version__}; "
+        f"median of {args.rounds} rounds, each backend in turn; the Pool's runs spread "
+        f"{(max(pool) - min(pool)) / median[POOL]:.1%}"
+    )
+    for label, value in median.items():
+        if label != POOL:
+            print(f"  {label:32} {median[POOL] / value:6.2f} x the Pool's rate")
+
+
+POOL = "multiprocessing.Pool"
+
+
+def start_backends(
+    stack: contextlib.ExitStack,
+    name: str,
+    params: dict[str, Any],
+    blocks: int,
+    processes: int,
+    env: dict[str, str],
+) -> dict[str, Callable[[], float]]:
+    """Every backend started and warmed up before any clock runs, as one job each."""
+    runs: dict[str, Callable[[], float]] = {}
+    block = models.resolve(name).block
+    pool = stack.enter_context(multiprocessing.get_context("forkserver").Pool(processes))
+    pool_run(pool, name, params, 2 * processes, processes)  # warm up
+    runs[POOL] = lambda: pool_run(pool, name, params, blocks, processes)
+
+    local = stack.enter_context(mcpi.Session(local=True, processes=processes, env=env))
+    mcpi_run(local, name, params, 2 * processes * block)  # warm up
+    runs["mcpi (local pool)"] = lambda: mcpi_run(local, name, params, blocks * block)
+
+    from mcpi.testing.servers import Sandbox
+
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mcpi-bench-")))
+    box = stack.enter_context(Sandbox(tmp, workers=1, concurrency=processes))
+    cluster_env = {**env, **box.env(), "MCPI_CACHE_DIR": str(tmp / "cache")}
+    cluster = stack.enter_context(mcpi.Session(env=cluster_env))
+    # Warm up: the model's rate is measured once and kept, as on a real cluster.
+    mcpi_run(cluster, name, params, 2 * processes * block)
+    runs["mcpi (Celery, private broker)"] = lambda: mcpi_run(cluster, name, params, blocks * block)
 
     if importlib.util.find_spec("distributed") is not None:
         distributed: Any = importlib.import_module("dask.distributed")
+        # Started last, its settings (MALLOC_TRIM_THRESHOLD_ among them) taken back out of
+        # this process's environment at once: the processes above were started without.
         with environment_restored():
-            cluster = distributed.LocalCluster(
+            dask = distributed.LocalCluster(
                 n_workers=processes,
                 threads_per_worker=1,
                 dashboard_address=None,
                 host="127.0.0.1",
             )
-            client = distributed.Client(cluster)
-            try:
-                dask_run(client, args.model, params, 2 * processes, processes)  # warm up
-                measure(
-                    "Dask LocalCluster",
-                    lambda: dask_run(client, args.model, params, blocks, processes),
-                )
-            finally:
-                client.close()
-                cluster.close()
-
-    with mcpi.Session(local=True, processes=processes, env=env) as local:
-        mcpi_run(local, args.model, params, 2 * processes * model.block)  # warm up
-        measure("mcpi (local pool)", lambda: mcpi_run(local, args.model, params, samples))
-
-    from mcpi.testing.servers import Sandbox
-
-    with (
-        tempfile.TemporaryDirectory(prefix="mcpi-bench-") as tmp,
-        Sandbox(Path(tmp), workers=1, concurrency=processes) as box,
-    ):
-        cluster_env = {**env, **box.env(), "MCPI_CACHE_DIR": str(Path(tmp) / "cache")}
-        with mcpi.Session(env=cluster_env) as cluster:
-            # Warm up: the model's rate is measured once and kept, as on a real cluster.
-            mcpi_run(cluster, args.model, params, 2 * processes * model.block)
-            measure(
-                "mcpi (Celery, private broker)",
-                lambda: mcpi_run(cluster, args.model, params, samples),
-            )
-
-    with context.Pool(processes) as pool:
-        measure(
-            "multiprocessing.Pool (again)",
-            lambda: pool_run(pool, args.model, params, blocks, processes),
-        )
-
-    baseline = (rows[0][1] + rows[-1][1]) / 2
-    print(
-        f"\nmachine {platform.processor() or platform.machine()}, numpy {np.__version__}; "
-        f"the Pool's two runs differ by {abs(rows[0][1] - rows[-1][1]) / baseline:.1%}"
-    )
-    for label, seconds, _ in rows[1:-1]:
-        print(f"  {label:32} {baseline / seconds:6.2f} x the Pool's rate")
+        stack.callback(dask.close)
+        client = distributed.Client(dask)
+        stack.callback(client.close)
+        dask_run(client, name, params, 2 * processes, processes)  # warm up
+        runs["Dask LocalCluster"] = lambda: dask_run(client, name, params, blocks, processes)
+    return runs
 
 
 if __name__ == "__main__":
