@@ -44,8 +44,7 @@ class Arrivals:
             self._pubsub.subscribe(*(self.backend.get_key_for_task(t) for t in new))
             self._expected.update(new)
         except REDIS_ERRORS:
-            self.close()
-            self.failed = True  # timed polls from here on
+            self._fall_back()
 
     def forget(self, task_ids: Iterable[str]) -> None:
         """Stop listening for ``task_ids``: their results are in."""
@@ -56,8 +55,7 @@ class Arrivals:
         try:
             self._pubsub.unsubscribe(*(self.backend.get_key_for_task(t) for t in done))
         except REDIS_ERRORS:
-            self.close()
-            self.failed = True
+            self._fall_back()
 
     def wait(self, seconds: float) -> None:
         """Until a result (or a chunk's start) is announced, or ``seconds`` pass."""
@@ -75,8 +73,12 @@ class Arrivals:
                         pass
                     return
         except REDIS_ERRORS:
-            self.close()
-            self.failed = True
+            self._fall_back()
+
+    def _fall_back(self) -> None:
+        """The subscription failed: timed polls for the rest of the job."""
+        self.close()
+        self.failed = True
 
     def close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

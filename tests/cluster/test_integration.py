@@ -232,7 +232,7 @@ def test_automatic_chunking_calibrates_a_cluster_it_does_not_know(  # type: igno
     assert report["hits"] == count_hits(8, 0, 10**9)
 
 
-def test_a_stored_result_wakes_the_hubs_wait_and_only_the_poll_counts_it(
+def test_a_stored_result_wakes_the_hubs_wait_and_another_tasks_does_not(
     cluster_env: dict[str, str], redis_server: Redis
 ) -> None:
     """The hub listens for its chunks' results (Celery's backend announces each one it
@@ -265,6 +265,6 @@ def test_a_stored_result_wakes_the_hubs_wait_and_only_the_poll_counts_it(
     arrivals.forget(["mcpi-test-a", "mcpi-test-b"])
     arrivals.close()
     assert not arrivals.failed
-    # Results are read by polls only: the announcement is just a wake-up.
+    # The wake-up came from a real stored result, which the hub's poll then reads.
     assert backend.get_task_meta("mcpi-test-b")["status"] == "SUCCESS"
     app.close()
