@@ -1,5 +1,5 @@
 /*
- * mcpi.core._exact: the bucket pass of mcpi.core.exact.ExactSum, compiled.
+ * mcpi.core._exact: the passes of mcpi.core.exact.ExactSum and ExactMoments, compiled.
  *
  * ExactSum keeps, per bucket (a double's sign and biased exponent: its top 12 bits), the
  * sums of the two 26-bit halves of the mantissas and a count, as 64-bit integers. In
@@ -16,10 +16,18 @@
  * e >= 1 its biased exponent, or 1 for zeros and subnormals). Given the largest exponent
  * E of a call's values, each value within 64 binades of it, m << (e - E + 64), is an
  * integer below 2**117, exact; 8 lanes add them in 128-bit integers, positive and
- * negative values apart (2048 values a lane fit), spilled into one 192-bit sum. The
- * caller gets that sum and its scale, 2**(E - 65) units of 2**-1074; the few values
- * further below go to the buckets as before. About 0.2 ns a value, against ~1 ns for the
+ * negative values apart (2048 values a lane fit), spilled into one 192-bit sum in units
+ * of 2**(E - 65) * 2**-1074; the few values further below go to the buckets as before. About 0.2 ns a value, against ~1 ns for the
  * buckets. Integers all the way: the caller's sum is the same, exactly, either way.
+ *
+ * Both passes end in the caller's accumulator: a fixed-point integer of WORDS 64-bit words
+ * for the positive terms and WORDS more for the negative ones, in units of 2**-64 of
+ * 2**-1074 (so that the window's scale, which can be below 2**-1074, is a whole offset).
+ * After each piece of at most PIECE values the touched buckets and the window's sum are
+ * added into it, so a call leaves the buckets zero and the caller does no arithmetic of
+ * its own: it reads the two integers once, at the end. Every double is below 2**1024, so
+ * any 2**64 of them, or of their squares, sum below 2**(64 + 1074 + 1024 + 64) = 2**2226:
+ * 35 words; one more for the carries' headroom.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,6 +45,12 @@
 /* Value i goes to row i % ROWS of the buckets: consecutive values mostly share a bucket
    (one exponent), and with one row each addition would wait on the previous one's store. */
 #define ROWS 8
+/* Accumulator words per sign (see the top of the file). */
+#define WORDS 36
+/* Values between folds into the accumulator: far below the 2**26 that keep the buckets'
+   sums exact, and few enough that one piece of values and of their squares stay in a
+   core's cache when moments() takes both. */
+#define PIECE (1u << 14)
 
 /* Add one value's bits to the buckets: row `row` % ROWS, cell of its sign and exponent. */
 static inline void bucket(uint64_t *cells, uint64_t bits, size_t row, unsigned *first,
@@ -97,6 +111,66 @@ static inline void wide_sub(wide *w, uint64_t high, uint64_t low)
     a -= b;
     w->low = (uint64_t)a;
     w->high = (uint64_t)(a >> 64);
+}
+
+/* Add the unsigned 192-bit w2:w1:w0, shifted left by `bits`, into one sign's words. */
+static void add_at(uint64_t *words, unsigned bits, uint64_t w0, uint64_t w1, uint64_t w2)
+{
+    unsigned q = bits / 64, r = bits % 64;
+    uint64_t shifted[4] = {w0, w1, w2, 0};
+    if (r) {
+        shifted[3] = w2 >> (64 - r);
+        shifted[2] = (w2 << r) | (w1 >> (64 - r));
+        shifted[1] = (w1 << r) | (w0 >> (64 - r));
+        shifted[0] = w0 << r;
+    }
+    uint64_t carry = 0;
+    for (unsigned k = 0; k < 4 && q + k < WORDS; k++) {
+        unsigned __int128 sum = (unsigned __int128)words[q + k] + shifted[k] + carry;
+        words[q + k] = (uint64_t)sum;
+        carry = (uint64_t)(sum >> 64);
+    }
+    for (unsigned k = q + 4; carry && k < WORDS; k++)
+        carry = ++words[k] == 0;
+}
+
+/* Add the touched cells [first, stop) of every row into the accumulator, and zero them. */
+static void fold(uint64_t *cells, unsigned first, unsigned stop, uint64_t *sums)
+{
+    for (unsigned c = first; c < stop; c++) {
+        uint64_t high = 0, low = 0, count = 0;
+        for (unsigned row = 0; row < ROWS; row++) {
+            uint64_t *cell = cells + ((size_t)row * BUCKETS + c) * 3;
+            high += cell[0];
+            low += cell[1];
+            count += cell[2];
+            cell[0] = cell[1] = cell[2] = 0;
+        }
+        if (!count)
+            continue;
+        unsigned biased = c >> 1;
+        unsigned __int128 mantissas = ((unsigned __int128)high << HALF) + low;
+        if (biased) /* normal numbers carry the implicit leading bit */
+            mantissas += (unsigned __int128)count << 52;
+        /* m * 2**(max(e, 1) - 1) units of 2**-1074, in the accumulator's 2**-64 of those */
+        add_at(sums + (c & 1 ? WORDS : 0), (biased > 1 ? biased : 1) - 1 + 64,
+               (uint64_t)mantissas, (uint64_t)(mantissas >> 64), 0);
+    }
+}
+
+/* Add the window's signed 192-bit sum, in units of 2**(max(largest, 1) - 65) * 2**-1074. */
+static void add_window(uint64_t *sums, const wide *total, int largest)
+{
+    uint64_t low = total->low, high = total->high, top = (uint64_t)total->top;
+    uint64_t *words = sums;
+    if (total->top < 0) { /* its magnitude, among the negative terms */
+        words = sums + WORDS;
+        low = ~low + 1;
+        high = ~high + (low == 0);
+        top = ~top + (low == 0 && high == 0);
+    }
+    if (low | high | top)
+        add_at(words, (unsigned)((largest > 1 ? largest : 1) - 65 + 64), low, high, top);
 }
 
 #ifdef HAVE_WINDOW_PATH
@@ -213,67 +287,112 @@ static int window_supported(void)
 
 static int use_window = 0;
 
-PyDoc_STRVAR(add_doc,
-             "add(values, table, square) -> (first, stop, top, high, low, largest)\n\n"
-             "Add the float64 values (a C-contiguous buffer), or with square their IEEE\n"
-             "squares: on PATH \"window\", most of them into the returned 192-bit integer\n"
-             "(top, high, low: top signed) in units of 2**(max(largest, 1) - 65) * 2**-1074,\n"
-             "the rest (all, on PATH \"buckets\") into table (uint64, ROWS x 4096 cells of\n"
-             "high, low, count), cell (sign | exponent << 1) of row i %% ROWS for value i.\n"
-             "Returns also the range of cells touched and the largest biased exponent\n"
-             "taken: 2047 if a value (or square) was not finite, and then the sums are void.");
-
-PyDoc_STRVAR(add_buckets_doc,
-             "add_buckets(values, table, square) -> (first, stop, 0, 0, 0, largest)\n\n"
-             "add on the bucket path, whatever PATH is.");
-
-static PyObject *run_add(PyObject *args, int window)
+/* One piece's pass, its buckets and window sum folded into `sums`. Returns the largest
+   biased exponent taken: 2047 if a value (or square) was not finite, the sums void. */
+static int add_piece(const double *x, size_t size, int square, int window, uint64_t *cells,
+                     uint64_t *sums)
 {
-    Py_buffer values, table;
-    int square;
-    if (!PyArg_ParseTuple(args, "y*w*p", &values, &table, &square))
+    unsigned first = BUCKETS, stop = 0;
+    int largest;
+#ifdef HAVE_WINDOW_PATH
+    if (window) {
+        wide total = {0, 0, 0};
+        largest = window_pass(x, size, square, cells, &first, &stop, &total);
+        if (largest != 0x7FF)
+            add_window(sums, &total, largest);
+    } else
+#endif
+        largest = buckets_pass(x, size, square, cells, &first, &stop);
+    (void)window;
+    fold(cells, first, stop, sums); /* zeroes the buckets, whatever came of the pass */
+    return largest;
+}
+
+/* values, table and one or two accumulators from args ("y*w*w*p" or "y*w*w*w*"). */
+static PyObject *run_add(PyObject *args, int window, int moments)
+{
+    Py_buffer values, table, sums, squares = {0};
+    int square = 0;
+    int parsed = moments ? PyArg_ParseTuple(args, "y*w*w*w*", &values, &table, &sums, &squares)
+                         : PyArg_ParseTuple(args, "y*w*w*p", &values, &table, &sums, &square);
+    if (!parsed)
         return NULL;
     PyObject *result = NULL;
-    if (values.len % 8 || table.len != (Py_ssize_t)ROWS * BUCKETS * 3 * 8) {
-        PyErr_SetString(PyExc_ValueError, "add: values of 8 bytes, a table of ROWS x 4096 x 3");
+    const Py_ssize_t words = (Py_ssize_t)2 * WORDS * 8;
+    if (values.len % 8 || table.len != (Py_ssize_t)ROWS * BUCKETS * 3 * 8 || sums.len != words ||
+        (moments && squares.len != words)) {
+        PyErr_SetString(PyExc_ValueError, "add: values of 8 bytes, a table of ROWS x 4096 x 3, "
+                                          "accumulators of 2 x WORDS words");
         goto done;
     }
     size_t size = (size_t)values.len / 8;
-    unsigned first = BUCKETS, stop = 0;
-    wide total = {0, 0, 0};
-    int largest;
+    const double *x = values.buf;
+    int largest = 0;
     Py_BEGIN_ALLOW_THREADS
-#ifdef HAVE_WINDOW_PATH
-    if (window)
-        largest = window_pass(values.buf, size, square, table.buf, &first, &stop, &total);
-    else
-#endif
-        largest = buckets_pass(values.buf, size, square, table.buf, &first, &stop);
+    for (size_t at = 0; at < size && largest != 0x7FF; at += PIECE) {
+        size_t n = size - at < PIECE ? size - at : PIECE;
+        int seen = add_piece(x + at, n, moments ? 0 : square, window, table.buf, sums.buf);
+        if (moments && seen != 0x7FF)
+            seen = add_piece(x + at, n, 1, window, table.buf, squares.buf);
+        largest = seen > largest ? seen : largest;
+    }
     Py_END_ALLOW_THREADS
-    result = Py_BuildValue("(IILKKi)", first, stop, (long long)total.top,
-                           (unsigned long long)total.high, (unsigned long long)total.low,
-                           largest);
+    result = PyLong_FromLong(largest);
 done:
     PyBuffer_Release(&values);
     PyBuffer_Release(&table);
+    PyBuffer_Release(&sums);
+    if (moments)
+        PyBuffer_Release(&squares);
     return result;
 }
+
+PyDoc_STRVAR(add_doc,
+             "add(values, table, sums, square) -> largest\n\n"
+             "Add the float64 values (a C-contiguous buffer), or with square their IEEE\n"
+             "squares, exactly into sums: uint64, WORDS words of the positive terms then\n"
+             "WORDS of the negative ones, each a little-endian integer in units of\n"
+             "2**-64 * 2**-1074. table (uint64, ROWS x 4096 cells of high, low, count) is\n"
+             "the buckets' scratch space: all zero before and after. Returns the largest\n"
+             "biased exponent taken: 2047 if a value (or square) was not finite, and then\n"
+             "the sums are void.");
+
+PyDoc_STRVAR(moments_doc,
+             "moments(values, table, sums, squares) -> largest\n\n"
+             "add(values, table, sums, False) and add(values, table, squares, True) in one\n"
+             "call, piece by piece while each piece is in cache.");
+
+PyDoc_STRVAR(buckets_doc, "The same as add or moments, on the bucket path whatever PATH is.");
 
 static PyObject *py_add(PyObject *self, PyObject *args)
 {
     (void)self;
-    return run_add(args, use_window);
+    return run_add(args, use_window, 0);
+}
+
+static PyObject *py_moments(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return run_add(args, use_window, 1);
 }
 
 static PyObject *py_add_buckets(PyObject *self, PyObject *args)
 {
     (void)self;
-    return run_add(args, 0);
+    return run_add(args, 0, 0);
+}
+
+static PyObject *py_moments_buckets(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return run_add(args, 0, 1);
 }
 
 static PyMethodDef methods[] = {
     {"add", py_add, METH_VARARGS, add_doc},
-    {"add_buckets", py_add_buckets, METH_VARARGS, add_buckets_doc},
+    {"moments", py_moments, METH_VARARGS, moments_doc},
+    {"add_buckets", py_add_buckets, METH_VARARGS, buckets_doc},
+    {"moments_buckets", py_moments_buckets, METH_VARARGS, buckets_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -292,6 +411,7 @@ PyMODINIT_FUNC PyInit__exact(void)
 #endif
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "ROWS", ROWS) < 0 ||
+              PyModule_AddIntConstant(m, "WORDS", WORDS) < 0 ||
               PyModule_AddStringConstant(m, "PATH", use_window ? "window" : "buckets") < 0)) {
         Py_DECREF(m);
         return NULL;

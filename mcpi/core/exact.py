@@ -25,9 +25,14 @@ with the same exact numbers, so the sums cannot differ; the tests check it.
 On CPUs with AVX-512 the compiled module first takes every value within 64 binades of
 the largest one of the call out of the buckets (the "window", :data:`EXACT_PASS` says
 which path runs): as an integer ``m << (e - E + 64)`` below 2**117, added in 128-bit
-lanes and returned to :class:`ExactSum` as one integer and its scale; ~0.5 ns a value.
-Again only exact integer additions: the same sums, which the tests check against the
-bucket path and against rational arithmetic.
+lanes; ~0.5 ns a value. Again only exact integer additions: the same sums, which the
+tests check against the bucket path and against rational arithmetic.
+
+The compiled module also keeps the running sum itself, in a fixed-point integer of the
+whole double range (36 64-bit words a sign) that each call adds its buckets and window
+into, so an add costs Python one call and no big-integer arithmetic; and
+:class:`ExactMoments` takes Σx and Σx² of an array in one call. A model's chunk makes
+one per block of a few thousand samples: its cost counts against every sample.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ EXACT_PASS = f"compiled, {_compiled.PATH}" if _compiled else "numpy"
 #: Rows of buckets: the compiled pass spreads consecutive values over them (numpy's uses
 #: the first). Their sums together stay below 2**52 (MAX_TERMS values of 26 bits).
 _ROWS: int = _compiled.ROWS if _compiled else 1
+#: Words per sign of the compiled pass's fixed-point accumulator (unused without it).
+_WORDS: int = _compiled.WORDS if _compiled else 1
 _HIGH, _LOW, _COUNT = 0, 1, 2
 
 #: Every finite double is an integer multiple of 2**-SCALE_BITS.
@@ -99,21 +106,25 @@ _NOT_FINITE = 0x7FF
 class ExactSum:
     """An exact running sum of float64 arrays: :meth:`add` them, then take :meth:`value`.
 
-    Per bucket (sign and exponent) it keeps sums of the mantissas' 26-bit halves and a
+    With the compiled pass the sum lives in a fixed-point integer the C code adds into
+    (see ``_exact.c``): an add is one call and no Python arithmetic. Without it, per
+    bucket (sign and exponent) it keeps sums of the mantissas' 26-bit halves and a
     count, each exact while at most ``MAX_TERMS`` values have been added; they are
-    folded into one Python integer then, and at the end. Arrays are taken in slices
-    that stay in a core's cache: the passes over each slice cost far less than over a
-    long array streamed from memory.
+    folded into one Python integer then, and at the end; arrays are taken in slices
+    that stay in a core's cache.
     """
 
-    __slots__ = ("_first", "_stop", "_table", "_terms", "_total")
+    __slots__ = ("_first", "_stop", "_sums", "_table", "_terms", "_total")
 
-    def __init__(self) -> None:
+    def __init__(self, table: np.ndarray | None = None) -> None:
         self._total = 0
-        # Per row and cell, the sums of the high and low mantissa halves and the count.
-        # Cell c is the bucket of sign s and biased exponent e, c = 2e + s: the two signs
-        # of one exponent side by side.
-        self._table = np.zeros((_ROWS, _BUCKETS, 3), dtype=np.uint64)
+        # The buckets: per row and cell, the sums of the high and low mantissa halves and
+        # the count. Cell c is the bucket of sign s and biased exponent e, c = 2e + s: the
+        # two signs of one exponent side by side. The compiled pass leaves them zero after
+        # each call, so sums added in turn may share one (``table``).
+        self._table = np.zeros((_ROWS, _BUCKETS, 3), dtype=np.uint64) if table is None else table
+        # The compiled pass's accumulator: positive terms' words, then negative ones'.
+        self._sums = np.zeros(2 * _WORDS, dtype=np.uint64)
         self._clear()
 
     def _clear(self) -> None:
@@ -128,7 +139,8 @@ class ExactSum:
         """
         flat = _flat(values)
         if _compiled is not None:
-            self._add_compiled(flat, _compiled, square=False)
+            if _compiled.add(flat, self._table, self._sums, False) == _NOT_FINITE:
+                raise NotFinite("a value is not finite")
         else:
             self._add_numpy(_finite(flat))
 
@@ -140,34 +152,12 @@ class ExactSum:
         """
         flat = _flat(values)
         if _compiled is not None:
-            self._add_compiled(flat, _compiled, square=True)
+            if _compiled.add(flat, self._table, self._sums, True) == _NOT_FINITE:
+                raise NotFinite("a value's square is not finite")
         else:
             with np.errstate(over="ignore", invalid="ignore"):  # refused just below
                 squares = flat * flat
             self._add_numpy(_finite(squares))
-
-    def _add_compiled(self, flat: np.ndarray, compiled: ModuleType, square: bool) -> None:
-        # Lean on purpose: a model's chunk makes two calls per block of a few thousand
-        # values, so this method's own cost counts against every sample.
-        done, size = 0, flat.size
-        while done < size:
-            if self._terms >= MAX_TERMS:
-                self._fold()
-            room = MAX_TERMS - self._terms
-            part = flat if done == 0 and size <= room else flat[done : done + room]
-            first, stop, top, high, low, largest = compiled.add(part, self._table, square)
-            if largest == _NOT_FINITE:
-                raise NotFinite("a value or its square is not finite")
-            if top or high or low:  # the window's share (see _exact.c), exact
-                window = (top << 128) + (high << 64) + low
-                scale = (largest if largest > 1 else 1) - 65
-                self._total += window << scale if scale >= 0 else window >> -scale
-            self._terms += part.size
-            if first < self._first:
-                self._first = first
-            if stop > self._stop:
-                self._stop = stop
-            done += part.size
 
     def _add_numpy(self, flat: np.ndarray) -> None:
         for first in range(0, flat.size, SLICE_TERMS):
@@ -195,7 +185,11 @@ class ExactSum:
     def value(self) -> int:
         """The exact sum of everything added, in units of 2**-1074."""
         self._fold()
-        return self._total
+        words = self._sums.tobytes()
+        half = len(words) // 2
+        # The accumulator counts 2**-64 units: every term is a whole number of 2**-1074.
+        compiled = int.from_bytes(words[:half], "little") - int.from_bytes(words[half:], "little")
+        return self._total + (compiled >> 64)
 
     def _fold(self) -> None:
         total = 0
@@ -213,6 +207,42 @@ class ExactSum:
         self._total += total
         touched[...] = 0
         self._clear()
+
+
+class ExactMoments:
+    """Exact Σx and Σx² of float64 arrays: :meth:`add` them, then take :meth:`sums`.
+
+    The same as an :class:`ExactSum` of the values and one of their squares, in one
+    compiled call per array (a model's chunk makes one per block and output, so the
+    call's own cost counts against every sample).
+    """
+
+    __slots__ = ("_squares", "_sum")
+
+    def __init__(self) -> None:
+        self._sum = ExactSum()
+        # One scratch table for both: the compiled pass leaves it zero after each call.
+        shared = self._sum._table if _compiled is not None else None
+        self._squares = ExactSum(table=shared)
+
+    def add(self, values: np.ndarray) -> None:
+        """Add every value of ``values`` and its IEEE square.
+
+        Raises :class:`NotFinite` if a value or its square is not finite (the sums are
+        void then).
+        """
+        if _compiled is None:
+            self._sum.add(values)
+            self._squares.add_squares(values)
+            return
+        flat = _flat(values)
+        table = self._sum._table
+        if _compiled.moments(flat, table, self._sum._sums, self._squares._sums) == _NOT_FINITE:
+            raise NotFinite("a value or its square is not finite")
+
+    def sums(self) -> tuple[int, int]:
+        """(Σx, Σx²), exactly, in units of 2**-1074."""
+        return self._sum.value(), self._squares.value()
 
 
 def _flat(values: np.ndarray) -> np.ndarray:

@@ -147,23 +147,13 @@ def test_mixed_signs_and_exponents_in_long_arrays_sum_alike() -> None:
     )
 
 
-def test_folds_between_adds_keep_the_sum_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Folding every 1000 values (instead of 2**26) exercises the split of one add across
-    # folds, and the rows' zeroing after each.
-    values = np.random.default_rng(4).standard_normal(10_007) * 1e3
-    whole = exact_sum(values)
-    monkeypatch.setattr(exact, "MAX_TERMS", 1000)
-    split = exact.ExactSum()
-    split.add(values[:3333])
-    split.add(values[3333:])
-    assert split.value() == whole == scaled(values)
-
-
 class BucketsOnly:
     """The compiled module, its bucket path only (as on a CPU without AVX-512)."""
 
     ROWS = exact._compiled.ROWS if exact._compiled else 1
+    WORDS = exact._compiled.WORDS if exact._compiled else 1
     add = staticmethod(exact._compiled.add_buckets if exact._compiled else None)
+    moments = staticmethod(exact._compiled.moments_buckets if exact._compiled else None)
 
 
 def test_the_window_path_runs_where_the_cpu_has_avx512() -> None:
@@ -246,3 +236,53 @@ def test_without_the_compiled_pass_numpy_sums_the_same() -> None:
     name, value = done.stdout.split()
     v = np.random.default_rng(5).standard_normal(5000)
     assert name == "numpy" and int(value) == scaled(v) + scaled(v * v)
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_long_arrays_and_many_adds_keep_the_sum_exact(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The compiled pass folds every PIECE (16384) values into its accumulator, numpy's
+    # every MAX_TERMS: here every 1000, to split one add across folds. Adds of every
+    # length cross those boundaries at odd places.
+    monkeypatch.setattr(exact, "_compiled", PATHS[path])
+    monkeypatch.setattr(exact, "MAX_TERMS", 1000)
+    rng = np.random.default_rng(4)
+    values = rng.standard_normal(70_001) * 10.0 ** rng.integers(-20, 20, 70_001)
+    split = exact.ExactSum()
+    for part in np.split(values, [3333, 3334, 40_000, 40_000]):
+        split.add(part)
+    assert split.value() == exact_sum(values) == scaled(values)
+
+
+EXTREMES = {
+    # the accumulator's two ends: the largest doubles (and squares near the largest),
+    # the smallest subnormals, and sums that cancel to them
+    "largest": np.array([1.7976931348623157e308] * 1000 + [-1.7976931348623157e308] * 999),
+    "squares near the top": np.array([1.3407807929942596e154, -1.3407807929942596e154] * 50),
+    "smallest": np.array([5e-324, -5e-324, 5e-324, 1e-320, -2.5e-322] * 100),
+    "cancel to the bottom": np.array([1e300, 5e-324, -1e300, 1e-310, 2.0**-1070]),
+    "negative window": -np.abs(np.random.default_rng(9).standard_normal(5000)) * 1e200,
+}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("name", list(EXTREMES))
+def test_moments_equal_the_sums_of_the_values_and_their_squares(
+    name: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exact, "_compiled", PATHS[path])
+    values = EXTREMES[name]
+    with np.errstate(over="ignore"):
+        squares = values * values
+    moments = exact.ExactMoments()
+    if not np.isfinite(squares).all():
+        with pytest.raises(exact.NotFinite):
+            moments.add(values)
+        total = exact.ExactSum()
+        total.add(values)
+        assert total.value() == scaled(values), name
+        return
+    for part in np.array_split(values, 3):
+        moments.add(part)
+    assert moments.sums() == (scaled(values), scaled(squares)), name
