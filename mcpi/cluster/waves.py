@@ -280,7 +280,7 @@ class ClusterJob:
 
         Between polls the watchdog runs and overdue chunks get backups.
         """
-        pause = FIRST_POLL_SECONDS
+        pause = self._pause()
         while not run.tally.complete:
             watched = self.backups.watched(run.missing())
             self.arrivals.expect(watched)  # backup copies sent since the last poll
@@ -291,13 +291,13 @@ class ClusterJob:
             watchdog.check()
             self.backups.check(run.missing(), time.monotonic())
             self.arrivals.wait(pause)
-            pause = FIRST_POLL_SECONDS if arrived else min(POLL_SECONDS, 2 * pause)
+            pause = self._pause(pause, bool(arrived))
 
     def _ready(
         self, ids: dict[str, int], watchdog: Watchdog
     ) -> Iterator[tuple[str, int, dict[str, Any]]]:
         """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
-        pause = FIRST_POLL_SECONDS
+        pause = self._pause()
         ids = dict(ids)
         while ids:
             arrived = self._poll(ids)
@@ -308,7 +308,15 @@ class ClusterJob:
                 return
             watchdog.check()
             self.arrivals.wait(pause)
-            pause = FIRST_POLL_SECONDS if arrived else min(POLL_SECONDS, 2 * pause)
+            pause = self._pause(pause, bool(arrived))
+
+    def _pause(self, last: float | None = None, arrived: bool = True) -> float:
+        """How long the next wait may last. Announced results end it early, so it is
+        only the watchdog's and the backups' beat; polling on a timer (the announcements
+        failed) it starts short after each arrival and doubles up to that beat."""
+        if self.arrivals.live:
+            return POLL_SECONDS
+        return FIRST_POLL_SECONDS if arrived or last is None else min(POLL_SECONDS, 2 * last)
 
     def _poll(self, ids: dict[str, int]) -> list[tuple[str, int, dict[str, Any]]]:
         """One MGET of ``ids``: the ready results (task id, chunk, meta).

@@ -232,12 +232,12 @@ def test_automatic_chunking_calibrates_a_cluster_it_does_not_know(  # type: igno
     assert report["hits"] == count_hits(8, 0, 10**9)
 
 
-def test_a_stored_result_wakes_the_hubs_wait_and_another_tasks_does_not(
+def test_a_stored_result_wakes_the_hubs_wait_and_a_start_or_another_tasks_does_not(
     cluster_env: dict[str, str], redis_server: Redis
 ) -> None:
-    """The hub listens for its chunks' results (Celery's backend announces each one it
-    stores): a wait ends when one lands, not when its timeout runs out, and another
-    task's result does not end it."""
+    """The hub listens for its chunks' results (Celery's backend announces each state it
+    stores): a wait ends when one lands, not when its timeout runs out; another task's
+    result, or one of its own chunks starting, does not end it."""
     from mcpi.cluster.app import create_app
     from mcpi.cluster.arrivals import Arrivals
     from mcpi.settings import load_settings
@@ -246,25 +246,30 @@ def test_a_stored_result_wakes_the_hubs_wait_and_another_tasks_does_not(
     backend = app.backend
     arrivals = Arrivals(backend)
     arrivals.expect(["mcpi-test-a", "mcpi-test-b"])
+    assert arrivals.live
     arrivals.wait(0.2)  # takes the subscriptions' confirmations
 
-    def store_later(task_id: str) -> None:
+    def store_later(task_id: str, state: str) -> None:
         time.sleep(1)
-        backend.store_result(task_id, {"darts": 1}, "SUCCESS")
+        backend.store_result(task_id, {"darts": 1}, state)
 
-    for task_id, expected in (("mcpi-test-other", False), ("mcpi-test-b", True)):
-        thread = threading.Thread(target=store_later, args=(task_id,))
+    for task_id, state, wakes in (
+        ("mcpi-test-other", "SUCCESS", False),
+        ("mcpi-test-a", "STARTED", False),
+        ("mcpi-test-b", "SUCCESS", True),
+    ):
+        thread = threading.Thread(target=store_later, args=(task_id, state))
         thread.start()
         started = time.monotonic()
-        arrivals.wait(5)
+        arrivals.wait(3)
         waited = time.monotonic() - started
         thread.join()
-        assert (waited < 4) is expected, (task_id, waited)
+        assert (waited < 2.5) is wakes, (task_id, state, waited)
         assert waited >= 0.9, (task_id, waited)  # the result did not land before
 
     arrivals.forget(["mcpi-test-a", "mcpi-test-b"])
     arrivals.close()
-    assert not arrivals.failed
+    assert not arrivals.failed and not arrivals.live
     # The wake-up came from a real stored result, which the hub's poll then reads.
     assert backend.get_task_meta("mcpi-test-b")["status"] == "SUCCESS"
     app.close()
