@@ -218,10 +218,10 @@ window_loop(const double *x, size_t size, int square, long long largest, int wit
                     bucket(cells, lanes[k], i + (size_t)k, first, stop);
             m = _mm512_maskz_mov_epi64((__mmask8)~below, m);
         }
-        /* m << shift as 128 bits, shift in [0, 64]; shifts by 64 or more give 0. */
+        /* m << shift as 128 bits, shift in [0, 64] (no value is above the largest); shifts
+           by 64 give 0, so shift 0 has no high part and shift 64 no low one. */
         __m512i lo = _mm512_sllv_epi64(m, shift);
-        __m512i hi = _mm512_or_si512(_mm512_srlv_epi64(m, _mm512_sub_epi64(sixty_four, shift)),
-                                     _mm512_sllv_epi64(m, _mm512_sub_epi64(shift, sixty_four)));
+        __m512i hi = _mm512_srlv_epi64(m, _mm512_sub_epi64(sixty_four, shift));
         if (with_negatives) {
             __mmask8 negative = _mm512_movepi64_mask(bits), positive = (__mmask8)~negative;
             plo = _mm512_mask_add_epi64(plo, positive, plo, lo);
@@ -254,27 +254,56 @@ window_loop(const double *x, size_t size, int square, long long largest, int wit
     }
 }
 
+/* The largest magnitude among the values (as its bits: non-negative doubles order as
+   their bits do, infinities and NaNs above every finite one), and whether any is
+   negative. */
+WINDOW static uint64_t window_scan(const double *x, size_t size, int *negative)
+{
+    const __m512i magnitude = _mm512_set1_epi64(0x7FFFFFFFFFFFFFFFLL);
+    __m512i top = _mm512_setzero_si512(), signs = _mm512_setzero_si512();
+    for (size_t i = 0; i < size; i += 8) {
+        __m512i bits = _mm512_castpd_si512(load8(x, i, size, 0));
+        top = _mm512_max_epu64(top, _mm512_and_si512(bits, magnitude));
+        signs = _mm512_or_si512(signs, bits);
+    }
+    *negative = _mm512_movepi64_mask(signs) != 0;
+    return _mm512_reduce_max_epu64(top);
+}
+
+/* The biased exponent of the largest value, or of its IEEE square: squaring is monotonic
+   in the magnitude, so the largest square is the square of the largest magnitude. */
+static int exponent_of(uint64_t largest, int square)
+{
+    if (square) {
+        double v;
+        memcpy(&v, &largest, 8);
+        v = v * v;
+        memcpy(&largest, &v, 8);
+    }
+    return (int)(largest >> 52 & 0x7FF);
+}
+
+/* The window loop for values (or squares) whose largest biased exponent is `seen`. */
+WINDOW static void window_sum(const double *x, size_t size, int square, int seen, int negative,
+                              uint64_t *cells, unsigned *first, unsigned *stop, wide *total)
+{
+    long long largest = seen < 1 ? 1 : seen;
+    if (negative && !square)
+        window_loop(x, size, square, largest, 1, cells, first, stop, total);
+    else
+        window_loop(x, size, square, largest, 0, cells, first, stop, total);
+}
+
 /* The window pass (see the top of the file). Returns the largest biased exponent E
    taken; the sum's scale is 2**(max(E, 1) - 65). */
 WINDOW static int window_pass(const double *x, size_t size, int square, uint64_t *cells,
                               unsigned *first, unsigned *stop, wide *total)
 {
-    /* First the largest exponent, and whether any value is negative (a sign bit set). */
-    const __m512i exponent_bits = _mm512_set1_epi64(0x7FF0000000000000LL);
-    __m512i top = _mm512_setzero_si512(), signs = _mm512_setzero_si512();
-    for (size_t i = 0; i < size; i += 8) {
-        __m512i bits = _mm512_castpd_si512(load8(x, i, size, square));
-        top = _mm512_max_epu64(top, _mm512_and_si512(bits, exponent_bits));
-        signs = _mm512_or_si512(signs, bits);
-    }
-    int seen = (int)(_mm512_reduce_max_epu64(top) >> 52);
+    int negative;
+    int seen = exponent_of(window_scan(x, size, &negative), square);
     if (seen == 0x7FF) /* infinite or NaN: the caller refuses the values, adds nothing */
         return seen;
-    long long largest = seen < 1 ? 1 : seen;
-    if (_mm512_movepi64_mask(signs))
-        window_loop(x, size, square, largest, 1, cells, first, stop, total);
-    else
-        window_loop(x, size, square, largest, 0, cells, first, stop, total);
+    window_sum(x, size, square, seen, negative, cells, first, stop, total);
     return seen;
 }
 
@@ -308,6 +337,38 @@ static int add_piece(const double *x, size_t size, int square, int window, uint6
     return largest;
 }
 
+/* add_piece of the values into `sums` and of their squares into `squares`; on the window
+   path with one scan of the values for both. */
+static int moments_piece(const double *x, size_t size, int window, uint64_t *cells,
+                         uint64_t *sums, uint64_t *squares)
+{
+#ifdef HAVE_WINDOW_PATH
+    if (window) {
+        int negative;
+        uint64_t largest = window_scan(x, size, &negative);
+        int seen = exponent_of(largest, 0), seen_squares = exponent_of(largest, 1);
+        if (seen == 0x7FF || seen_squares == 0x7FF)
+            return 0x7FF;
+        const int square[2] = {0, 1}, exponent[2] = {seen, seen_squares};
+        uint64_t *into[2] = {sums, squares};
+        for (int k = 0; k < 2; k++) {
+            unsigned first = BUCKETS, stop = 0;
+            wide total = {0, 0, 0};
+            window_sum(x, size, square[k], exponent[k], negative, cells, &first, &stop, &total);
+            add_window(into[k], &total, exponent[k]);
+            fold(cells, first, stop, into[k]);
+        }
+        return seen_squares > seen ? seen_squares : seen;
+    }
+#endif
+    (void)window;
+    int seen = add_piece(x, size, 0, 0, cells, sums);
+    if (seen == 0x7FF)
+        return seen;
+    int seen_squares = add_piece(x, size, 1, 0, cells, squares);
+    return seen_squares > seen ? seen_squares : seen;
+}
+
 /* values, table and one or two accumulators from args ("y*w*w*p" or "y*w*w*w*"). */
 static PyObject *run_add(PyObject *args, int window, int moments)
 {
@@ -331,9 +392,8 @@ static PyObject *run_add(PyObject *args, int window, int moments)
     Py_BEGIN_ALLOW_THREADS
     for (size_t at = 0; at < size && largest != 0x7FF; at += PIECE) {
         size_t n = size - at < PIECE ? size - at : PIECE;
-        int seen = add_piece(x + at, n, moments ? 0 : square, window, table.buf, sums.buf);
-        if (moments && seen != 0x7FF)
-            seen = add_piece(x + at, n, 1, window, table.buf, squares.buf);
+        int seen = moments ? moments_piece(x + at, n, window, table.buf, sums.buf, squares.buf)
+                           : add_piece(x + at, n, square, window, table.buf, sums.buf);
         largest = seen > largest ? seen : largest;
     }
     Py_END_ALLOW_THREADS

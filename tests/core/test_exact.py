@@ -286,3 +286,21 @@ def test_moments_equal_the_sums_of_the_values_and_their_squares(
     for part in np.array_split(values, 3):
         moments.add(part)
     assert moments.sums() == (scaled(values), scaled(squares)), name
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.lists(
+        st.floats(-1e150, 1e150, allow_nan=False) | st.floats(-1e-300, 1e-300),
+        min_size=0,
+        max_size=300,
+    ),
+    st.sampled_from(list(PATHS)),
+)
+def test_moments_of_any_values_equal_rational_sums(values: list[float], path: str) -> None:
+    array = np.array(values, dtype=np.float64)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exact, "_compiled", PATHS[path])
+        moments = exact.ExactMoments()
+        moments.add(array)
+        assert moments.sums() == (scaled(array), scaled(array * array))
