@@ -13,7 +13,9 @@ Every backend runs the same model function on the same blocks of the same stream
 * mcpi on its local pool, and mcpi on a private RabbitMQ/Redis with one worker of P
   slots (``mcpi.testing.servers.Sandbox``): automatic chunks, exact sums, each through
   a warm ``mcpi.Session`` (its pool started, or its cluster checked and measured, before
-  the clock, as the peers' processes are).
+  the clock, as the peers' processes are). The worker is polite, as deployed workers
+  are by default (SCHED_IDLE, nice 19): the broker, the backend and the hub, which
+  share its cores here, come first, as they do on a broker host that is also a worker.
 
 Every backend is started and warmed up before any clock runs; then each round times
 every backend in turn (so drifts in machine speed hit all of them), and the medians of
@@ -157,7 +159,7 @@ def start_backends(
     from mcpi.testing.servers import Sandbox
 
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mcpi-bench-")))
-    box = stack.enter_context(Sandbox(tmp, workers=1, concurrency=processes))
+    box = stack.enter_context(Sandbox(tmp, workers=1, concurrency=processes, polite=True))
     cluster_env = {**env, **box.env(), "MCPI_CACHE_DIR": str(tmp / "cache")}
     cluster = stack.enter_context(mcpi.Session(env=cluster_env))
     # Warm up: the model's rate is measured once and kept, as on a real cluster.

@@ -59,7 +59,9 @@ def start_worker(rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path) -> Ite
     """Start real ``celery worker`` processes; all are stopped after the test."""
     workers: list[Worker] = []
 
-    def start(name: str = "w1", concurrency: int = 2, **extra_env: str) -> Worker:
+    def start(
+        name: str = "w1", concurrency: int = 2, polite: bool = False, **extra_env: str
+    ) -> Worker:
         worker = Worker(
             name,
             rabbitmq.url,
@@ -67,6 +69,7 @@ def start_worker(rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path) -> Ite
             tmp_path / f"{name}.log",
             concurrency=concurrency,
             extra_env={**rabbitmq.client_env(), **extra_env},
+            polite=polite,
         )
         workers.append(worker)
         return worker.start()

@@ -354,6 +354,8 @@ class Worker:
     log_path: Path
     concurrency: int = 2
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: As deployed workers are by default (``mcpi_worker_polite``): SCHED_IDLE, nice 19.
+    polite: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> Worker:
@@ -390,6 +392,7 @@ class Worker:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_politely if self.polite else None,
         )
         wait_for(self._ready, timeout, f"worker {self.name} to be ready")
         return self
@@ -418,6 +421,12 @@ class Worker:
         self.process = None
 
 
+def _politely() -> None:
+    """Run (in the child, before exec) as the worker unit does when polite."""
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    os.nice(19)
+
+
 class Sandbox:
     """A whole private cluster on this machine: RabbitMQ, Redis and ``workers`` workers.
 
@@ -427,9 +436,15 @@ class Sandbox:
     """
 
     def __init__(
-        self, root: Path, workers: int = 1, concurrency: int | None = None, tls: bool = True
+        self,
+        root: Path,
+        workers: int = 1,
+        concurrency: int | None = None,
+        tls: bool = True,
+        polite: bool = False,
     ) -> None:
         self.root = root
+        self.polite = polite
         self.worker_count = workers
         self.concurrency = concurrency or os.cpu_count() or 1
         self.ca = TestCA(root / "ca") if tls else None
@@ -449,6 +464,7 @@ class Sandbox:
                     self.root / f"w{n}.log",
                     concurrency=self.concurrency,
                     extra_env=self.rabbitmq.client_env(),
+                    polite=self.polite,
                 )
                 self.workers.append(worker)
                 worker.start()

@@ -37,6 +37,21 @@ def test_cluster_count_equals_the_local_count(cluster_env: dict[str, str], start
     assert cluster["duplicates"] == 0 and cluster["worker_versions"] == [cluster["hub_version"]]
 
 
+def test_a_polite_sandbox_worker_computes_in_the_idle_class_as_deployed_ones(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    # The benchmarks run their Celery worker so (SCHED_IDLE, nice 19, as the unit's
+    # mcpi_worker_polite default): what they measure is how mcpi deploys.
+    worker = start_worker("w1", polite=True)
+    status, report, err = estimate(cluster_env, "-n", "4e7", "--seed", "5", "--chunk-size", "1e7")
+    assert status == 0 and report is not None, err
+    assert report["hits"] == count_hits(5, 0, 4 * 10**7)
+    assert worker.process is not None
+    for pid in (worker.process.pid, *worker.pool_pids()):
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE, pid
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 19, pid
+
+
 def test_chunk_results_are_keyed_by_chunk_in_the_backend(  # type: ignore[no-untyped-def]
     cluster_env: dict[str, str], start_worker, redis_server: Redis
 ) -> None:
