@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 
 from mcpi.cluster.tasks import register_tasks
 from mcpi.cluster.tls import backend_ssl_options, broker_ssl_options
@@ -33,6 +34,23 @@ BROKER_HEARTBEAT = 10
 INFO_COMMAND = "mcpi_info"
 
 Role = Literal["hub", "worker"]
+
+
+class HubResults(RedisBackend):  # type: ignore[misc]  # celery is untyped
+    """Celery's Redis result backend as the hub uses it: no subscription per task sent.
+
+    Celery's backend subscribes to each task's result channel as the task is sent, for
+    an ``AsyncResult.get()`` the hub never calls: the hub listens for its chunks itself
+    (:mod:`mcpi.cluster.arrivals`) and reads results with MGET. Those subscriptions
+    cost a round trip per task, a connection (with its TLS handshake) per hub thread,
+    and messages nobody reads.
+    """
+
+    def __init__(self, app: Celery, url: str | None = None, **kwargs: object) -> None:
+        super().__init__(app=app, url=url or app.conf.result_backend, **kwargs)
+
+    def on_task_call(self, producer: object, task_id: str) -> None:
+        """Nothing (see the class)."""
 
 
 def create_app(settings: Settings, role: Role = "hub") -> Celery:
@@ -80,6 +98,7 @@ def create_app(settings: Settings, role: Role = "hub") -> Celery:
         redis_backend_use_ssl=backend_ssl_options(settings),
     )
     if role == "hub":
+        app.backend_cls = HubResults  # over the URL's class: result_backend stays the URL
         app.conf.update(
             # The hub's connection idles while it polls Redis during a job; with
             # heartbeats negotiated the broker would drop it and the next broadcast

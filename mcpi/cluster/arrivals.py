@@ -18,6 +18,7 @@ and decoding being CPU taken from the chunks on a hub that is also a worker.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -27,11 +28,59 @@ from celery import states
 from mcpi.cluster.client import REDIS_ERRORS
 
 
-class Arrivals:
-    """The channels of the results ``backend`` (Celery's Redis backend) will announce."""
+class Listeners:
+    """Subscriptions to ``backend``'s announcements, kept between jobs.
+
+    Closing a redis-py ``PubSub`` disconnects its connection and hands it back to the
+    pool dead, so the next command on it pays a new connection and TLS handshake: about
+    a millisecond of the hub's CPU a job, which a sweep of small jobs feels. A job's
+    subscription is instead unsubscribed from everything and kept for the next job (a
+    sweep's jobs run in threads: each takes its own).
+    """
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Any:
+        """A subscription with no channels (or none that matter: see :meth:`give_back`)."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self.backend.client.pubsub()
+
+    def give_back(self, pubsub: Any) -> None:
+        """Keep ``pubsub`` for the next job. Its last channels' confirmations, and any
+        message still on its way, are read by that job's waits, and ignored (or cost
+        one poll)."""
+        try:
+            pubsub.unsubscribe()
+        except REDIS_ERRORS:
+            _close(pubsub)
+            return
+        with self._lock:
+            self._idle.append(pubsub)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for pubsub in idle:
+            _close(pubsub)
+
+
+def _close(pubsub: Any) -> None:
+    with contextlib.suppress(*REDIS_ERRORS):
+        pubsub.close()
+
+
+class Arrivals:
+    """The channels of the results ``backend`` (Celery's Redis backend) will announce,
+    listened to with a subscription from ``listeners`` (its own, if not given)."""
+
+    def __init__(self, backend: Any, listeners: Listeners | None = None) -> None:
+        self.backend = backend
+        self.listeners = listeners or Listeners(backend)
         self._pubsub: Any = None
         self._expected: set[str] = set()
         #: The subscription failed once: this job polls on a timer to its end.
@@ -45,7 +94,7 @@ class Arrivals:
             return
         try:
             if self._pubsub is None:
-                self._pubsub = self.backend.client.pubsub()
+                self._pubsub = self.listeners.take()
             self._pubsub.subscribe(*(self.backend.get_key_for_task(t) for t in new))
             self._expected.update(new)
         except REDIS_ERRORS:
@@ -97,11 +146,15 @@ class Arrivals:
 
     def _fall_back(self) -> None:
         """The subscription failed: timed polls for the rest of the job."""
-        self.close()
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            _close(pubsub)
+        self._expected.clear()
         self.failed = True
 
     def close(self) -> None:
+        """The job is over: its subscription goes back to ``listeners``."""
         pubsub, self._pubsub = self._pubsub, None
+        self._expected.clear()
         if pubsub is not None:
-            with contextlib.suppress(*REDIS_ERRORS):
-                pubsub.close()
+            self.listeners.give_back(pubsub)

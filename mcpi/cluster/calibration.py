@@ -114,7 +114,7 @@ def _run_group(
         id="calibrate-" + secrets.token_hex(6), seed=secrets.randbits(64), plan=plan, model=model
     )
     ids = {chunk_task_id(job.id, c.index): c.index for c in plan.chunks()}
-    backend = client.app.backend
+    backend = client.results
     chunk_group(client.app, job, ids).apply_async()
     watchdog = Watchdog(
         time.monotonic() + max(60.0, client.settings.worker_grace),

@@ -41,6 +41,10 @@ class ClusterClient:
         # Bound every backend round trip: a silent Redis must not stall the hub for
         # the client's default two minutes.
         self.app.conf.redis_socket_timeout = settings.connect_timeout + 5
+        #: The result backend, one for every thread of this hub. Celery makes one per
+        #: thread, each with its own connections: a sweep's threads would each pay new
+        #: connections and TLS handshakes. (Its Redis client is thread-safe.)
+        self.results: Any = self.app.backend
 
     @property
     def where(self) -> str:
@@ -77,7 +81,7 @@ class ClusterClient:
 
     def check_backend(self) -> None:
         try:
-            self.app.backend.client.ping()
+            self.results.client.ping()
         except redis.exceptions.AuthenticationError:
             raise Unreachable(
                 f"the result backend at {self.backend} refused the credentials "
@@ -210,7 +214,7 @@ class ClusterClient:
         backend's Redis connections belong to this app alone and are closed here.
         """
         with contextlib.suppress(Exception):  # best effort: the job's outcome stands
-            self.app.backend.client.connection_pool.disconnect()
+            self.results.client.connection_pool.disconnect()
 
 
 def slots_by_host(workers: Mapping[str, dict[str, Any]]) -> dict[str, int]:

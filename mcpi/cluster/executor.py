@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from mcpi.cluster.arrivals import Listeners
 from mcpi.cluster.calibration import calibrate
 from mcpi.cluster.client import ClusterClient, slots_by_host
 from mcpi.cluster.waves import ClusterJob
@@ -33,6 +34,8 @@ class Cluster:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = ClusterClient(settings)
+        #: The jobs' subscriptions to the backend's announcements, kept between jobs.
+        self.listeners = Listeners(self.client.results)
         self.slots: dict[str, int] = {}
         self.workers = 0
         self.notes: list[str] = []
@@ -77,10 +80,13 @@ class Cluster:
         slots = sum(self.slots.values())
         waves = wave_size(slots, self.settings.wave_chunks)
         backup_slots = slots if self.settings.backups else 0
-        run = ClusterJob(self.client, job, waves, counted, earlier, backup_slots)
+        run = ClusterJob(
+            self.client, job, waves, counted, earlier, backup_slots, listeners=self.listeners
+        )
         tally = run.run(deadline)
         tally.notes += run.notes
         return tally
 
     def close(self) -> None:
+        self.listeners.close()
         self.client.close()

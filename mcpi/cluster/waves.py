@@ -22,7 +22,7 @@ from typing import Any
 from celery import chord, states
 
 from mcpi.cluster.app import KEY_PREFIX
-from mcpi.cluster.arrivals import Arrivals
+from mcpi.cluster.arrivals import Arrivals, Listeners
 from mcpi.cluster.backups import Backups
 from mcpi.cluster.chunks import (
     chunk_group,
@@ -82,7 +82,9 @@ class ClusterJob:
     ``counted`` is told of every chunk as the hub counts it. ``earlier`` is None for a
     fresh run; a resumed run takes those results (the hub's journal), then the ones
     the backend still holds from an earlier run of the same job; up to
-    ``backup_slots`` backup copies of overdue chunks may be out at once (0: none).
+    ``backup_slots`` backup copies of overdue chunks may be out at once (0: none). Its
+    subscription to the backend's announcements comes from ``listeners`` (kept between
+    jobs), else is its own.
     """
 
     def __init__(
@@ -93,9 +95,11 @@ class ClusterJob:
         counted: Callable[[ChunkResult], None],
         earlier: Sequence[ChunkResult] | None,
         backup_slots: int = 0,
+        listeners: Listeners | None = None,
     ) -> None:
         self.client = client
         self.app = client.app
+        self.results = client.results
         self.settings = client.settings
         self.job = job
         self.wave_chunks = wave_chunks
@@ -108,7 +112,7 @@ class ClusterJob:
         self.in_flight: list[WaveRun] = []
         self.notes: list[str] = []
         self.backups = Backups(client, job, backup_slots)
-        self.arrivals = Arrivals(self.app.backend)
+        self.arrivals = Arrivals(self.results, listeners)
 
     def run(self, deadline: float | None) -> JobTally:
         """Run the job wave by wave, the next wave queued while the current one is counted.
@@ -222,7 +226,7 @@ class ClusterJob:
         ids = [t for t, i in run.ids.items() if not run.tally.has(i)]
         if not ids:
             return counted
-        backend = self.app.backend
+        backend = self.results
         values = backend.client.mget([backend.get_key_for_task(t) for t in ids])
         for task_id, value in zip(ids, values, strict=True):
             if value is None:
@@ -326,7 +330,7 @@ class ClusterJob:
         """
         if not ids:
             return []
-        backend = self.app.backend
+        backend = self.results
         keys = list(ids)
         values = backend.client.mget([backend.get_key_for_task(t) for t in keys])
         now = time.monotonic()
@@ -354,7 +358,7 @@ class ClusterJob:
             while True:
                 watchdog.check_deadline()
                 try:
-                    self.app.backend.client.ping()
+                    self.results.client.ping()
                     break
                 except REDIS_ERRORS:
                     if time.monotonic() >= give_up:
@@ -370,7 +374,7 @@ class ClusterJob:
 
     def _mark_job(self) -> None:
         """A key that lives as long as the job's results: its loss means theirs."""
-        self.app.backend.client.set(self._job_key(), "1", ex=self.settings.result_expires)
+        self.results.client.set(self._job_key(), "1", ex=self.settings.result_expires)
 
     def check_job_state(self) -> None:
         """Recover if the backend lost the job's state (restarted without its data).
@@ -380,7 +384,7 @@ class ClusterJob:
         chords' counters are gone, so their callbacks cannot fire and are not awaited).
         Counts are pure functions of the chunk, so recomputing changes nothing.
         """
-        if self.app.backend.client.exists(self._job_key()):
+        if self.results.client.exists(self._job_key()):
             return
         resent = 0
         for run in self.in_flight:

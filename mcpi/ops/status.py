@@ -106,7 +106,7 @@ def _backend(cluster: ClusterClient) -> Service:
     where = cluster.backend
     try:
         cluster.check_backend()
-        client = cluster.app.backend.client
+        client = cluster.results.client
         # HELLO, not INFO: the deployed ACL denies INFO (@dangerous), not HELLO.
         hello = _pairs(client.execute_command("HELLO"))
         tls, expires = _redis_tls(client)

@@ -52,6 +52,50 @@ def test_a_polite_sandbox_worker_computes_in_the_idle_class_as_deployed_ones(  #
         assert os.getpriority(os.PRIO_PROCESS, pid) == 19, pid
 
 
+def test_the_hub_alone_listens_for_its_chunks_and_keeps_its_subscription_for_the_next_job(
+    cluster_env: dict[str, str], redis_server: Redis
+) -> None:
+    """A chunk sent by the hub has one listener, the hub's own (Celery's backend would
+    start its own, a connection per hub thread, for an AsyncResult.get the hub never
+    calls); a job's subscription, unsubscribed, serves the next job on the same
+    connection."""
+    from mcpi.cluster.arrivals import Arrivals, Listeners
+    from mcpi.cluster.chunks import chunk_signature, chunk_task_id
+    from mcpi.cluster.client import ClusterClient
+    from mcpi.core.job import Job
+    from mcpi.core.plan import Plan
+    from mcpi.settings import load_settings
+
+    client = ClusterClient(load_settings(env=cluster_env))
+    listeners = Listeners(client.results)
+    job = Job("listeners", 7, Plan(2, 1))
+    ids = [chunk_task_id(job.id, i) for i in range(2)]
+    redis = redis_server.client()
+    try:
+        first = Arrivals(client.results, listeners)
+        first.expect(ids[:1])
+        chunk_signature(client.app, job, 0, ids[0]).apply_async()  # no worker: it waits
+        channel = client.results.get_key_for_task(ids[0])
+        assert redis.pubsub_numsub(channel) == [(channel, 1)]
+        # Celery's own listener (its backend's result consumer) was never started.
+        assert client.results.result_consumer._pubsub is None
+        pubsub = first._pubsub
+        first.close()
+
+        second = Arrivals(client.results, listeners)
+        second.expect(ids[1:])
+        assert second._pubsub is pubsub and second.live  # the same subscription, reused
+        threading.Timer(0.5, client.results.store_result, (ids[1], {}, "SUCCESS")).start()
+        started = time.monotonic()
+        second.wait(5)
+        assert 0.4 < time.monotonic() - started < 4  # woken by the new job's result
+        second.close()
+    finally:
+        redis.close()
+        listeners.close()
+        client.close()
+
+
 def test_chunk_results_are_keyed_by_chunk_in_the_backend(  # type: ignore[no-untyped-def]
     cluster_env: dict[str, str], start_worker, redis_server: Redis
 ) -> None:
