@@ -1,6 +1,6 @@
 """A model's throughput on mcpi against the peers, as ratios to multiprocessing.Pool.
 
-    python benchmarks/models.py [--model call] [--samples 1e8] [--processes 2] [--rounds 5]
+    python benchmarks/models.py [--model call] [--samples 1e8] [--processes 2] [--rounds 7]
 
 Every backend runs the same model function on the same blocks of the same streams
 (block k's generator from ``SeedSequence(seed, spawn_key=(k,))``), on the same cores:
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--model", default="call")
     parser.add_argument("--samples", type=float, default=1e8)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     model = models.resolve(args.model)
