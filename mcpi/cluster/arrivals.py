@@ -75,12 +75,12 @@ def _close(pubsub: Any) -> None:
 
 
 class Arrivals:
-    """The channels of the results ``backend`` (Celery's Redis backend) will announce,
-    listened to with a subscription from ``listeners`` (its own, if not given)."""
+    """The channels of the results that the backend of ``listeners`` (Celery's Redis
+    backend) will announce, listened to with a subscription taken from ``listeners``."""
 
-    def __init__(self, backend: Any, listeners: Listeners | None = None) -> None:
-        self.backend = backend
-        self.listeners = listeners or Listeners(backend)
+    def __init__(self, listeners: Listeners) -> None:
+        self.listeners = listeners
+        self.backend = listeners.backend
         self._pubsub: Any = None
         self._expected: set[str] = set()
         #: The subscription failed once: this job polls on a timer to its end.

@@ -112,7 +112,7 @@ class ClusterJob:
         self.in_flight: list[WaveRun] = []
         self.notes: list[str] = []
         self.backups = Backups(client, job, backup_slots)
-        self.arrivals = Arrivals(self.results, listeners)
+        self.arrivals = Arrivals(listeners or Listeners(self.results))
 
     def run(self, deadline: float | None) -> JobTally:
         """Run the job wave by wave, the next wave queued while the current one is counted.

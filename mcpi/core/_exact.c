@@ -283,28 +283,21 @@ static int exponent_of(uint64_t largest, int square)
     return (int)(largest >> 52 & 0x7FF);
 }
 
-/* The window loop for values (or squares) whose largest biased exponent is `seen`. */
-WINDOW static void window_sum(const double *x, size_t size, int square, int seen, int negative,
-                              uint64_t *cells, unsigned *first, unsigned *stop, wide *total)
+/* The window pass over values (or squares) whose largest biased exponent is `seen`
+   (see the top of the file), its sum and the few values below the window folded into
+   `sums`: the sum's scale is 2**(max(seen, 1) - 65). */
+WINDOW static void window_into(const double *x, size_t size, int square, int seen, int negative,
+                               uint64_t *cells, uint64_t *sums)
 {
+    unsigned first = BUCKETS, stop = 0;
+    wide total = {0, 0, 0};
     long long largest = seen < 1 ? 1 : seen;
     if (negative && !square)
-        window_loop(x, size, square, largest, 1, cells, first, stop, total);
+        window_loop(x, size, square, largest, 1, cells, &first, &stop, &total);
     else
-        window_loop(x, size, square, largest, 0, cells, first, stop, total);
-}
-
-/* The window pass (see the top of the file). Returns the largest biased exponent E
-   taken; the sum's scale is 2**(max(E, 1) - 65). */
-WINDOW static int window_pass(const double *x, size_t size, int square, uint64_t *cells,
-                              unsigned *first, unsigned *stop, wide *total)
-{
-    int negative;
-    int seen = exponent_of(window_scan(x, size, &negative), square);
-    if (seen == 0x7FF) /* infinite or NaN: the caller refuses the values, adds nothing */
-        return seen;
-    window_sum(x, size, square, seen, negative, cells, first, stop, total);
-    return seen;
+        window_loop(x, size, square, largest, 0, cells, &first, &stop, &total);
+    add_window(sums, &total, seen);
+    fold(cells, first, stop, sums);
 }
 
 static int window_supported(void)
@@ -321,18 +314,18 @@ static int use_window = 0;
 static int add_piece(const double *x, size_t size, int square, int window, uint64_t *cells,
                      uint64_t *sums)
 {
-    unsigned first = BUCKETS, stop = 0;
-    int largest;
 #ifdef HAVE_WINDOW_PATH
     if (window) {
-        wide total = {0, 0, 0};
-        largest = window_pass(x, size, square, cells, &first, &stop, &total);
-        if (largest != 0x7FF)
-            add_window(sums, &total, largest);
-    } else
+        int negative;
+        int seen = exponent_of(window_scan(x, size, &negative), square);
+        if (seen != 0x7FF) /* infinite or NaN: the caller refuses the values, adds nothing */
+            window_into(x, size, square, seen, negative, cells, sums);
+        return seen;
+    }
 #endif
-        largest = buckets_pass(x, size, square, cells, &first, &stop);
     (void)window;
+    unsigned first = BUCKETS, stop = 0;
+    int largest = buckets_pass(x, size, square, cells, &first, &stop);
     fold(cells, first, stop, sums); /* zeroes the buckets, whatever came of the pass */
     return largest;
 }
@@ -349,15 +342,8 @@ static int moments_piece(const double *x, size_t size, int window, uint64_t *cel
         int seen = exponent_of(largest, 0), seen_squares = exponent_of(largest, 1);
         if (seen == 0x7FF || seen_squares == 0x7FF)
             return 0x7FF;
-        const int square[2] = {0, 1}, exponent[2] = {seen, seen_squares};
-        uint64_t *into[2] = {sums, squares};
-        for (int k = 0; k < 2; k++) {
-            unsigned first = BUCKETS, stop = 0;
-            wide total = {0, 0, 0};
-            window_sum(x, size, square[k], exponent[k], negative, cells, &first, &stop, &total);
-            add_window(into[k], &total, exponent[k]);
-            fold(cells, first, stop, into[k]);
-        }
+        window_into(x, size, 0, seen, negative, cells, sums);
+        window_into(x, size, 1, seen_squares, negative, cells, squares);
         return seen_squares > seen ? seen_squares : seen;
     }
 #endif

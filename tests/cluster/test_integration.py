@@ -72,7 +72,7 @@ def test_the_hub_alone_listens_for_its_chunks_and_keeps_its_subscription_for_the
     ids = [chunk_task_id(job.id, i) for i in range(2)]
     redis = redis_server.client()
     try:
-        first = Arrivals(client.results, listeners)
+        first = Arrivals(listeners)
         first.expect(ids[:1])
         chunk_signature(client.app, job, 0, ids[0]).apply_async()  # no worker: it waits
         channel = client.results.get_key_for_task(ids[0])
@@ -82,7 +82,7 @@ def test_the_hub_alone_listens_for_its_chunks_and_keeps_its_subscription_for_the
         pubsub = first._pubsub
         first.close()
 
-        second = Arrivals(client.results, listeners)
+        second = Arrivals(listeners)
         second.expect(ids[1:])
         assert second._pubsub is pubsub and second.live  # the same subscription, reused
         threading.Timer(0.5, client.results.store_result, (ids[1], {}, "SUCCESS")).start()
@@ -298,12 +298,13 @@ def test_a_stored_result_wakes_the_hubs_wait_and_a_start_or_another_tasks_does_n
     stores): a wait ends when one lands, not when its timeout runs out; another task's
     result, or one of its own chunks starting, does not end it."""
     from mcpi.cluster.app import create_app
-    from mcpi.cluster.arrivals import Arrivals
+    from mcpi.cluster.arrivals import Arrivals, Listeners
     from mcpi.settings import load_settings
 
     app = create_app(load_settings(env=cluster_env))
     backend = app.backend
-    arrivals = Arrivals(backend)
+    listeners = Listeners(backend)
+    arrivals = Arrivals(listeners)
     arrivals.expect(["mcpi-test-a", "mcpi-test-b"])
     assert arrivals.live
     arrivals.wait(0.2)  # takes the subscriptions' confirmations
@@ -331,4 +332,5 @@ def test_a_stored_result_wakes_the_hubs_wait_and_a_start_or_another_tasks_does_n
     assert not arrivals.failed and not arrivals.live
     # The wake-up came from a real stored result, which the hub's poll then reads.
     assert backend.get_task_meta("mcpi-test-b")["status"] == "SUCCESS"
+    listeners.close()
     app.close()
