@@ -60,7 +60,11 @@ def start_worker(rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path) -> Ite
     workers: list[Worker] = []
 
     def start(
-        name: str = "w1", concurrency: int = 2, polite: bool = False, **extra_env: str
+        name: str = "w1",
+        concurrency: int = 2,
+        polite: bool = False,
+        app: str = "mcpi.worker",
+        **extra_env: str,
     ) -> Worker:
         worker = Worker(
             name,
@@ -70,6 +74,7 @@ def start_worker(rabbitmq: RabbitMQ, redis_server: Redis, tmp_path: Path) -> Ite
             concurrency=concurrency,
             extra_env={**rabbitmq.client_env(), **extra_env},
             polite=polite,
+            app=app,
         )
         workers.append(worker)
         return worker.start()

@@ -21,6 +21,7 @@ from typing import Any
 
 from celery import chord, states
 
+from mcpi.cluster import chords
 from mcpi.cluster.app import KEY_PREFIX
 from mcpi.cluster.arrivals import Arrivals, Listeners
 from mcpi.cluster.backups import Backups
@@ -58,6 +59,8 @@ class WaveRun:
     #: None for a wave of one chunk, published alone: its tally is its one result.
     callback_id: str | None
     tally: WaveTally
+    #: The chord's header group, whose state the backend keeps (None: no chord).
+    group_id: str | None = None
     collected: bool = False
     #: The backend lost the chord's state (or the wave was resumed in part): its
     #: callback will not come.
@@ -211,7 +214,8 @@ class ClusterJob:
         callback = self.app.tasks[TALLY_WAVE].signature(
             (encode_job(job), wave.start, wave.stop), task_id=run.callback_id
         )
-        chord(chunk_group(self.app, job, run.ids), callback).apply_async()
+        sent = chord(chunk_group(self.app, job, run.ids), callback).apply_async()
+        run.group_id = sent.parent.id
         return run
 
     def _counted_before(self, run: WaveRun) -> list[ChunkResult]:
@@ -253,10 +257,14 @@ class ClusterJob:
             # hub's own tally of the wave stands, and the callback is withdrawn.
             run.callback_lost = True
             self.client.revoke([callback])
+        stalled = self._chord_stalled(run)
         while callback and not run.callback_lost:
             with self._backend_outage(watchdog):
-                for _, _, meta in self._ready({callback: -1}, watchdog):
+                for _, _, meta in self._ready({callback: -1}, watchdog, stop=stalled):
                     self._check_callback(run.tally, meta)
+                    break
+                else:
+                    self._chord_lost(run)
                 break
         run.collected = True
         self.arrivals.forget([*run.ids, *([callback] if callback else [])])
@@ -298,9 +306,10 @@ class ClusterJob:
             pause = self._pause(pause, bool(arrived))
 
     def _ready(
-        self, ids: dict[str, int], watchdog: Watchdog
+        self, ids: dict[str, int], watchdog: Watchdog, stop: Callable[[], bool] | None = None
     ) -> Iterator[tuple[str, int, dict[str, Any]]]:
-        """Ready results of ``ids`` as they arrive; the watchdog runs between polls."""
+        """Ready results of ``ids`` as they arrive; the watchdog runs between polls, and
+        the wait ends early if ``stop`` says the rest will not come."""
         pause = self._pause()
         ids = dict(ids)
         while ids:
@@ -308,7 +317,7 @@ class ClusterJob:
             for task_id, index, meta in arrived:
                 del ids[task_id]
                 yield task_id, index, meta
-            if not ids:
+            if not ids or (stop is not None and stop()):
                 return
             watchdog.check()
             self.arrivals.wait(pause)
@@ -397,6 +406,37 @@ class ClusterJob:
             f"the result backend lost this job's state mid-job (restarted without its "
             f"data?); {resent} chunk(s) not yet collected were sent again, and the "
             "hub's own tally replaced the chord callbacks' cross-check"
+        )
+
+    def _chord_stalled(self, run: WaveRun) -> Callable[[], bool]:
+        """Whether ``run``'s chord callback will not come (see :mod:`mcpi.cluster.chords`):
+        asked while the hub waits for it, every chunk of the wave counted."""
+        grace_ends = time.monotonic() + chords.GRACE_SECONDS
+        group_id = run.group_id
+
+        def stalled() -> bool:
+            if group_id is None or time.monotonic() < grace_ends:
+                return False
+            return chords.stalled(self.results, group_id)
+
+        return stalled
+
+    def _chord_lost(self, run: WaveRun) -> None:
+        """The wave's callback will not come: the hub's own tally of the wave stands."""
+        assert run.group_id is not None and run.callback_id is not None
+        run.callback_lost = True
+        self.client.revoke([run.callback_id])
+        wave = run.tally.indices
+        lost = chords.uncounted(self.results, run.group_id, run.ids)
+        why = (
+            f"chunk(s) {', '.join(map(str, lost))} stored a result that the chord never "
+            "counted (a worker process lost in between)"
+            if lost
+            else "the worker process that completed the chord was lost before sending it"
+        )
+        self.notes.append(
+            f"the chord callback of chunks {wave.start}-{wave.stop - 1} will not come: "
+            f"{why}; the hub's own tally of the wave was used"
         )
 
     def _check_callback(self, tally: WaveTally, meta: dict[str, Any]) -> None:

@@ -356,6 +356,8 @@ class Worker:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     #: As deployed workers are by default (``mcpi_worker_polite``): SCHED_IDLE, nice 19.
     polite: bool = False
+    #: The Celery app module (``celery -A``): a test's variant of the worker, else the real one.
+    app: str = "mcpi.worker"
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> Worker:
@@ -377,7 +379,7 @@ class Worker:
                 "-m",
                 "celery",
                 "-A",
-                "mcpi.worker",
+                self.app,
                 "worker",
                 "--hostname",
                 f"{self.name}@%h",

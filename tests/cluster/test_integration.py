@@ -9,6 +9,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +125,44 @@ def test_a_pool_process_killed_mid_chunk_loses_nothing(
     assert status == 0, err
     assert report is not None and report["hits"] == count_hits(seed, 0, darts)
     assert "WorkerLostError" in worker.log() or "exited prematurely" in worker.log()
+
+
+@pytest.mark.parametrize(
+    ("moment", "why"),
+    [
+        ("counting:-1", "chunk(s) 1 stored a result that the chord never counted"),
+        ("sending", "the worker process that completed the chord was lost before sending it"),
+    ],
+)
+def test_a_pool_process_lost_as_a_chord_counts_its_chunk_or_sends_its_callback(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, tmp_path: Path, moment: str, why: str
+) -> None:
+    # The process dies after chunk 1 stored its result, before the chord counts it (the
+    # worker acknowledges the chunk, its result being stored), or after claiming the
+    # chord's callback, before sending it: either way the callback never comes. The
+    # hub sees the chord neither fired nor claimed, and its own tally stands.
+    died = tmp_path / "died"
+    worker = start_worker(
+        "w1",
+        app="tests.cluster.dying_worker",
+        PYTHONPATH=str(Path(__file__).parents[2]),
+        MCPI_TEST_DIE=moment,
+        MCPI_TEST_DIE_MARKER=str(died),
+    )
+    darts, seed = 400_000_000, 1618
+    job = Background(cluster_env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "5e7")
+    status, report, err = job.join(60)
+    assert status == 0, err
+    assert report is not None and report["hits"] == count_hits(seed, 0, darts)
+    expected = f"the chord callback of chunks 0-7 will not come: {why}"
+    assert any(expected in note for note in report["notes"]), report["notes"]
+    assert died.exists()
+    # The worker sees its process lost when its pool next looks, perhaps after the job.
+    wait_for(lambda: "exited with 'signal 9 (SIGKILL)'" in worker.log(), 30, "the loss")
+    if moment.startswith("counting"):
+        # It acknowledged the chunk rather than run it again: its result was stored.
+        wait_for(lambda: "succeeded before the worker was lost" in worker.log(), 30, "it")
+        assert worker.log().count(f"[mcpi-{report['job_id']}-1] received") == 1
 
 
 def test_a_whole_worker_killed_mid_job_is_replaced_and_nothing_lost(  # type: ignore[no-untyped-def]

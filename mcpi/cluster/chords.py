@@ -1,0 +1,43 @@
+"""Whether a wave's chord callback is still to come, read from Celery's Redis backend.
+
+A chunk's task stores its result, then counts itself as a part of its wave's chord; the
+part that completes the chord claims the callback, publishes it and marks the chord
+done. A pool process lost between storing its result and counting it (SIGKILL, the OOM
+killer) leaves the result stored, so its worker acknowledges the chunk and rightly does
+not run it again, and the chord a part short for ever. One lost between claiming the
+callback and publishing it leaves a claim that expires with nothing sent. Either way
+the chord keeps its size and has neither a claim nor a done mark: what
+:func:`stalled` looks for, once the hub has counted every chunk of the wave and a grace
+has passed (a live process counts its part a moment after storing its result).
+
+The key suffixes are those of the Redis backend of celery 5.7, the version pinned:
+``.s`` the chord's size, ``.c`` the callback's claim or ``done``, ``.d`` the parts
+counted (``<task id>:<index>``). A later version that renamed them would make
+:func:`stalled` false: the hub would wait for the callback, as it did before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Seconds after the hub counted a wave's last chunk before its chord may be judged
+#: stalled: far longer than a live pool process takes from storing a result to
+#: counting it in the chord, which is a few Redis round trips.
+GRACE_SECONDS = 3.0
+
+
+def stalled(backend: Any, group_id: str) -> bool:
+    """The chord's callback will not come: it is neither claimed nor sent, yet the
+    chord is still there (not cleaned up, as one that fired is)."""
+    claim, size = backend.client.mget(
+        [backend.get_key_for_group(group_id, ".c"), backend.get_key_for_group(group_id, ".s")]
+    )
+    return size is not None and claim is None
+
+
+def uncounted(backend: Any, group_id: str, chunks: Mapping[str, int]) -> list[int]:
+    """The chunks (of ``chunks``: task id -> index) that the chord has not counted."""
+    members = backend.client.smembers(backend.get_key_for_group(group_id, ".d"))
+    counted = {bytes(m).decode().rpartition(":")[0] for m in members}
+    return sorted(i for task_id, i in chunks.items() if task_id not in counted)
