@@ -43,11 +43,15 @@ class Listeners:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
 
-    def take(self) -> Any:
-        """A subscription with no channels (or none that matter: see :meth:`give_back`)."""
+    def take(self) -> Any | None:
+        """A subscription kept from an earlier job, with no channels (or none that
+        matter: see :meth:`give_back`), or None. Its connection may have died since
+        (the backend restarted), which its first command finds out."""
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
+            return self._idle.pop() if self._idle else None
+
+    def fresh(self) -> Any:
+        """A subscription on a new connection."""
         return self.backend.client.pubsub()
 
     def give_back(self, pubsub: Any) -> None:
@@ -83,7 +87,9 @@ class Arrivals:
         self.backend = listeners.backend
         self._pubsub: Any = None
         self._expected: set[str] = set()
-        #: The subscription failed once: this job polls on a timer to its end.
+        #: A failed subscription was replaced by a fresh one (once a job, at most).
+        self._renewed = False
+        #: The subscriptions failed: this job polls on a timer to its end.
         self.failed = False
 
     def expect(self, task_ids: Iterable[str]) -> None:
@@ -92,13 +98,19 @@ class Arrivals:
         new = [t for t in task_ids if t not in self._expected]
         if not new or self.failed:
             return
+        self._expected.update(new)
+        fresh = False
         try:
             if self._pubsub is None:
                 self._pubsub = self.listeners.take()
+                if self._pubsub is None:
+                    fresh = True
+                    self._pubsub = self.listeners.fresh()
             self._pubsub.subscribe(*(self.backend.get_key_for_task(t) for t in new))
-            self._expected.update(new)
         except REDIS_ERRORS:
-            self._fall_back()
+            # A new connection that fails at once is no dead one to replace: the
+            # backend is away now, and a second try would only wait for it again.
+            self._fall_back(renew=not fresh)
 
     def forget(self, task_ids: Iterable[str]) -> None:
         """Stop listening for ``task_ids``: their results are in."""
@@ -144,11 +156,26 @@ class Arrivals:
             return True
         return status in states.READY_STATES
 
-    def _fall_back(self) -> None:
-        """The subscription failed: timed polls for the rest of the job."""
+    def _fall_back(self, renew: bool = True) -> None:
+        """The subscription failed: a fresh one to the same channels, once a job, or
+        else timed polls for the rest of the job.
+
+        The backend restarted. Between two jobs, that killed the connection of the
+        subscription kept for the next, and the first read on it finds out; mid-job, the
+        restarted backend may well be back. What was announced meanwhile is read by
+        the next poll."""
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             _close(pubsub)
+        if renew and not self._renewed and self._expected:
+            self._renewed = True
+            fresh = self.listeners.fresh()
+            try:
+                fresh.subscribe(*(self.backend.get_key_for_task(t) for t in self._expected))
+                self._pubsub = fresh
+                return
+            except REDIS_ERRORS:
+                _close(fresh)
         self._expected.clear()
         self.failed = True
 

@@ -91,6 +91,21 @@ def test_the_hub_alone_listens_for_its_chunks_and_keeps_its_subscription_for_the
         second.wait(5)
         assert 0.4 < time.monotonic() - started < 4  # woken by the new job's result
         second.close()
+
+        # The backend restarts between two jobs: the kept subscription's connection is
+        # dead, which the next job's first wait finds out (and ends, for a poll); that
+        # job subscribes afresh rather than poll on a timer to its end.
+        redis_server.stop()
+        redis_server.start()
+        third = Arrivals(listeners)
+        third.expect(ids[:1])
+        third.wait(1)
+        assert third._pubsub is not pubsub and third.live and not third.failed
+        threading.Timer(0.5, client.results.store_result, (ids[0], {}, "SUCCESS")).start()
+        started = time.monotonic()
+        third.wait(5)
+        assert 0.4 < time.monotonic() - started < 4
+        third.close()
     finally:
         redis.close()
         listeners.close()
