@@ -106,7 +106,7 @@ class Arrivals:
                 if self._pubsub is None:
                     fresh = True
                     self._pubsub = self.listeners.fresh()
-            self._pubsub.subscribe(*(self.backend.get_key_for_task(t) for t in new))
+            self._pubsub.subscribe(*self._channels(new))
         except REDIS_ERRORS:
             # A new connection that fails at once is no dead one to replace: the
             # backend is away now, and a second try would only wait for it again.
@@ -119,9 +119,13 @@ class Arrivals:
             return
         self._expected.difference_update(done)
         try:
-            self._pubsub.unsubscribe(*(self.backend.get_key_for_task(t) for t in done))
+            self._pubsub.unsubscribe(*self._channels(done))
         except REDIS_ERRORS:
             self._fall_back()
+
+    def _channels(self, task_ids: Iterable[str]) -> list[str]:
+        """The channels the backend announces ``task_ids``' states on."""
+        return [self.backend.get_key_for_task(t) for t in task_ids]
 
     @property
     def live(self) -> bool:
@@ -171,7 +175,7 @@ class Arrivals:
             self._renewed = True
             fresh = self.listeners.fresh()
             try:
-                fresh.subscribe(*(self.backend.get_key_for_task(t) for t in self._expected))
+                fresh.subscribe(*self._channels(self._expected))
                 self._pubsub = fresh
                 return
             except REDIS_ERRORS:

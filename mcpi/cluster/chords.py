@@ -7,17 +7,20 @@ killer) leaves the result stored, so its worker acknowledges the chunk and right
 not run it again, and the chord a part short for ever. One lost between claiming the
 callback and publishing it leaves a claim that expires with nothing sent. Either way
 the chord keeps its size and has neither a claim nor a done mark: what
-:func:`stalled` looks for, once the hub has counted every chunk of the wave and a grace
-has passed (a live process counts its part a moment after storing its result).
+:meth:`ChordWatch.stalled` looks for, once the hub has counted every chunk of the wave
+and a grace has passed (a live process counts its part a moment after storing its
+result).
 
 The key suffixes are those of the Redis backend of celery 5.7, the version pinned:
 ``.s`` the chord's size, ``.c`` the callback's claim or ``done``, ``.d`` the parts
 counted (``<task id>:<index>``). A later version that renamed them would make
-:func:`stalled` false: the hub would wait for the callback, as it did before.
+:meth:`ChordWatch.stalled` false: the hub would wait for the callback, as it did
+before.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,17 +30,33 @@ from typing import Any
 GRACE_SECONDS = 3.0
 
 
-def stalled(backend: Any, group_id: str) -> bool:
-    """The chord's callback will not come: it is neither claimed nor sent, yet the
-    chord is still there (not cleaned up, as one that fired is)."""
-    claim, size = backend.client.mget(
-        [backend.get_key_for_group(group_id, ".c"), backend.get_key_for_group(group_id, ".s")]
-    )
-    return size is not None and claim is None
+class ChordWatch:
+    """A wave's chord, looked at while the hub waits for its callback, every chunk of
+    the wave counted (from when the watch is made)."""
 
+    def __init__(self, backend: Any, group_id: str) -> None:
+        self.backend = backend
+        self.group_id = group_id
+        self.grace_ends = time.monotonic() + GRACE_SECONDS
+        #: The chord fired (its callback was sent): nothing more to look at. A callback
+        #: queued behind the next wave's chunks is waited for without a look a poll.
+        self.fired = False
 
-def uncounted(backend: Any, group_id: str, chunks: Mapping[str, int]) -> list[int]:
-    """The chunks (of ``chunks``: task id -> index) that the chord has not counted."""
-    members = backend.client.smembers(backend.get_key_for_group(group_id, ".d"))
-    counted = {bytes(m).decode().rpartition(":")[0] for m in members}
-    return sorted(i for task_id, i in chunks.items() if task_id not in counted)
+    def stalled(self) -> bool:
+        """The chord's callback will not come: it is neither claimed nor sent, yet the
+        chord is still there (not cleaned up, as one that fired is)."""
+        if self.fired or time.monotonic() < self.grace_ends:
+            return False
+        claim, size = self.backend.client.mget([self._key(".c"), self._key(".s")])
+        self.fired = claim == b"done"
+        return size is not None and claim is None
+
+    def uncounted(self, chunks: Mapping[str, int]) -> list[int]:
+        """The chunks (of ``chunks``: task id -> index) that the chord has not counted."""
+        members = self.backend.client.smembers(self._key(".d"))
+        counted = {bytes(m).decode().rpartition(":")[0] for m in members}
+        return sorted(i for task_id, i in chunks.items() if task_id not in counted)
+
+    def _key(self, suffix: str) -> bytes:
+        key: bytes = self.backend.get_key_for_group(self.group_id, suffix)
+        return key

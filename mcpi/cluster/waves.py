@@ -87,7 +87,7 @@ class ClusterJob:
     the backend still holds from an earlier run of the same job; up to
     ``backup_slots`` backup copies of overdue chunks may be out at once (0: none). Its
     subscription to the backend's announcements comes from ``listeners`` (kept between
-    jobs), else is its own.
+    jobs).
     """
 
     def __init__(
@@ -97,8 +97,8 @@ class ClusterJob:
         wave_chunks: int,
         counted: Callable[[ChunkResult], None],
         earlier: Sequence[ChunkResult] | None,
-        backup_slots: int = 0,
-        listeners: Listeners | None = None,
+        backup_slots: int,
+        listeners: Listeners,
     ) -> None:
         self.client = client
         self.app = client.app
@@ -115,7 +115,7 @@ class ClusterJob:
         self.in_flight: list[WaveRun] = []
         self.notes: list[str] = []
         self.backups = Backups(client, job, backup_slots)
-        self.arrivals = Arrivals(listeners or Listeners(self.results))
+        self.arrivals = Arrivals(listeners)
 
     def run(self, deadline: float | None) -> JobTally:
         """Run the job wave by wave, the next wave queued while the current one is counted.
@@ -257,14 +257,15 @@ class ClusterJob:
             # hub's own tally of the wave stands, and the callback is withdrawn.
             run.callback_lost = True
             self.client.revoke([callback])
-        stalled = self._chord_stalled(run)
         while callback and not run.callback_lost:
+            assert run.group_id is not None  # a wave with a callback went out as a chord
+            watch = chords.ChordWatch(self.results, run.group_id)
             with self._backend_outage(watchdog):
-                for _, _, meta in self._ready({callback: -1}, watchdog, stop=stalled):
-                    self._check_callback(run.tally, meta)
-                    break
+                arrived = next(self._ready({callback: -1}, watchdog, watch.stalled), None)
+                if arrived is None:
+                    self._chord_lost(run, watch)
                 else:
-                    self._chord_lost(run)
+                    self._check_callback(run.tally, arrived[2])
                 break
         run.collected = True
         self.arrivals.forget([*run.ids, *([callback] if callback else [])])
@@ -408,26 +409,13 @@ class ClusterJob:
             "hub's own tally replaced the chord callbacks' cross-check"
         )
 
-    def _chord_stalled(self, run: WaveRun) -> Callable[[], bool]:
-        """Whether ``run``'s chord callback will not come (see :mod:`mcpi.cluster.chords`):
-        asked while the hub waits for it, every chunk of the wave counted."""
-        grace_ends = time.monotonic() + chords.GRACE_SECONDS
-        group_id = run.group_id
-
-        def stalled() -> bool:
-            if group_id is None or time.monotonic() < grace_ends:
-                return False
-            return chords.stalled(self.results, group_id)
-
-        return stalled
-
-    def _chord_lost(self, run: WaveRun) -> None:
+    def _chord_lost(self, run: WaveRun, watch: chords.ChordWatch) -> None:
         """The wave's callback will not come: the hub's own tally of the wave stands."""
-        assert run.group_id is not None and run.callback_id is not None
+        assert run.callback_id is not None
         run.callback_lost = True
         self.client.revoke([run.callback_id])
         wave = run.tally.indices
-        lost = chords.uncounted(self.results, run.group_id, run.ids)
+        lost = watch.uncounted(run.ids)
         why = (
             f"chunk(s) {', '.join(map(str, lost))} stored a result that the chord never "
             "counted (a worker process lost in between)"
