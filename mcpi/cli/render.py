@@ -239,15 +239,16 @@ def status_as_text(status: ClusterStatus) -> str:
                     w.versions.get("celery", "?"),
                     w.versions.get("numpy", "?"),
                     w.kernel or "?",
+                    w.exact or "?",
                     " ".join(f"{name}@{v}" for name, v in sorted(w.models.items())) or "-",
                 )
             )
     if rows:
         header = (
             *("host", "worker", "slots", "load 1/5/15m", "running", "prefetched"),
-            *("mcpi", "celery", "numpy", "kernel", "models"),
+            *("mcpi", "celery", "numpy", "kernel", "exact sums", "models"),
         )
-        lines += table(header, rows, left=(0, 1, 3, 9, 10))
+        lines += table(header, rows, left=(0, 1, 3, 9, 10, 11))
         slots = sum(w.slots for w in status.workers)
         lines.append(
             f"\n{len(status.workers)} worker(s) on {len(status.by_host())} host(s), "
@@ -267,6 +268,12 @@ def status_as_text(status: ClusterStatus) -> str:
         f"{w.kernel_note}"
         for w in status.workers
         if w.kernel_note
+    ]
+    lines += [
+        f"warning: {w.node} takes model sums with the {w.exact} pass (same sums, slower): "
+        f"{w.exact_note}"
+        for w in status.workers
+        if w.exact_note
     ]
     return "\n".join(lines) + "\n"
 
@@ -311,6 +318,8 @@ def status_as_json(status: ClusterStatus) -> dict[str, Any]:
                 "models": w.models,
                 "kernel": w.kernel,
                 "kernel_note": w.kernel_note or None,
+                "exact_sums": w.exact,
+                "exact_sums_note": w.exact_note or None,
             }
             for w in status.workers
         ],

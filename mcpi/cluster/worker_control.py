@@ -22,7 +22,7 @@ from celery.worker.control import inspect_command
 
 from mcpi import __version__, models
 from mcpi.cluster.app import INFO_COMMAND
-from mcpi.core import kernel
+from mcpi.core import exact, kernel
 from mcpi.core.runtime import cpu_features
 
 
@@ -60,4 +60,7 @@ def mcpi_info(state: Any, **kwargs: Any) -> dict[str, Any]:
         # way), and why the compiled one did not load, if it did not.
         "kernel": kernel.KERNEL,
         "kernel_note": kernel.FALLBACK_REASON,
+        # The pass its model chunks' exact sums take, and why not the compiled one.
+        "exact": exact.EXACT_PASS,
+        "exact_note": exact.FALLBACK_REASON,
     }

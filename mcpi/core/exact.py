@@ -37,25 +37,19 @@ one per block of a few thousand samples: its cost counts against every sample.
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from types import ModuleType
 
 import numpy as np
 
+from mcpi.core import compiled
 
-def _load_compiled() -> ModuleType | None:
-    try:
-        compiled = importlib.import_module("mcpi.core._exact")
-    except ImportError:  # not built here: numpy's pass does the same, slower
-        return None
-    return compiled
-
-
-_compiled = _load_compiled()
-#: Which bucket pass :class:`ExactSum` runs in this process.
+# Where it did not load, numpy's pass does the same, slower.
+_compiled, FALLBACK_REASON = compiled.load("_exact", "the compiled exact sums")
+#: Which bucket pass :class:`ExactSum` runs in this process ("compiled, window" on CPUs
+#: with AVX-512, "compiled, buckets" elsewhere, "numpy" where the module did not load:
+#: :data:`FALLBACK_REASON` says why); ``mcpi-hub status`` shows it per worker.
 EXACT_PASS = f"compiled, {_compiled.PATH}" if _compiled else "numpy"
 #: Rows of buckets: the compiled pass spreads consecutive values over them (numpy's uses
 #: the first). Their sums together stay below 2**52 (MAX_TERMS values of 26 bits).

@@ -52,23 +52,13 @@ would throw the same darts.
 
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
-from types import ModuleType
 
 import numpy as np
 
+from mcpi.core import compiled
 
-def _load_compiled() -> tuple[ModuleType | None, str]:
-    """The compiled kernel module, or None and why it did not load."""
-    try:
-        compiled = importlib.import_module("mcpi.core._darts")
-    except ImportError as error:  # not built here (no C compiler at install), or unloadable
-        return None, f"the compiled kernel did not load ({error})"
-    return compiled, ""
-
-
-_compiled, FALLBACK_REASON = _load_compiled()
+_compiled, FALLBACK_REASON = compiled.load("_darts", "the compiled kernel")
 
 #: Which kernel :func:`count_hits` runs in this process, e.g. "compiled, 32 lanes, AVX-512
 #: IFMA" (shown per worker by ``mcpi-hub status``).

@@ -66,6 +66,9 @@ class WorkerStatus:
     #: The dart kernel the worker counts with, and why not the compiled one if it is not.
     kernel: str = ""
     kernel_note: str = ""
+    #: The pass a model chunk's exact sums take there, and why not the compiled one.
+    exact: str = ""
+    exact_note: str = ""
 
     @property
     def mcpi(self) -> str:

@@ -155,6 +155,8 @@ def _workers(cluster: ClusterClient, expected: int | None) -> list[WorkerStatus]
                 },
                 kernel=str(answer.get("kernel", "")),
                 kernel_note=str(answer.get("kernel_note", "")),
+                exact=str(answer.get("exact", "")),
+                exact_note=str(answer.get("exact_note", "")),
             )
         )
     return workers

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from mcpi.core import kernel
+from mcpi.core import exact, kernel
 from mcpi.errors import ExitStatus
 from tests.deploy.testbed import BRIDGE, RECORDED, REPO, SUBNET, TestBed, plug, run, stage
 from tests.helpers import USER_MODELS
@@ -875,11 +875,13 @@ def test_status_shows_every_host_and_no_version_skew(testbed: TestBed) -> None:
     # where memory cannot be made executable (no JIT could run there), and picks the same
     # path as here: the test bed's hosts run on this machine's CPU.
     assert {w["kernel"] for w in status["workers"]} == {kernel.KERNEL}
+    # So do the exact sums' compiled passes.
+    assert {w["exact_sums"] for w in status["workers"]} == {exact.EXACT_PASS}
     unit = host(testbed, "h2").check_output("systemctl show -p MemoryDenyWriteExecute mcpi-worker")
     assert unit.strip() == "MemoryDenyWriteExecute=yes"
     text = mcpi_hub(testbed, "status").stdout
     assert "3 worker(s) on 3 host(s)" in text and "RabbitMQ" in text
-    assert kernel.KERNEL in text and "warning" not in text
+    assert kernel.KERNEL in text and exact.EXACT_PASS in text and "warning" not in text
 
 
 def test_precision_target_resume_and_plot_on_the_cluster(testbed: TestBed) -> None:

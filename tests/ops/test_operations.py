@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mcpi.cli import main
+from mcpi.core.exact import EXACT_PASS
 from mcpi.core.kernel import KERNEL, count_hits
 from mcpi.errors import ExitStatus
 from mcpi.testing.servers import Redis, free_port, wait_for
@@ -59,11 +60,13 @@ def test_status_shows_services_queue_and_workers_by_host(  # type: ignore[no-unt
         assert set(w["versions"]) == {"mcpi", "celery", "numpy", "python"}
         assert len(w["load"]) == 3
         assert w["kernel"] == KERNEL and w["kernel_note"] is None  # this machine's path
+        assert w["exact_sums"] == EXACT_PASS and w["exact_sums_note"] is None
     assert status["skew"] == []
 
     code, text, _ = hub(cluster_env, "status")
     assert code == ExitStatus.OK
     assert "RabbitMQ" in text and "2 worker(s) on 1 host(s), 3 slot(s)" in text
+    assert EXACT_PASS in text
 
 
 def test_status_counts_waiting_and_unacknowledged_chunks_mid_job(  # type: ignore[no-untyped-def]
