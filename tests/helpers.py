@@ -19,6 +19,18 @@ from mcpi.core.chunk import ChunkResult, Telemetry
 from mcpi.core.job import Job
 from mcpi.core.plan import Plan
 
+
+def cpu_flags() -> set[str]:
+    """The CPU features the kernel reports on this machine (``/proc/cpuinfo``'s flags)."""
+    with open("/proc/cpuinfo") as cpuinfo:
+        return set(next((line for line in cpuinfo if line.startswith("flags")), "").split())
+
+
+#: The instructions the compiled vector paths need: the dart kernel's IFMA path, and
+#: the exact sums' window pass.
+HAS_IFMA = {"avx512f", "avx512dq", "avx512ifma"} <= cpu_flags()
+HAS_AVX512 = {"avx512f", "avx512dq"} <= cpu_flags()
+
 #: A small job of ten chunks, for tallies and messages.
 PLAN = Plan(1000, 100)
 JOB = Job("j", 5, PLAN)

@@ -31,12 +31,23 @@ from mcpi.core.kernel import (
     generator_steps,
 )
 from mcpi.core.plan import MAX_DARTS
+from tests.helpers import HAS_IFMA
 
 VECTOR_LANES, LANES, ROUNDS = 32, 16, 64
 
-#: The compiled paths: the one this CPU runs, and the portable one.
+#: Where this CPU lacks the vector path's instructions, it runs (and so tests) the
+#: portable path only: the vector path's tests are skipped, visibly, with this reason.
+NO_IFMA = pytest.mark.skipif(
+    not HAS_IFMA, reason="this CPU lacks AVX-512 IFMA: the kernel's vector path is untested here"
+)
+#: The compiled paths: the vector one (which ``count_hits`` runs where it can), and the
+#: portable one.
 PATHS = pytest.mark.parametrize(
-    "count", [count_hits, count_hits_portable], ids=["best", "portable"]
+    "count",
+    [
+        pytest.param(count_hits, id="ifma", marks=NO_IFMA),
+        pytest.param(count_hits_portable, id="portable"),
+    ],
 )
 
 
@@ -51,11 +62,8 @@ def test_the_compiled_kernel_is_built_and_loaded_here() -> None:
 def test_this_cpu_runs_the_vector_path_where_it_has_avx512_ifma() -> None:
     # Where the CPU has the instructions, the fast path must be the one that runs (and so
     # the one every other test here and in the cluster tests exercises).
-    with open("/proc/cpuinfo") as cpuinfo:
-        flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
-    has_ifma = {"avx512f", "avx512dq", "avx512ifma"} <= set(flags)
     running = kernel.KERNEL
-    if has_ifma:
+    if HAS_IFMA:
         assert running == f"compiled, {VECTOR_LANES} lanes, AVX-512 IFMA"
     else:
         assert running == f"compiled, {LANES} lanes, portable"
@@ -110,7 +118,9 @@ def test_dart_indices_past_64_bits_are_counted_by_the_reference() -> None:
     assert count_hits(9, start, start + 40) == count_hits_reference(9, start, start + 40)
 
 
-@pytest.mark.parametrize("portable", [False, True], ids=["best", "portable"])
+@pytest.mark.parametrize(
+    "portable", [pytest.param(False, id="ifma", marks=NO_IFMA), pytest.param(True, id="portable")]
+)
 def test_the_step_measure_steps_the_job_stream_itself(portable: bool) -> None:
     # generator_steps folds the outputs of lanes k*L... by XOR: for n*L steps, exactly the
     # first n*L draws of the stream, in some order.
