@@ -38,8 +38,8 @@ from mcpi.errors import UsageError
 from mcpi.hub.executor import choose_executor
 from mcpi.hub.progress import NoProgress
 from mcpi.hub.report import JobReport
-from mcpi.hub.request import EstimateRequest
-from mcpi.hub.run import run_estimate
+from mcpi.hub.request import RUN, JobRequest
+from mcpi.hub.run import run_job
 from mcpi.hub.sweep import SweepOutcome, describe, run_sweep
 from mcpi.hub.warm import Warm
 from mcpi.settings import Settings, load_settings
@@ -57,11 +57,11 @@ class Result:
 
     @property
     def model(self) -> str:
-        return str(self.report.model["name"]) if self.report.model else "pi"
+        return str(self.report.model["name"])
 
     @property
     def params(self) -> dict[str, Any]:
-        return dict(self.report.model["params"]) if self.report.model else {}
+        return dict(self.report.model["params"])
 
     @property
     def outputs(self) -> dict[str, OutputEstimate]:
@@ -78,7 +78,7 @@ class Result:
 
     @property
     def samples(self) -> int:
-        return self.report.darts
+        return self.report.samples
 
     @property
     def seed(self) -> int:
@@ -135,7 +135,7 @@ def run(
         model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
         local=local, processes=processes,
     )  # fmt: skip
-    return Result(run_estimate(request, settings, NoProgress()))
+    return Result(run_job(request, settings, NoProgress()))
 
 
 def sweep(
@@ -197,7 +197,7 @@ class Session:
         self.settings = _settings(broker, backend, config, timeout, env)
         self.local, self.processes = local, processes
         executor, why = choose_executor(
-            EstimateRequest(darts=1, local=local, processes=processes), self.settings
+            JobRequest(samples=1, local=local, processes=processes), self.settings
         )
         self._warm: Warm | None = Warm(executor, why)
 
@@ -221,7 +221,7 @@ class Session:
             model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
             local=self.local, processes=self.processes,
         )  # fmt: skip
-        return Result(run_estimate(request, self.settings, NoProgress(), self._warm))
+        return Result(run_job(request, self.settings, NoProgress(), self._warm))
 
     def sweep(
         self,
@@ -274,12 +274,12 @@ def _points(
     chunk_size: int | None,
     local: bool,
     processes: int | None,
-) -> list[EstimateRequest]:
+) -> list[JobRequest]:
     """A sweep's requests: one per parameter set."""
     if isinstance(params, Mapping) or not all(isinstance(p, Mapping) for p in params):
         raise UsageError("a sweep's params are a list of parameter sets (dicts), one per job")
 
-    def one(point: Mapping[str, Any]) -> EstimateRequest:
+    def one(point: Mapping[str, Any]) -> JobRequest:
         bounds = (precision, output, max_samples, chunk_size, None)
         return _request(model, samples, seed, point, *bounds, local=local, processes=processes)
 
@@ -328,24 +328,24 @@ def _request(
     *,
     local: bool,
     processes: int | None,
-) -> EstimateRequest:
-    if precision is not None and samples is not None:
-        raise UsageError("give samples or precision, not both")
-    if resume is None and samples is not None and (isinstance(samples, bool) or samples < 1):
-        raise UsageError(f"samples must be a positive whole number, not {samples!r}")
-    return EstimateRequest(
-        darts=int(samples or DEFAULT_SAMPLES),
+) -> JobRequest:
+    if samples is None and precision is None:
+        samples = DEFAULT_SAMPLES
+    if isinstance(samples, float) and samples.is_integer():
+        samples = int(samples)  # 1e6
+    return JobRequest(
+        model=source_of(model) if resume is None else "",
+        params=dict(params or {}),
+        samples=samples,
+        precision=precision,
+        output=output,
+        max_samples=(max_samples or DEFAULT_MAX_SAMPLES) if precision is not None else None,
         seed=seed,
         chunk_size=chunk_size,
         local=local,
         processes=processes,
         resume=resume,
-        model=None if resume is not None else source_of(model),
-        model_job=True,
-        params=dict(params or {}),
-        half_width=precision,
-        output=output,
-        max_samples=(max_samples or DEFAULT_MAX_SAMPLES) if precision is not None else None,
+        view=RUN,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import signal
 import subprocess
@@ -16,8 +17,11 @@ from typing import Any
 
 from mcpi.cli import main
 from mcpi.core.chunk import ChunkResult, Telemetry
+from mcpi.core.exact import OutputEstimate, output_estimate
 from mcpi.core.job import Job
+from mcpi.core.kernel import dart_sums
 from mcpi.core.plan import Plan
+from mcpi.models.builtin import pi
 
 
 def cpu_flags() -> set[str]:
@@ -31,15 +35,22 @@ def cpu_flags() -> set[str]:
 HAS_IFMA = {"avx512f", "avx512dq", "avx512ifma"} <= cpu_flags()
 HAS_AVX512 = {"avx512f", "avx512dq"} <= cpu_flags()
 
-#: A small job of ten chunks, for tallies and messages.
+#: A small π job of ten chunks, for tallies and messages.
 PLAN = Plan(1000, 100)
-JOB = Job("j", 5, PLAN)
+PI = pi.call({})
+JOB = Job("j", 5, PLAN, PI)
+
+
+def pi_estimate(hits: int, darts: int) -> OutputEstimate:
+    """π's estimate from ``hits`` of ``darts``, as the hub reports the pi model's output."""
+    return output_estimate("pi", darts, *dart_sums(hits), exact=math.pi, binary=4.0)
 
 
 def result(index: int, hits: int | None = None, host: str = "h1") -> ChunkResult:
     """A result of chunk ``index`` of :data:`PLAN` (50 hits unless given), counted on ``host``."""
     chunk = PLAN.chunk(index)
-    return ChunkResult(chunk, (50 if hits is None else hits,), Telemetry(host, 1, 0.5, "0.1.0"))
+    sums = dart_sums(50 if hits is None else hits)
+    return ChunkResult(chunk, sums, Telemetry(host, 1, 0.5, "0.1.0"))
 
 
 def estimate(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any] | None, str]:

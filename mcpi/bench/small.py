@@ -83,7 +83,7 @@ def measure_small_jobs(
     """Time small jobs and a sweep on the cluster ``settings`` name (its rates learnt),
     the CLI run with ``env``, beside a Pool and (if installed) Dask of ``processes``."""
     from mcpi.hub.executor import choose_executor
-    from mcpi.hub.request import EstimateRequest
+    from mcpi.hub.request import JobRequest
     from mcpi.hub.warm import Warm
 
     sizes = list(QUICK_SIZES if quick else FULL_SIZES)
@@ -116,7 +116,7 @@ def measure_small_jobs(
     for n in sizes:
         best(CLI, n, lambda n=n: _cli_job(env, n))  # type: ignore[misc]
 
-    warm = Warm(*choose_executor(EstimateRequest(darts=1), settings))
+    warm = Warm(*choose_executor(JobRequest(samples=1), settings))
     try:
         say("small jobs: a warm API session, and a sweep")
         for n in sizes:
@@ -181,24 +181,30 @@ def _cli_job(env: dict[str, str], darts: int) -> int:
 
 def _warm_job(warm: Any, settings: Any, darts: int) -> int:
     from mcpi.hub.progress import NoProgress
-    from mcpi.hub.request import EstimateRequest
-    from mcpi.hub.run import run_estimate
+    from mcpi.hub.request import ESTIMATE, JobRequest
+    from mcpi.hub.run import run_job
 
-    report = run_estimate(EstimateRequest(darts=darts, seed=SEED), settings, NoProgress(), warm)
-    assert report.estimate is not None
-    return report.estimate.hits
+    request = JobRequest("pi", samples=darts, seed=SEED, view=ESTIMATE)
+    return hits_of(run_job(request, settings, NoProgress(), warm))
 
 
 def _warm_sweep(warm: Any, settings: Any, jobs: int, darts: int) -> list[int]:
-    from mcpi.hub.request import EstimateRequest
+    from mcpi.hub.request import ESTIMATE, JobRequest
     from mcpi.hub.sweep import run_sweep
 
-    requests = [EstimateRequest(darts=darts, seed=SEED + k) for k in range(jobs)]
+    requests = [JobRequest("pi", samples=darts, seed=SEED + k, view=ESTIMATE) for k in range(jobs)]
     hits = []
     for outcome in run_sweep(requests, settings, warm):
-        if outcome.report is None or outcome.report.estimate is None:
+        if outcome.report is None:
             raise RuntimeError(f"a job of the sweep failed: {outcome.error}")
-        hits.append(outcome.report.estimate.hits)
+        hits.append(hits_of(outcome.report))
+    return hits
+
+
+def hits_of(report: Any) -> int:
+    """The hits of a π job's report: the successes of its one, binary output."""
+    (pi,) = report.outputs
+    hits: int = pi.successes
     return hits
 
 

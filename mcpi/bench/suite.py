@@ -306,10 +306,10 @@ def _cluster_settings(box: Any, cache: Path) -> Any:
 
 
 def _tune(settings: Any) -> None:
-    from mcpi.hub.request import EstimateRequest
+    from mcpi.hub.request import JobRequest
     from mcpi.hub.run import run_tune
 
-    run_tune(EstimateRequest(darts=10**9), settings)
+    run_tune(JobRequest("pi", samples=10**9), settings)
 
 
 def _mcpi_job(
@@ -317,19 +317,20 @@ def _mcpi_job(
 ) -> tuple[int, float]:
     """Hits and wall seconds (from the first submission) of one mcpi job."""
     from mcpi.hub.progress import NoProgress
-    from mcpi.hub.request import EstimateRequest
-    from mcpi.hub.run import run_estimate
+    from mcpi.hub.request import ESTIMATE, JobRequest
+    from mcpi.hub.run import run_job
 
-    request = EstimateRequest(
-        darts=darts,
+    request = JobRequest(
+        "pi",
+        samples=darts,
         seed=SEED,
         chunk_size=chunk_size,
         local=local is not None,
         processes=local,
+        view=ESTIMATE,
     )
-    report = run_estimate(request, settings, NoProgress())
-    assert report.estimate is not None
-    return report.estimate.hits, report.wall_seconds
+    report = run_job(request, settings, NoProgress())
+    return small.hits_of(report), report.wall_seconds
 
 
 def _overhead(settings: Any) -> tuple[float, float]:

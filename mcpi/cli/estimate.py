@@ -1,4 +1,8 @@
-"""``mcpi-hub estimate``: throw darts, report π with its interval and the hosts' throughput."""
+"""``mcpi-hub estimate``: throw darts, report π with its interval and the hosts' throughput.
+
+The job is ``run pi`` (π is the model ``pi``), asked for in darts and reported in π's
+words: :data:`~mcpi.hub.request.ESTIMATE`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from mcpi.cli import types
-from mcpi.cli.job import add_job_options, run_job
+from mcpi.cli.job import add_job_options, check_job_options, job_request, run_job
 from mcpi.core.plan import MAX_DARTS
-from mcpi.errors import UsageError
+from mcpi.hub.request import ESTIMATE
 
 DEFAULT_DARTS = 10**8
 #: The default bound of a precision-targeted job: about an hour of 2 x 10^8 darts/s.
@@ -30,6 +34,7 @@ def add_parser(commands: Any) -> None:
     est.add_argument(
         "-n",
         "--darts",
+        dest="samples",
         type=types.darts,
         metavar="N",
         help=f"number of darts, e.g. 1e9 (default {DEFAULT_DARTS:.0e}, maximum {MAX_DARTS:.0e})",
@@ -40,11 +45,12 @@ def add_parser(commands: Any) -> None:
         metavar="H",
         help=(
             "instead of N darts: throw darts until the 95%% interval's half-width is at "
-            "most H, e.g. 1e-5 (sequential rule of Chow and Robbins, see the README)"
+            "most H, e.g. 1e-5 (sequential rule of Chow and Robbins, see the docs)"
         ),
     )
     est.add_argument(
         "--max-darts",
+        dest="max_samples",
         type=types.darts,
         metavar="M",
         help=f"with --precision: stop at M darts at most (default {DEFAULT_MAX_DARTS:.0e})",
@@ -75,50 +81,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    from mcpi.cli.plot import plot_job
-    from mcpi.cli.render import as_json, as_text
-    from mcpi.core.precision import PrecisionTarget
-    from mcpi.hub.request import EstimateRequest
-
-    check_options(args)
-
-    def request() -> EstimateRequest:
-        precision = None
-        if args.precision is not None:
-            precision = PrecisionTarget(args.precision, args.max_darts or DEFAULT_MAX_DARTS)
-        return EstimateRequest(
-            darts=args.darts or DEFAULT_DARTS,
-            seed=args.seed,
-            chunk_size=args.chunk_size,
-            local=args.local,
-            processes=args.processes,
-            precision=precision,
-            resume=args.resume,
-        )
-
-    return run_job(args, env, stdout, stderr, request, as_text, as_json, plot_job, "darts")
-
-
-def check_options(args: argparse.Namespace) -> None:
-    """Options that contradict each other, refused before anything runs."""
-    if args.resume is not None:
-        given = [
-            flag
-            for flag, value in (
-                ("--darts", args.darts),
-                ("--seed", args.seed),
-                ("--chunk-size", args.chunk_size),
-                ("--precision", args.precision),
-                ("--max-darts", args.max_darts),
-                ("--local", args.local or None),
-            )
-            if value is not None
-        ]
-        if given:
-            raise UsageError(f"--resume finishes a job as it was started: drop {', '.join(given)}")
-    if args.precision is not None and args.darts is not None:
-        raise UsageError(
-            "give --darts or --precision, not both (bound --precision with --max-darts)"
-        )
-    if args.max_darts is not None and args.precision is None:
-        raise UsageError("--max-darts bounds --precision; for a fixed number use --darts")
+    check_job_options(args, ESTIMATE)
+    request = job_request(args, ESTIMATE, DEFAULT_DARTS, DEFAULT_MAX_DARTS, model="pi")
+    return run_job(args, env, stdout, stderr, request)

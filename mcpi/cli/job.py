@@ -1,21 +1,39 @@
-"""What ``estimate`` and ``run`` share: a job's common options, and running it to a report."""
+"""What ``estimate``, ``run`` and ``run --sweep`` share: a job's options, their one checker,
+and running a job to its report.
+
+``estimate`` is ``run pi`` in π's words (the :data:`~mcpi.hub.request.ESTIMATE` view):
+``-n/--darts`` and ``--max-darts`` are ``run``'s ``-n/--samples`` and
+``--max-samples`` (the same ``samples`` and ``max_samples`` destinations), so one
+checker serves both, naming each option as the command spells it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Mapping
+from typing import TextIO
 
 from mcpi.cli import types
 from mcpi.cli.options import add_cluster, add_where, cluster_settings
-from mcpi.errors import ExitStatus
+from mcpi.errors import ExitStatus, UsageError
+from mcpi.hub.request import JobRequest, View
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from mcpi.hub.report import JobReport
-    from mcpi.hub.request import EstimateRequest
+#: The options that define a job, in the order a refusal names them: (flag, destination);
+#: a command without one (``estimate`` has no MODEL or --param) skips it, and the size
+#: and bound flags are the view's.
+JOB_DEFINING = (
+    ("MODEL", "model"),
+    ("size", "samples"),
+    ("--seed", "seed"),
+    ("--param", "param"),
+    ("--sweep", "sweep"),
+    ("--chunk-size", "chunk_size"),
+    ("--precision", "precision"),
+    ("--output", "output"),
+    ("bound", "max_samples"),
+    ("--local", "local"),
+)
 
 
 def add_job_options(parser: argparse.ArgumentParser) -> None:
@@ -32,24 +50,81 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     add_cluster(parser)
 
 
+def check_job_options(args: argparse.Namespace, view: View) -> None:
+    """Options that contradict each other, refused in one line before anything runs."""
+    flags = {"size": view.size_flag, "bound": view.bound_flag}
+    if args.resume is not None:
+        given = [
+            flags.get(flag, flag)
+            for flag, dest in JOB_DEFINING
+            if getattr(args, dest, None) not in (None, False, [])
+        ]
+        if given:
+            raise UsageError(f"--resume finishes a job as it was started: drop {', '.join(given)}")
+        return
+    if getattr(args, "model", "") is None:
+        raise UsageError("name a model to run (see `mcpi-hub models`)")
+    names = [name for name, _ in getattr(args, "param", [])]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"--param {repeated[0]} is given more than once")
+    if args.precision is not None and args.samples is not None:
+        raise UsageError(
+            f"give {view.size_flag} or --precision, not both (bound --precision with "
+            f"{view.bound_flag})"
+        )
+    if getattr(args, "sweep", None) and args.plot is not None:
+        raise UsageError("--plot draws one job: drop it from a --sweep (use --json for the rows)")
+    if args.max_samples is not None and args.precision is None:
+        raise UsageError(
+            f"{view.bound_flag} bounds --precision; for a fixed number use {view.size_flag}"
+        )
+    if getattr(args, "output", None) is not None and args.precision is None:
+        raise UsageError("--output names the output --precision applies to")
+
+
+def job_request(
+    args: argparse.Namespace,
+    view: View,
+    default_samples: int,
+    default_max_samples: int,
+    model: str | None = None,
+    params: Mapping[str, str] | None = None,
+) -> JobRequest:
+    """The request ``args`` make (checked first), of ``model`` (default: the MODEL given)
+    with ``params`` (default: the ``--param`` given)."""
+    precision = args.precision
+    return JobRequest(
+        model=model or getattr(args, "model", None) or "",
+        params=dict(getattr(args, "param", []) if params is None else params),
+        samples=None if precision is not None else args.samples or default_samples,
+        precision=precision,
+        output=getattr(args, "output", None),
+        max_samples=(args.max_samples or default_max_samples) if precision is not None else None,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        local=args.local,
+        processes=args.processes,
+        resume=args.resume,
+        view=view,
+    )
+
+
 def run_job(
     args: argparse.Namespace,
     env: Mapping[str, str],
     stdout: TextIO,
     stderr: TextIO,
-    request: Callable[[], EstimateRequest],
-    text: Callable[[JobReport], str],
-    as_json: Callable[[JobReport], dict[str, Any]],
-    plot: Callable[[JobReport, Path], None],
-    unit: str,
+    request: JobRequest,
 ) -> int:
-    """Run the job ``request()`` describes and write its report; the exit status.
+    """Run the job ``request`` describes and write its report; the exit status.
 
     The plot's path is checked, and the settings read, before anything runs.
     """
     from mcpi.cli.progress import ProgressBar
+    from mcpi.cli.report import as_json, as_text
+    from mcpi.hub import run
     from mcpi.hub.progress import NoProgress, Progress
-    from mcpi.hub.run import run_estimate
 
     plot_path = None
     if args.plot is not None:
@@ -58,11 +133,14 @@ def run_job(
         plot_path = check_plot_path(args.plot)
     settings = cluster_settings(args, env, timeout=args.timeout)
     show_progress = not (args.json or args.no_progress) and stderr.isatty()
+    unit = request.view.unit
     progress: Progress = ProgressBar(stderr, unit=unit) if show_progress else NoProgress()
-    report = run_estimate(request(), settings, progress)
-    stdout.write(json.dumps(as_json(report)) + "\n" if args.json else text(report))
+    report = run.run_job(request, settings, progress)
+    stdout.write(json.dumps(as_json(report)) + "\n" if args.json else as_text(report))
     if plot_path is not None:
-        plot(report, plot_path)
+        from mcpi.cli.plot import plot_job
+
+        plot_job(report, plot_path)
         if not args.json:
             stdout.write(f"plot: {plot_path}\n")
     return ExitStatus.OK if report.precision_reached else ExitStatus.PRECISION_NOT_REACHED

@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     from mcpi import models as registry
-    from mcpi.cli.render_model import models_as_json, models_as_text
+    from mcpi.cli.render import models_as_json, models_as_text
 
     settings = cluster_settings(args, env)
     workers: dict[str, dict[str, Any]] | None = None

@@ -1,7 +1,7 @@
 """``--plot FILE.png``: the running estimate with its band, and the hosts' rates.
 
-Left: π̂ (``estimate``) or a model output's running mean (``run``: the output a
-precision targets, else the first) against darts or samples, with its 95 % interval as
+Left: an output's running mean (the output a precision targets, else the first; π̂
+for ``estimate``) against samples (darts), with its 95 % interval as
 a band and the exact answer, where known, as a line; the looks of a
 precision-targeted job are marked. Right: each host's share of the cluster's rate and
 its per-slot rate while computing. matplotlib is optional (``pip install
@@ -10,16 +10,14 @@ its per-slot rate while computing. matplotlib is optional (``pip install
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mcpi.core.exact import output_estimate
-from mcpi.core.precision import ModelPrecision
-from mcpi.core.stats import estimate
 from mcpi.errors import UsageError
 from mcpi.hub.report import JobReport
+from mcpi.hub.request import ESTIMATE
 
 
 def check_plot_path(path: str) -> Path:
@@ -37,42 +35,29 @@ def check_plot_path(path: str) -> Path:
 
 
 def plot_job(report: JobReport, path: Path) -> None:
-    """The π job's plot."""
-    assert report.estimate is not None
-    points = [p for p in (report.trace.points if report.trace else []) if p.darts > 0]
-    estimates = [estimate(p.hits, p.darts) for p in points]
-    series = [(p.darts, e.pi, e.ci_low, e.ci_high) for p, e in zip(points, estimates, strict=True)]
-    _plot(
-        report,
-        path,
-        series,
-        exact=math.pi,
-        exact_label="π",
-        ylabel="π estimate",
-        title=f"job {report.job_id}: π ≈ {report.estimate.pi:.8f}",
-        unit="darts",
-    )
-
-
-def plot_model_job(report: JobReport, path: Path) -> None:
-    """A model job's plot: the targeted (or first) output's running mean."""
-    index = report.precision.output if isinstance(report.precision, ModelPrecision) else 0
-    output = report.outputs[index]
+    """The job's plot: the targeted (or first) output's running mean, with its band."""
+    output = report.targeted
+    index = report.outputs.index(output)
     series = []
     for p in report.trace.points if report.trace else []:
         if p.darts > 0 and p.sums:
-            e = output_estimate(output.name, p.darts, p.sums[2 * index], p.sums[2 * index + 1])
+            e = output_estimate(
+                output.name,
+                p.darts,
+                p.sums[2 * index],
+                p.sums[2 * index + 1],
+                binary=output.binary,
+            )
             series.append((p.darts, e.mean, e.ci_low, e.ci_high))
-    _plot(
-        report,
-        path,
-        series,
-        exact=output.exact,
-        exact_label="exact",
-        ylabel=f"{output.name} (running mean)",
-        title=f"job {report.job_id}: {output.name} ≈ {output.mean:.6g}",
-        unit="samples",
-    )
+    if report.view is ESTIMATE:
+        labels = ("π", "π estimate", f"job {report.job_id}: π ≈ {output.mean:.8f}")
+    else:
+        labels = (
+            "exact",
+            f"{output.name} (running mean)",
+            f"job {report.job_id}: {output.name} ≈ {output.mean:.6g}",
+        )
+    _plot(report, path, series, output.exact, *labels, unit=report.view.unit)
 
 
 def _plot(
@@ -83,6 +68,7 @@ def _plot(
     exact_label: str,
     ylabel: str,
     title: str,
+    *,
     unit: str,
 ) -> None:
     import matplotlib
@@ -144,5 +130,5 @@ def _hosts(axes: Any, report: JobReport, unit: str) -> None:
     )
     axes.set_yticks(list(positions), names)
     axes.set_xlabel(f"{unit}/s")
-    axes.set_title(f"{report.darts_per_second:.3g} {unit}/s in all ({report.mode})")
+    axes.set_title(f"{report.samples_per_second:.3g} {unit}/s in all ({report.mode})")
     axes.legend(loc="lower right", fontsize="small")

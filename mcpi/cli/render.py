@@ -1,16 +1,17 @@
-"""Rendering the hub's reports (jobs, tuning, status, job records): text, or JSON."""
+"""Rendering what the hub reports besides a job (tuning, status, job records, hosts, models):
+text, or JSON; and the formatting every renderer shares. A job's report is
+:mod:`mcpi.cli.report`'s."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mcpi import __version__
-from mcpi.core.precision import ModelPrecision
+from mcpi.core.model import Model
 from mcpi.hub.records import DONE, JobRecord
-from mcpi.hub.report import JobReport, TuneReport
+from mcpi.hub.report import TuneReport
 from mcpi.ops.hosts import HostResult
 from mcpi.ops.snapshot import ClusterStatus, Service
 
@@ -34,129 +35,6 @@ def table(
         ).rstrip()
         for row in [header, *rows]
     ]
-
-
-def as_text(report: JobReport) -> str:
-    e = report.estimate
-    assert e is not None, "a π job's report"
-    d = decimals_for(e.std_error)
-    lines = [
-        f"π ≈ {e.pi:.{d}f} ± {e.half_width:.2g}  (95% CI {e.ci_low:.{d}f} … {e.ci_high:.{d}f})",
-        f"error vs π: {e.error:+.2g} ({e.error_in_std_errors:+.2f} standard errors)",
-        f"{report.darts:,} darts, {e.hits:,} hits; seed {report.seed}; job {report.job_id}",
-        f"{report.chunks:,} chunk(s) of {report.chunk_size:,}{chunking_text(report)}"
-        + stages_text(report),
-        f"wall {report.wall_seconds:.3g} s, {report.darts_per_second:.3g} darts/s "
-        f"on the {report.ran_on}",
-    ]
-    return "\n".join(lines + work_lines(report, "darts")) + "\n"
-
-
-def work_lines(report: JobReport, unit: str) -> list[str]:
-    """What every job report ends with: a resumed run's share, the hosts' table, notes."""
-    lines = []
-    if report.earlier_darts:
-        lines.append(
-            f"resumed: this run threw {report.thrown_darts:,} {unit}, an earlier one "
-            f"{report.earlier_darts:,}; rates and hosts are this run's"
-        )
-    lines.append("")
-    header = ("host", unit, "chunks", f"{unit}/s", f"per-slot {unit}/s")
-    rows = [
-        (
-            h.host,
-            f"{h.darts:,}",
-            f"{h.chunks:,}",
-            f"{h.darts_per_second:.3g}",
-            f"{h.darts_per_busy_second:.3g}",
-        )
-        for h in report.hosts
-    ]
-    lines += table(header, rows)
-    if report.duplicates:
-        lines.append(
-            f"\n{report.duplicates} duplicate chunk result(s) were absorbed (counted once)"
-        )
-    lines += [f"note: {note}" for note in report.notes]
-    return lines
-
-
-def stages_text(report: JobReport, unit: str = "darts") -> str:
-    if report.precision is None:
-        return ""
-    looks = " + ".join(f"{s.darts:.3g}" for s in report.stages)
-    return f"; {len(report.stages)} stage(s) of {unit}: {looks}"
-
-
-def chunking_text(report: JobReport) -> str:
-    if report.chunking is None:
-        return " (as first planned)" if report.resumed else " (--chunk-size)"
-    return f" (automatic: {report.chunking.bound_by})"
-
-
-def chunking_json(report: JobReport) -> dict[str, Any] | None:
-    if report.chunking is None or report.capacity is None:
-        return None  # given with --chunk-size
-    return {
-        "bound_by": report.chunking.bound_by,
-        "rates": sorted({h.source for h in report.capacity.hosts}),
-        "task_overhead_seconds": report.capacity.task_overhead,
-    }
-
-
-def hosts_json(report: JobReport, unit: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "host": h.host,
-            unit: h.darts,
-            "chunks": h.chunks,
-            "busy_seconds": h.busy_seconds,
-            f"{unit}_per_second": h.darts_per_second,
-            f"{unit}_per_busy_second": h.darts_per_busy_second,
-        }
-        for h in report.hosts
-    ]
-
-
-def as_json(report: JobReport) -> dict[str, Any]:
-    e = report.estimate
-    assert e is not None and not isinstance(report.precision, ModelPrecision)
-    return {
-        "pi": e.pi,
-        "std_error": e.std_error,
-        "ci95": [e.ci_low, e.ci_high],
-        "half_width": e.half_width,
-        "error": e.error,
-        "darts": report.darts,
-        "hits": e.hits,
-        "seed": report.seed,
-        "job_id": report.job_id,
-        "resumed": report.resumed,
-        "chunks": report.chunks,
-        "chunk_size": report.chunk_size,
-        "chunking": chunking_json(report),
-        "stages": [
-            {"first": s.first, "darts": s.darts, "chunk_size": s.chunk_size, "hits": s.hits}
-            for s in report.stages
-        ],
-        "precision": None
-        if report.precision is None
-        else {
-            "half_width": report.precision.half_width,
-            "max_darts": report.precision.max_darts,
-            "reached": report.precision_reached,
-        },
-        "wall_seconds": report.wall_seconds,
-        "darts_per_second": report.darts_per_second,
-        "thrown_darts": report.thrown_darts,
-        "mode": report.mode,
-        "ran_on": report.ran_on,
-        "hosts": hosts_json(report, "darts"),
-        "duplicates": report.duplicates,
-        "hub_version": __version__,
-        "worker_versions": report.worker_versions,
-        "notes": report.notes,
-    }
 
 
 def tune_as_text(report: TuneReport) -> str:
@@ -337,17 +215,19 @@ def jobs_as_text(records: Sequence[JobRecord]) -> str:
         return "no jobs recorded yet\n"
     rows = []
     for r in records:
-        darts = r.counted[1]
+        samples = r.counted[1]
         asked = (
             f"±{r.request['precision']:g}"
             if "precision" in r.request
-            else f"{r.request['samples' if 'samples' in r.request else 'darts']:.3g}"
+            else f"{r.request['samples']:.3g}"
         )
-        pi = _record_result(r)
-        # Darts of finished stages: a job cut off in its stage shows what it had done
+        result = _record_result(r)
+        # Samples of finished stages: a job cut off in its stage shows what it had done
         # only once resumed (its chunks are in the backend or the journal).
-        done = f"{darts:.3g}" if darts else "-"
-        rows.append((r.id, r.created.replace("+00:00", "Z"), r.status, r.where, asked, done, pi))
+        done = f"{samples:.3g}" if samples else "-"
+        rows.append(
+            (r.id, r.created.replace("+00:00", "Z"), r.status, r.where, asked, done, result)
+        )
     header = ("job", "started (UTC)", "status", "where", "asked", "counted", "result")
     lines = table(header, rows, left=(0, 1, 2, 3))
     if any(r.status != DONE for r in records):
@@ -362,11 +242,12 @@ def _record_result(record: JobRecord) -> str:
     """A finished job's result in a few characters: π, or its model's first output."""
     if not record.result:
         return "-"
-    if record.model is None:
-        return f"π {record.result['pi']:.10f}"
     outputs: dict[str, dict[str, Any]] = record.result.get("outputs") or {}
     for name, first in outputs.items():
-        return f"{record.kind} {name} {first.get('mean', math.nan):.6g}"
+        mean = first.get("mean", math.nan)
+        if record.view == "estimate":
+            return f"π {mean:.10f}"
+        return f"{record.kind} {name} {mean:.6g}"
     return record.kind
 
 
@@ -439,3 +320,89 @@ def hosts_as_json(action: str, results: Sequence[HostResult]) -> dict[str, Any]:
             for r in results
         ],
     }
+
+
+def _model_entry(model: Model) -> dict[str, Any]:
+    return {
+        "outputs": list(model.outputs),
+        "params": {
+            name: {"type": p.kind.__name__, "default": p.default}
+            for name, p in model.params.items()
+        },
+        "exact": model.exact_values(model.bind({}))
+        if all(p.default is not None for p in model.params.values())
+        else None,
+        "block": model.block,
+        "version": model.version,
+        "digest": model.digest,
+        "description": model.description,
+    }
+
+
+def _holders(name: str, workers: Mapping[str, dict[str, Any]]) -> dict[str, str | None]:
+    """Each worker's version of model ``name`` ("version:digest"), None if it lacks it."""
+    held: dict[str, str | None] = {}
+    for node, info in sorted(workers.items()):
+        found = (info.get("models") or {}).get(name)
+        held[node] = f"{found.get('version')}:{found.get('digest')}" if found else None
+    return held
+
+
+def models_as_json(
+    installed: Mapping[str, Model],
+    broken: Mapping[str, str],
+    workers: Mapping[str, dict[str, Any]] | None,
+) -> dict[str, Any]:
+    entries = {}
+    for name, model in installed.items():
+        entry = _model_entry(model)
+        if workers is not None:
+            entry["workers"] = _holders(name, workers)
+        entries[name] = entry
+    return {
+        "models": entries,
+        "broken": dict(broken),
+        "workers": None if workers is None else sorted(workers),
+    }
+
+
+def models_as_text(
+    installed: Mapping[str, Model],
+    broken: Mapping[str, str],
+    workers: Mapping[str, dict[str, Any]] | None,
+) -> str:
+    lines = []
+    for name, model in installed.items():
+        entry = _model_entry(model)
+        params = ", ".join(
+            f"{p}={spec['default']!r}" if spec["default"] is not None else f"{p} ({spec['type']})"
+            for p, spec in entry["params"].items()
+        )
+        exact = ", ".join(f"{k} = {v!r}" for k, v in (entry["exact"] or {}).items())
+        lines.append(f"{name}  version {model.version} ({model.digest})  {model.description}")
+        lines.append(f"  outputs: {', '.join(model.outputs)}; block {model.block:,} samples")
+        if params:
+            lines.append(f"  params: {params}")
+        if exact:
+            lines.append(f"  exact: {exact}")
+        if workers is not None:
+            ours = f"{model.version}:{model.digest}"
+            held = _holders(name, workers)
+            same = [node for node, v in held.items() if v == ours]
+            other = [f"{node} ({v})" for node, v in held.items() if v is not None and v != ours]
+            lacking = [node for node, v in held.items() if v is None]
+            lines.append(f"  on {len(same)} of {len(held)} worker(s) at this version")
+            if other:
+                lines.append(f"  OTHER CODE on: {', '.join(other)}")
+            if lacking:
+                lines.append(f"  MISSING on: {', '.join(lacking)}")
+    for name, reason in broken.items():
+        lines.append(f"{name}  BROKEN: {reason}")
+    if workers is not None:
+        on_workers = {m for info in workers.values() for m in (info.get("models") or {})}
+        extra = sorted(on_workers - set(installed))
+        if extra:
+            lines.append(f"on workers but not on this hub: {', '.join(extra)}")
+        if not workers:
+            lines.append("no worker answered")
+    return "\n".join(lines) + "\n"

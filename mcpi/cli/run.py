@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from mcpi.cli import types
-from mcpi.cli.job import add_job_options, run_job
+from mcpi.cli.job import add_job_options, check_job_options, job_request, run_job
 from mcpi.core.plan import MAX_DARTS
-from mcpi.errors import UsageError
+from mcpi.hub.request import RUN
 
 DEFAULT_SAMPLES = 10**6
 #: The default bound of a precision-targeted model job.
@@ -59,7 +59,7 @@ def add_parser(commands: Any) -> None:
         type=types.half_width,
         metavar="H",
         help="instead of N samples: run until the 95%% interval's half-width of the output "
-        "is at most H (Chow–Robbins rule, see the README)",
+        "is at most H (Chow–Robbins rule, see the docs)",
     )
     run.add_argument(
         "--output",
@@ -95,74 +95,12 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    from mcpi.cli.plot import plot_model_job
-    from mcpi.cli.render_model import model_as_json, model_as_text
-    from mcpi.hub.request import EstimateRequest
-
-    check_options(args)
-
-    def request(params: Mapping[str, str] | None = None) -> EstimateRequest:
-        return EstimateRequest(
-            darts=args.samples or DEFAULT_SAMPLES,
-            seed=args.seed,
-            chunk_size=args.chunk_size,
-            local=args.local,
-            processes=args.processes,
-            resume=args.resume,
-            model=args.model,
-            model_job=True,
-            params=dict(args.param if params is None else params),
-            half_width=args.precision,
-            output=args.output,
-            max_samples=(args.max_samples or DEFAULT_MAX_SAMPLES) if args.precision else None,
-        )
-
+    check_job_options(args, RUN)
     if args.sweep:
         from mcpi.cli.options import cluster_settings
         from mcpi.cli.sweep import run_sweep_job
 
         settings = cluster_settings(args, env, timeout=args.timeout)
-        return run_sweep_job(args, settings, stdout, request)
-    return run_job(
-        args, env, stdout, stderr, request, model_as_text, model_as_json, plot_model_job, "samples"
-    )
-
-
-def check_options(args: argparse.Namespace) -> None:
-    """Options that contradict each other, refused before anything runs."""
-    if args.resume is not None:
-        given = [
-            flag
-            for flag, value in (
-                ("MODEL", args.model),
-                ("--samples", args.samples),
-                ("--seed", args.seed),
-                ("--param", args.param or None),
-                ("--sweep", args.sweep or None),
-                ("--chunk-size", args.chunk_size),
-                ("--precision", args.precision),
-                ("--output", args.output),
-                ("--max-samples", args.max_samples),
-                ("--local", args.local or None),
-            )
-            if value is not None
-        ]
-        if given:
-            raise UsageError(f"--resume finishes a job as it was started: drop {', '.join(given)}")
-        return
-    if args.model is None:
-        raise UsageError("name a model to run (see `mcpi-hub models`)")
-    names = [name for name, _ in args.param]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise UsageError(f"--param {repeated[0]} is given more than once")
-    if args.precision is not None and args.samples is not None:
-        raise UsageError(
-            "give --samples or --precision, not both (bound --precision with --max-samples)"
-        )
-    if args.sweep and args.plot is not None:
-        raise UsageError("--plot draws one job: drop it from a --sweep (use --json for the rows)")
-    if args.max_samples is not None and args.precision is None:
-        raise UsageError("--max-samples bounds --precision; for a fixed number use --samples")
-    if args.output is not None and args.precision is None:
-        raise UsageError("--output names the output --precision applies to")
+        return run_sweep_job(args, settings, stdout, DEFAULT_SAMPLES, DEFAULT_MAX_SAMPLES)
+    request = job_request(args, RUN, DEFAULT_SAMPLES, DEFAULT_MAX_SAMPLES)
+    return run_job(args, env, stdout, stderr, request)

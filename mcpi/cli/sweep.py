@@ -11,13 +11,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
+from mcpi.cli.job import job_request
 from mcpi.cli.render import decimals_for, table
-from mcpi.cli.render_model import model_as_json, model_line
+from mcpi.cli.report import as_json, model_line
 from mcpi.errors import ExitStatus, UsageError
-from mcpi.hub.request import EstimateRequest
+from mcpi.hub.request import RUN
 from mcpi.hub.sweep import SweepOutcome
 from mcpi.settings import Settings
 
@@ -52,18 +53,19 @@ def sweep_points(
 
 
 def run_sweep_job(
-    args: Any,
-    settings: Settings,
-    stdout: TextIO,
-    request: Callable[[Mapping[str, str]], EstimateRequest],
+    args: Any, settings: Settings, stdout: TextIO, default_samples: int, default_max_samples: int
 ) -> int:
-    """Run the sweep ``args`` ask for and write its report; the exit status."""
+    """Run the sweep ``args`` ask for (checked) and write its report; the exit status."""
     from mcpi.hub.sweep import run_sweep
 
     swept = [name for name, _ in args.sweep]
     points = sweep_points(args.sweep, args.param)
+    requests = [
+        job_request(args, RUN, default_samples, default_max_samples, params=point)
+        for point in points
+    ]
     began = time.monotonic()
-    outcomes = run_sweep([request(point) for point in points], settings)
+    outcomes = run_sweep(requests, settings)
     wall = time.monotonic() - began
     if args.json:
         stdout.write(json.dumps(sweep_as_json(outcomes, swept, wall)) + "\n")
@@ -87,7 +89,7 @@ def sweep_as_text(outcomes: Sequence[SweepOutcome], swept: Sequence[str], wall: 
     first = reports[0] if reports else None
     outputs = [o.name for o in first.outputs] if first is not None else []
     lines = []
-    if first is not None and first.model is not None:
+    if first is not None:
         fixed = {k: v for k, v in first.model["params"].items() if k not in swept}
         shown = dict(first.model, params=fixed)
         lines.append(
@@ -107,20 +109,19 @@ def sweep_as_text(outcomes: Sequence[SweepOutcome], swept: Sequence[str], wall: 
             d = decimals_for(o.std_error)
             means.append(f"{o.mean:.{d}f} ± {o.half_width:.2g}")
         # Bound fixed values come back typed: show the swept ones as the model took them.
-        if report.model is not None:
-            point = [repr(report.model["params"].get(n)) for n in swept]
+        point = [repr(report.model["params"].get(n)) for n in swept]
         rows.append(
             (
                 *point,
                 *means,
-                f"{report.darts:,}",
+                f"{report.samples:,}",
                 str(report.seed),
                 report.job_id,
                 f"{report.wall_seconds:.3g}",
             )
         )
     lines += table(header, rows, left=tuple(range(len(swept) + len(outputs))))
-    samples = sum(r.darts for r in reports)
+    samples = sum(r.samples for r in reports)
     where = first.ran_on if first is not None else "hub"
     lines.append(
         f"{len(reports)} of {len(outcomes)} job(s) done in {wall:.3g} s on the {where}: "
@@ -149,7 +150,7 @@ def sweep_as_json(
     for outcome in outcomes:
         times = {"started_seconds": outcome.started, "ended_seconds": outcome.ended}
         if outcome.report is not None:
-            jobs.append(model_as_json(outcome.report) | times)
+            jobs.append(as_json(outcome.report) | times)
         else:
             error = outcome.error
             jobs.append(
@@ -167,5 +168,5 @@ def sweep_as_json(
         "done": sum(o.report is not None for o in outcomes),
         "failed": sum(o.error is not None for o in outcomes),
         "wall_seconds": wall,
-        "samples": sum(o.report.darts for o in outcomes if o.report is not None),
+        "samples": sum(o.report.samples for o in outcomes if o.report is not None),
     }

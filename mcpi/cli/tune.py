@@ -38,10 +38,10 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     from mcpi.cli.render import tune_as_json, tune_as_text
-    from mcpi.hub.request import EstimateRequest
+    from mcpi.hub.request import JobRequest
     from mcpi.hub.run import run_tune
 
-    request = EstimateRequest(darts=args.darts, local=args.local, processes=args.processes)
+    request = JobRequest("pi", samples=args.darts, local=args.local, processes=args.processes)
     report = run_tune(request, cluster_settings(args, env))
     if args.json:
         stdout.write(json.dumps(tune_as_json(report)) + "\n")

@@ -19,8 +19,9 @@ backup helped finish is checked by the hub's own tally, not by its chord callbac
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from celery import Celery, states
@@ -28,6 +29,7 @@ from celery import Celery, states
 from mcpi.cluster.chunks import chunk_group, chunk_result, chunk_task_id
 from mcpi.cluster.client import ClusterClient
 from mcpi.core.chunk import ChunkResult
+from mcpi.core.exact import SCALE_BITS
 from mcpi.core.job import Job
 from mcpi.core.stragglers import ChunkSpeed, Running, choose_backups
 from mcpi.core.tally import WaveTally
@@ -164,9 +166,11 @@ class Backups:
     def _compare(self, task_id: str, index: int, result: ChunkResult, first: Counted) -> None:
         self.late.pop(task_id, None)
         if first.sums != result.sums:
+            samples, outputs = result.chunk.darts, self.job.model.outputs
             raise JobFailed(
-                f"chunk {index} gave two different results, {describe(first.sums)} from "
-                f"{first.where} and {describe(result.sums)} from {self.where(task_id, result)}: "
+                f"chunk {index} gave two different results, "
+                f"{describe(first.sums, samples, outputs)} from {first.where} and "
+                f"{describe(result.sums, samples, outputs)} from {self.where(task_id, result)}: "
                 "a worker is non-deterministic or broken, so the job stops rather than guess"
             )
         self.books.agreed += 1
@@ -270,6 +274,11 @@ class Backups:
         )
 
 
-def describe(sums: tuple[int, ...]) -> str:
-    """A chunk's result in a few words: its hits (π), or that its output sums differ."""
-    return f"{sums[0]} hits" if len(sums) == 1 else "one set of output sums"
+def describe(sums: tuple[int, ...], samples: int, outputs: Sequence[str]) -> str:
+    """A chunk's result in a few words: its outputs' means, to the last bit.
+
+    >>> describe((12 << SCALE_BITS, 48 << SCALE_BITS), 4, ["pi"])
+    'pi mean 3.0'
+    """
+    means = [float(Fraction(s1, samples << SCALE_BITS)) for s1 in sums[0::2]]
+    return ", ".join(f"{name} mean {mean!r}" for name, mean in zip(outputs, means, strict=True))

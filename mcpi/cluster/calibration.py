@@ -1,14 +1,14 @@
-"""Measuring a cluster: each host's per-slot kernel rate and the per-task overhead.
+"""Measuring a cluster: each host's per-slot rate of a model and the per-task overhead.
 
-Two short groups of real chunk tasks on every slot: chunks of ``CALIBRATION_DARTS``
-(their telemetry gives each host's rate while all slots are busy), then 1-dart chunks
-(their throughput gives the overhead one task costs a slot: publish, deliver, store,
-collect). Only measurement: the hub decides whether to keep it (its rate book).
+Short groups of real chunk tasks on every slot: chunks of the job's model (their
+telemetry gives each host's rate, in samples per second, while all slots are busy),
+then one-sample chunks of the ``pi`` model (their throughput gives the overhead one task
+costs a slot: publish, deliver, store, collect). Only measurement: the hub decides
+whether to keep it (its rate book).
 
-For a model job the rates are the model's own (samples per second): its cost per
-sample may be anything from nanoseconds to seconds, so its chunks start at one block,
-and are made longer (to about ``MODEL_CALIBRATION_SECONDS``) only if one block is too
-quick to time well.
+A model's cost per sample may be anything from nanoseconds (a dart) to seconds, so its
+chunks start at one block, and are made longer, round by round, until one lasts about
+``CALIBRATION_SECONDS``.
 """
 
 from __future__ import annotations
@@ -26,32 +26,33 @@ from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.model import ModelCall
 from mcpi.core.plan import Plan
-from mcpi.core.tuning import Capacity, HostRate
+from mcpi.core.tuning import Capacity, HostRate, next_calibration
 from mcpi.errors import JobTimeout
+from mcpi.models.builtin import pi
 
-#: Darts per rate-measuring chunk (~0.1 s on a current core) and such chunks per slot;
-#: 1-dart chunks per slot in the larger batch for the overhead.
-CALIBRATION_DARTS = 1 << 24
+#: The tasks that measure the overhead: one dart each.
+_DART = pi.call({})
+
+#: Rate-measuring chunks per slot; 1-sample chunks per slot in the larger batch for
+#: the overhead.
 CALIBRATION_CHUNKS_PER_SLOT = 2
 OVERHEAD_CHUNKS_PER_SLOT = 8
 #: The per-task overhead is taken as at least this (a measurement can undershoot).
 MIN_TASK_OVERHEAD = 0.001
-#: A model's calibration chunk lasts about this long (one block, if that is longer).
-MODEL_CALIBRATION_SECONDS = 0.05
-#: The most blocks in a model's calibration chunk.
-MAX_CALIBRATION_BLOCKS = 1024
+#: A calibration chunk lasts about this long (one block, if that is longer).
+CALIBRATION_SECONDS = 0.05
+#: The most samples in a calibration chunk (a dart takes about a nanosecond).
+MAX_CALIBRATION_SAMPLES = 1 << 26
 
 
-def calibrate(
-    client: ClusterClient, slots: Mapping[str, int], model: ModelCall | None = None
-) -> Capacity:
-    """The capacity of hosts with ``slots`` (per host), measured now (for ``model``).
+def calibrate(client: ClusterClient, slots: Mapping[str, int], model: ModelCall) -> Capacity:
+    """The capacity of hosts with ``slots`` (per host) for ``model``, measured now.
 
     A host none of whose chunks it got is given the typical rate, as "assumed".
     """
     total = sum(slots.values())
     with client.connection_errors():
-        measured = _rates(client, total) if model is None else _model_rates(client, total, model)
+        measured = _rates(client, total, model)
         overhead = _overhead(client, total)
     typical = statistics.median(measured.values())
     hosts = [
@@ -61,28 +62,23 @@ def calibrate(
     return Capacity.of(hosts, overhead)
 
 
-def _rates(client: ClusterClient, slots: int) -> dict[str, float]:
-    chunks = slots * CALIBRATION_CHUNKS_PER_SLOT
-    return _per_host(_run_group(client, Plan(chunks * CALIBRATION_DARTS, CALIBRATION_DARTS)))
-
-
-def _model_rates(client: ClusterClient, slots: int, model: ModelCall) -> dict[str, float]:
+def _rates(client: ClusterClient, slots: int, model: ModelCall) -> dict[str, float]:
     """Each host's samples/s of ``model``: one block per chunk, then longer chunks if quick."""
     chunks = slots * CALIBRATION_CHUNKS_PER_SLOT
-    blocks = 1
+    most = max(1, MAX_CALIBRATION_SAMPLES // model.block)
+    blocks, first = 1, True
     while True:
         size = blocks * model.block
         results = _run_group(client, Plan(chunks * size, size), model)
         seconds = statistics.median(max(r.telemetry.seconds, 1e-9) for r in results)
-        if seconds >= MODEL_CALIBRATION_SECONDS / 4 or blocks >= MAX_CALIBRATION_BLOCKS:
-            break
-        scaled = int(blocks * MODEL_CALIBRATION_SECONDS / seconds)
-        blocks = min(MAX_CALIBRATION_BLOCKS, max(2, scaled))
-    return _per_host(results)
+        grown = next_calibration(blocks, seconds, CALIBRATION_SECONDS, first)
+        if grown is None or blocks >= most:
+            return _per_host(results)
+        blocks, first = min(most, grown), False
 
 
 def _per_host(results: list[ChunkResult]) -> dict[str, float]:
-    """Each host's median per-slot rate (darts or samples per second) in ``results``."""
+    """Each host's median per-slot rate (samples per second) in ``results``."""
     per_host: dict[str, list[float]] = {}
     for result in results:
         seconds = max(result.telemetry.seconds, 1e-9)
@@ -91,7 +87,8 @@ def _per_host(results: list[ChunkResult]) -> dict[str, float]:
 
 
 def _overhead(client: ClusterClient, slots: int) -> float:
-    """Slot-seconds one more task costs: the slope between two batches of 1-dart chunks.
+    """Slot-seconds one more task costs: the slope between two batches of 1-dart chunks
+    (of the ``pi`` model: a task whose work is nothing but its overhead).
 
     The slope, not one batch's average, so that the fixed latency of any job
     (first delivery, last poll) is not mistaken for a per-task cost.
@@ -100,15 +97,13 @@ def _overhead(client: ClusterClient, slots: int) -> float:
     walls = []
     for chunks in (small, large):
         began = time.monotonic()
-        _run_group(client, Plan(chunks, 1))
+        _run_group(client, Plan(chunks, 1), _DART)
         walls.append(time.monotonic() - began)
     per_task = (walls[1] - walls[0]) / (large - small)
     return max(MIN_TASK_OVERHEAD, per_task * slots)
 
 
-def _run_group(
-    client: ClusterClient, plan: Plan, model: ModelCall | None = None
-) -> list[ChunkResult]:
+def _run_group(client: ClusterClient, plan: Plan, model: ModelCall) -> list[ChunkResult]:
     """Compute every chunk of a throw-away job of ``plan`` on the workers; no chord."""
     job = Job(
         id="calibrate-" + secrets.token_hex(6), seed=secrets.randbits(64), plan=plan, model=model

@@ -51,23 +51,25 @@ class Cluster:
             f"{self.workers} worker(s), {sum(self.slots.values())} slot(s)"
         )
 
-    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
-        """Check the broker, the backend and the workers (and their model); slots per host."""
+    def prepare(self, model: ModelCall, source: str | None = None) -> dict[str, int]:
+        """Check the broker, the backend and the workers (and their model); slots per host.
+
+        Workers find models by their installed names only (``source`` is the hub's).
+        """
         stats = self.client.preflight()
-        if model is not None:
-            info = self.client.check_model(model, list(stats))
-            runtimes = {node: info.get(node, {}) for node in stats}
-            mixed = differences(numeric_runtime(), runtimes)
-            if mixed:
-                self.notes.append(
-                    "the model's samples may differ in the last bits between hosts, and so "
-                    "from --local: " + "; ".join(mixed)
-                )
+        info = self.client.check_model(model, list(stats))
+        runtimes = {node: info.get(node, {}) for node in stats}
+        mixed = differences(numeric_runtime(), runtimes)
+        if mixed:
+            self.notes.append(
+                "the model's samples may differ in the last bits between hosts, and so "
+                "from --local: " + "; ".join(mixed)
+            )
         self.workers = len(stats)
         self.slots = slots_by_host(stats)
         return self.slots
 
-    def calibrate(self, model: ModelCall | None = None) -> Capacity:
+    def calibrate(self, model: ModelCall) -> Capacity:
         return calibrate(self.client, self.slots, model)
 
     def run(

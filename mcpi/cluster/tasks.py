@@ -1,8 +1,8 @@
 """Celery tasks: decorators only, over the pure core's message bodies.
 
-``mcpi.count_chunk`` computes one chunk (π darts, or a model's blocks: the model is
-looked up by name among those installed on the worker, :mod:`mcpi.models`) and
-returns its result message;
+``mcpi.count_chunk`` computes one chunk of a model's samples (π's darts are the model
+``pi``'s; the model is looked up by name among those installed on the worker,
+:mod:`mcpi.models`) and returns its result message;
 ``mcpi.tally_wave`` is a chord's callback: it receives every result message the chord
 collected for one wave and returns the wave's totals, each chunk counted once. Both
 bodies are :mod:`mcpi.core.messages`', so they are tested without Celery.

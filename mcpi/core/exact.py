@@ -44,6 +44,7 @@ from fractions import Fraction
 import numpy as np
 
 from mcpi.core import compiled
+from mcpi.core.stats import Z95, wilson_interval
 
 # Where it did not load, numpy's pass does the same, slower.
 _compiled, FALLBACK_REASON = compiled.load("_exact", "the compiled exact sums")
@@ -65,8 +66,6 @@ SCALE_BITS = 1074
 MAX_TERMS = 1 << 26
 #: Values taken in one slice: its few passes stay in a core's cache.
 SLICE_TERMS = 1 << 13
-#: Two-sided 95 % standard-normal quantile (as in :mod:`mcpi.core.stats`).
-Z95 = 1.959963984540054
 
 _HALF = 26
 _HALF_MASK = (1 << _HALF) - 1
@@ -264,7 +263,13 @@ def to_float(scaled: int | Fraction) -> float:
 
 @dataclass(frozen=True, slots=True)
 class OutputEstimate:
-    """One output's mean over ``samples`` samples, its standard error and 95 % interval."""
+    """One output's mean over ``samples`` samples, its standard error and 95 % interval.
+
+    ``variance`` is the samples' unbiased variance s². Of a binary output (one that takes
+    only the values 0 and c = ``binary``, such as ``pi``'s 4·1{hit}), ``successes``
+    counts the samples that were c, and the interval is Wilson's (see
+    :func:`output_estimate`).
+    """
 
     name: str
     samples: int
@@ -274,6 +279,9 @@ class OutputEstimate:
     ci_low: float
     ci_high: float
     exact: float | None = None
+    #: Of a binary output: its value c, and how many samples were c.
+    binary: float | None = None
+    successes: int | None = None
 
     @property
     def half_width(self) -> float:
@@ -306,17 +314,63 @@ def mean_and_variance(samples: int, sum1: int, sum2: int) -> tuple[Fraction, Fra
     return mean, max(Fraction(0), spread / (samples - 1))
 
 
+def successes_of(samples: int, sum1: int, sum2: int, value: float) -> int:
+    """How many of ``samples`` samples of a binary output (0 or ``value``) were ``value``:
+    Σx = k·value and Σx² = k·value² exactly (ValueError if the sums say otherwise).
+
+    >>> successes_of(10, 12 << SCALE_BITS, 48 << SCALE_BITS, 4.0)
+    3
+    """
+    unit = Fraction(value) * (1 << SCALE_BITS)
+    square = Fraction(value * value) * (1 << SCALE_BITS)  # each sample's rounded square
+    count = Fraction(sum1) / unit
+    if count.denominator != 1 or not 0 <= count <= samples or count * square != sum2:
+        raise ValueError(f"the sums are not those of samples that are 0 or {value!r}")
+    return int(count)
+
+
 def output_estimate(
-    name: str, samples: int, sum1: int, sum2: int, exact: float | None = None, z: float = Z95
+    name: str,
+    samples: int,
+    sum1: int,
+    sum2: int,
+    exact: float | None = None,
+    z: float = Z95,
+    binary: float | None = None,
 ) -> OutputEstimate:
-    """Mean, standard error and normal 95 % interval of one output, each rounded once.
+    """Mean, standard error and 95 % interval of one output, each rounded once.
+
+    The interval is the normal one, mean ± z·s/√n, unless the output is ``binary``: it
+    takes only the values 0 and c = ``binary``, so that its mean is c·p̂ with p̂ a binomial
+    proportion, its standard error c·sqrt(p̂(1 − p̂)/n), and its interval c times Wilson's
+    score interval for p (:func:`mcpi.core.stats.wilson_interval`), which keeps its
+    coverage for a handful of samples, and never leaves [0, c].
 
     >>> e = output_estimate("x", 4, exact_sum(np.array([1.0, 2.0, 3.0, 4.0])),
     ...                     exact_sum(np.array([1.0, 4.0, 9.0, 16.0])))
     >>> e.mean, e.variance
     (2.5, 1.6666666666666667)
+    >>> hits = output_estimate("pi", 3, 12 << SCALE_BITS, 48 << SCALE_BITS, binary=4.0)
+    >>> hits.mean, hits.successes, hits.ci_high  # every sample hit: Wald would say 4 ± 0
+    (4.0, 3, 4.0)
     """
     mean, variance = mean_and_variance(samples, sum1, sum2)
+    if binary is not None:
+        successes = successes_of(samples, sum1, sum2, binary)
+        p = successes / samples
+        low, high = wilson_interval(successes, samples, z)
+        return OutputEstimate(
+            name=name,
+            samples=samples,
+            mean=binary * p,
+            variance=float(variance),
+            std_error=binary * math.sqrt(p * (1 - p) / samples),
+            ci_low=binary * low,
+            ci_high=binary * high,
+            exact=exact,
+            binary=binary,
+            successes=successes,
+        )
     std_error = math.sqrt(variance / samples)
     centre = float(mean)
     return OutputEstimate(

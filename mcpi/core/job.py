@@ -17,28 +17,27 @@ SEED_BITS = 128
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """Estimate π from ``plan.darts`` darts of stream ``seed``, or run a model.
+    """Run ``model`` on the samples of ``plan`` (π: the model ``pi``, its samples darts).
 
-    With ``model``, the plan counts the model's samples, in whole blocks of
-    ``model.block``, and each chunk's result is the exact sums of its outputs.
+    The plan counts the model's samples in whole blocks of ``model.block``, and each
+    chunk's result is the exact sums of its outputs.
     """
 
     id: str
     seed: int
     plan: Plan
-    model: ModelCall | None = None
+    model: ModelCall
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
-        if self.model is not None:
-            block, plan = self.model.block, self.plan
-            if plan.first % block or plan.darts % block or plan.chunk_size % block:
-                raise ValueError(f"a model job's chunks must be whole blocks of {block} samples")
+        block, plan = self.model.block, self.plan
+        if plan.first % block or plan.darts % block or plan.chunk_size % block:
+            raise ValueError(f"a model job's chunks must be whole blocks of {block} samples")
 
     @property
     def width(self) -> int:
-        """Sums per chunk result: 1 (hits) for π, two per output for a model."""
-        return 1 if self.model is None else self.model.width
+        """Sums per chunk result: two per output of the model."""
+        return self.model.width
 
 
 def new_job_id() -> str:

@@ -57,6 +57,7 @@ from functools import lru_cache
 import numpy as np
 
 from mcpi.core import compiled
+from mcpi.core.exact import SCALE_BITS
 
 _compiled, FALLBACK_REASON = compiled.load("_darts", "the compiled kernel")
 
@@ -145,6 +146,16 @@ def count_hits(seed: int, start: int, stop: int) -> int:
         return count_hits_reference(seed, start, stop)
     hits: int = _compiled.count_hits(*_origin(check_seed(seed)), start, stop)
     return hits
+
+
+def dart_sums(hits: int) -> tuple[int, int]:
+    """The exact sums of ``hits`` hits as the ``pi`` model's output: its samples are
+    4·1{hit}, so Σx = 4·hits and Σx² = 16·hits, in units of 2**-1074 (:mod:`mcpi.core.exact`).
+
+    >>> dart_sums(3) == (12 << 1074, 48 << 1074)
+    True
+    """
+    return (4 * hits) << SCALE_BITS, (16 * hits) << SCALE_BITS
 
 
 def count_hits_portable(seed: int, start: int, stop: int) -> int:

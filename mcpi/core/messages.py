@@ -3,16 +3,20 @@
 Only JSON travels (the Celery app refuses anything else), so every task argument and
 result is a plain dict or list built and checked here:
 
-* a job: ``{"id", "seed", "darts", "chunk_size", "first"}``, and for a model job
-  ``"model": {"name", "params", "block", "version", "digest"}`` (a model is *named*,
-  never sent: workers run only the models installed on them);
+* a job: ``{"id", "seed", "darts", "chunk_size", "first", "model": {"name", "params",
+  "block", "version", "digest", "outputs"}}`` (a model is *named*, never sent: workers
+  run only the models installed on them; π is the model ``pi``; ``darts`` is the job's
+  samples, named as when π was the only job);
 * a chunk: ``[index, start, stop]``, checked against the job's plan;
-* a chunk result: ``{"chunk": {"index", "start", "stop", "hits"},
-  "telemetry": {"host", "pid", "seconds", "version"}}``, where a model chunk carries
-  ``"sums"`` (its exact sums as decimal strings: they exceed any JSON number's range)
-  instead of ``"hits"``;
-* a wave's totals (a chord callback's result): ``{"first", "stop", "hits" or "sums",
-  "darts", "duplicates"}``.
+* a chunk result: ``{"chunk": {"index", "start", "stop", "sums"},
+  "telemetry": {"host", "pid", "seconds", "version"}}``, ``"sums"`` being the chunk's
+  exact sums as strings (they exceed any JSON number's range), see
+  :func:`encode_exact`;
+* a wave's totals (a chord callback's result): ``{"first", "stop", "sums", "darts",
+  "duplicates"}``.
+
+mcpi 0.1.0 wrote a π chunk's (and wave's) result as ``"hits"`` and sums as decimal
+strings; both are still read (its hub journals, and results its workers stored).
 
 :func:`count_chunk_message` and :func:`tally_wave_message` are the bodies of the two
 Celery tasks, here so that they are tested, like everything else in the core, without
@@ -22,12 +26,14 @@ no registry.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
-from mcpi.core.chunk import ChunkResult, Telemetry, compute_model_chunk, count_chunk
+from mcpi.core.chunk import ChunkResult, Telemetry, compute_chunk
 from mcpi.core.job import Job
-from mcpi.core.model import Model, ModelCall, ModelError
+from mcpi.core.kernel import dart_sums
+from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk, Plan
 from mcpi.core.tally import WaveTally
 
@@ -63,6 +69,8 @@ def encode_job(job: Job) -> dict[str, Any]:
 
 
 def decode_job(message: Any) -> Job:
+    if isinstance(message, dict) and "model" not in message:
+        raise MalformedMessage("a job names its model (a hub older than mcpi 0.2?)")
     try:
         return Job(
             id=require_field(message, "id", str),
@@ -73,7 +81,7 @@ def decode_job(message: Any) -> Job:
                 # Absent from the messages of hubs older than staged jobs.
                 require_field(message, "first", int) if "first" in message else 0,
             ),
-            model=ModelCall.from_json(message["model"]) if "model" in message else None,
+            model=ModelCall.from_json(message["model"]),
         )
     except ValueError as exc:
         raise MalformedMessage(f"invalid job: {exc}") from None
@@ -83,26 +91,56 @@ def encode_chunk(chunk: Chunk) -> list[int]:
     return [chunk.index, chunk.start, chunk.stop]
 
 
+#: An exact sum as it travels: its odd part in hex and its power of two, since the sums
+#: of doubles in units of 2**-1074 end in hundreds of zero bits (``pi``'s 4·hits·2**1074
+#: is ``"<hits in hex>p1076"``); or, as mcpi 0.1.0 wrote them, in decimal.
+_EXACT = re.compile(r"(-?)([0-9a-f]{1,700})p([0-9]{1,4})|-?[0-9]{1,1000}")
+
+
+def encode_exact(value: int) -> str:
+    """``value`` as a short string: ``[-]<odd part in hex>p<power of two>``.
+
+    >>> encode_exact(12 << 1074), encode_exact(-5), encode_exact(0)
+    ('3p1076', '-5p0', '0')
+    """
+    if not value:
+        return "0"
+    shift = (value & -value).bit_length() - 1
+    odd = abs(value) >> shift
+    return f"{'-' if value < 0 else ''}{odd:x}p{shift}"
+
+
+def decode_exact(text: Any) -> int:
+    """The inverse of :func:`encode_exact` (decimal accepted too), bounded in size.
+
+    >>> decode_exact("3p1076") == 12 << 1074 and decode_exact("-12") == -12
+    True
+    """
+    found = _EXACT.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise MalformedMessage("an exact sum is a string: hex 'p' a power of two, or decimal")
+    if found.group(3) is None:
+        return int(text)
+    value = int(found.group(2), 16) << int(found.group(3))
+    return -value if found.group(1) else value
+
+
 def encode_sums(sums: tuple[int, ...]) -> dict[str, Any]:
-    """``{"hits": h}`` for a π count, ``{"sums": ["…", …]}`` for a model's exact sums."""
-    if len(sums) == 1:
-        return {"hits": sums[0]}
-    return {"sums": [str(s) for s in sums]}
+    """``{"sums": [...]}``: each output's exact Σx and Σx², as :func:`encode_exact` strings."""
+    return {"sums": [encode_exact(s) for s in sums]}
 
 
 def decode_sums(message: Any) -> tuple[int, ...]:
-    if isinstance(message, dict) and "sums" in message:
-        sums = message["sums"]
-        if not (isinstance(sums, list) and sums and len(sums) % 2 == 0):
-            raise MalformedMessage("field 'sums' must be a list of Σx, Σx² pairs")
-        try:
-            # Each exact sum has at most ~700 digits; refuse anything longer up front.
-            if not all(isinstance(s, str) and len(s) <= 1000 for s in sums):
-                raise ValueError
-            return tuple(int(s) for s in sums)
-        except ValueError:
-            raise MalformedMessage("field 'sums' must hold integers as strings") from None
-    return (require_field(message, "hits", int),)
+    """The exact sums of a result (or a wave's totals), mcpi 0.1.0's ``"hits"`` included."""
+    if isinstance(message, dict) and "hits" in message and "sums" not in message:
+        hits = require_field(message, "hits", int)
+        return dart_sums(hits)  # a π result of mcpi 0.1.0, as the pi model's sums
+    if not isinstance(message, dict) or "sums" not in message:
+        raise MalformedMessage("missing field 'sums'")
+    sums = message["sums"]
+    if not (isinstance(sums, list) and sums and len(sums) % 2 == 0):
+        raise MalformedMessage("field 'sums' must be a list of Σx, Σx² pairs")
+    return tuple(decode_exact(s) for s in sums)
 
 
 def encode_result(result: ChunkResult) -> dict[str, Any]:
@@ -144,13 +182,11 @@ def decode_result(message: Any) -> ChunkResult:
     )
 
 
-def count_chunk_message(
-    job_message: Any, chunk_message: Any, resolve: Resolver | None = None
-) -> dict[str, Any]:
+def count_chunk_message(job_message: Any, chunk_message: Any, resolve: Resolver) -> dict[str, Any]:
     """Compute the chunk ``[index, start, stop]`` of ``job_message``, checked against its plan.
 
-    A model job's model is looked up with ``resolve`` (the worker's installed models)
-    and must be the code the hub named (version and digest); nothing else is run.
+    The job's model is looked up with ``resolve`` (the worker's installed models) and
+    must be the code the hub named (version and digest); nothing else is run.
     """
     job = decode_job(job_message)
     if not (
@@ -166,13 +202,9 @@ def count_chunk_message(
         planned = None
     if chunk != planned:
         raise MalformedMessage(f"chunk {chunk_message} is not in the job's plan")
-    if job.model is None:
-        return encode_result(count_chunk(job.seed, chunk))
-    if resolve is None:
-        raise ModelError("this worker runs no models")
     model = resolve(job.model.name)
     job.model.check(model)
-    return encode_result(compute_model_chunk(model, job.model, job.seed, chunk))
+    return encode_result(compute_chunk(model, job.model, job.seed, chunk))
 
 
 def tally_wave_message(results: Any, job_message: Any, first: int, stop: int) -> dict[str, Any]:
@@ -183,4 +215,11 @@ def tally_wave_message(results: Any, job_message: Any, first: int, stop: int) ->
     tally = WaveTally(job.plan, range(first, stop), job.width)
     for message in results:
         tally.add(decode_result(message))
-    return tally.summary()
+    tally.check_complete()
+    return {
+        "first": first,
+        "stop": stop,
+        **encode_sums(tally.sums),
+        "darts": tally.darts,
+        "duplicates": tally.duplicates,
+    }

@@ -111,6 +111,11 @@ class Model:
     #: Checks a parameter set (raising ValueError with the reason) when a job is
     #: made, so that bad values are refused before any chunk runs.
     check: Callable[..., None] | None = None
+    #: Outputs whose samples are only ever 0 or a value c (``pi``: 4·1{hit}), by name, with
+    #: c: their mean is c times a binomial proportion, reported with Wilson's interval.
+    binary: Mapping[str, float] = field(default_factory=dict)
+    #: What names the model's code where its source file does not (see :attr:`digest`).
+    code: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -124,6 +129,9 @@ class Model:
                 raise ModelError(f"model {self.name}: output name {output!r} is not a name")
         if not 1 <= self.block <= MAX_BLOCK:
             raise ModelError(f"model {self.name}: block must be 1 to {MAX_BLOCK} samples")
+        for output, value in self.binary.items():
+            if output not in self.outputs or not (math.isfinite(value) and value > 0):
+                raise ModelError(f"model {self.name}: binary outputs are outputs with a value > 0")
 
     def __call__(self, rng: np.random.Generator, n: int, **params: ParamValue) -> Samples:
         return self.function(rng, n, **params)
@@ -161,8 +169,11 @@ class Model:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the source file defining the model: workers must run the same code."""
-        return source_digest(self.function)
+        """What names the model's code, which workers must run too: the SHA-256 of the
+        file that defines it, or its declared :attr:`code` (the built-in ``pi``'s is the
+        dart kernel's stream, whose answers the tests pin, so that hubs and workers of
+        other mcpi releases still agree on it)."""
+        return self.code or source_digest(self.function)
 
     def call(self, given: Mapping[str, Any]) -> ModelCall:
         """What a job of this model with parameters ``given`` sends to the workers."""

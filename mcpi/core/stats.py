@@ -1,13 +1,13 @@
-"""Statistics of a dart count: the π estimate, its uncertainty, and throughput figures.
+"""Statistics every job shares: the binomial interval, and throughput figures.
 
-Each dart hits with probability p = π/4 (up to the kernel's discretisation, see
-:mod:`mcpi.core.kernel`), independently, so the hit count is Binomial(N, p) and
-π̂ = 4 · hits / N with standard error 4 · sqrt(p̂ (1 - p̂) / N).
-
-The 95 % interval is Wilson's score interval for p, scaled by 4. For the large N this
-tool is made for it coincides with the textbook Wald interval π̂ ± 1.96 · SE; for a
-handful of darts it stays inside [0, 4] and keeps its coverage, where Wald's collapses
-to a point when every dart hits.
+A binary output (one whose samples are 0 or c) has a binomial count: π's darts each
+hit with probability p = π/4 (up to the kernel's discretisation, see
+:mod:`mcpi.core.kernel`), independently, so the hit count is Binomial(N, p), and
+π̂ = 4 · hits / N has standard error 4 · sqrt(p̂ (1 - p̂) / N). Its 95 % interval is
+Wilson's score interval for p, scaled by c (:func:`mcpi.core.exact.output_estimate`).
+For the large N this tool is made for it coincides with the textbook Wald interval
+π̂ ± 1.96 · SE; for a handful of darts it stays inside [0, 4] and keeps its coverage,
+where Wald's collapses to a point when every dart hits.
 """
 
 from __future__ import annotations
@@ -20,56 +20,13 @@ from dataclasses import dataclass
 Z95 = 1.959963984540054
 
 
-@dataclass(frozen=True, slots=True)
-class Estimate:
-    """π estimated from ``hits`` of ``darts``."""
-
-    darts: int
-    hits: int
-    pi: float
-    std_error: float
-    ci_low: float
-    ci_high: float
-
-    @property
-    def error(self) -> float:
-        """Signed error against the true π."""
-        return self.pi - math.pi
-
-    @property
-    def error_in_std_errors(self) -> float:
-        return self.error / self.std_error if self.std_error else math.inf
-
-    @property
-    def half_width(self) -> float:
-        return (self.ci_high - self.ci_low) / 2
-
-
-def estimate(hits: int, darts: int, z: float = Z95) -> Estimate:
-    """π̂, its standard error and a Wilson interval from an exact count.
-
-    >>> e = estimate(785_398, 1_000_000)
-    >>> round(e.pi, 6), round(e.std_error, 6)
-    (3.141592, 0.001642)
-    >>> e.ci_low < math.pi < e.ci_high
-    True
-    """
-    if darts < 1 or not 0 <= hits <= darts:
-        raise ValueError(f"invalid count: {hits} hits of {darts} darts")
-    p = hits / darts
-    low, high = wilson_interval(hits, darts, z)
-    return Estimate(
-        darts=darts,
-        hits=hits,
-        pi=4 * p,
-        std_error=4 * math.sqrt(p * (1 - p) / darts),
-        ci_low=4 * low,
-        ci_high=4 * high,
-    )
-
-
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion."""
+    """Wilson score interval for a binomial proportion.
+
+    >>> low, high = wilson_interval(785_398, 1_000_000)
+    >>> round(low, 6), round(high, 6)
+    (0.784592, 0.786202)
+    """
     p = successes / trials
     z2n = z * z / trials
     centre = (p + z2n / 2) / (1 + z2n)

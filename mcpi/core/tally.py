@@ -11,16 +11,16 @@ memory is bounded by one wave, not by the job.
 
 Every level keeps the same :class:`Totals` and adds them up with the one fold,
 :meth:`Totals.absorb`: a wave's into its job's, a stage's into the whole run's. The
-totals are exact integers (a π job's hit count, or a model's exact output sums), so
-the fold is exact and associative: no grouping or order changes a bit.
+totals are exact integers (the outputs' exact sums), so the fold is exact and
+associative: no grouping or order changes a bit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from mcpi.core.chunk import ChunkResult
+from mcpi.core.exact import SCALE_BITS
 from mcpi.core.plan import Plan
 from mcpi.core.stats import HostWork
 
@@ -42,9 +42,8 @@ class MissingChunks(TallyError):
 class Totals:
     """What chunks counted so far add up to: the sums, and this run's work per host.
 
-    ``sums`` is ``(hits,)`` for a π job and, for a model job, each output's exact
-    (Σx, Σx²) (empty until a chunk is counted). Keyword-only, so that the tallies
-    below can put their own fields first.
+    ``sums`` are each output's exact (Σx, Σx²) (empty until a chunk is counted).
+    Keyword-only, so that the tallies below can put their own fields first.
     """
 
     sums: tuple[int, ...] = field(default=(), kw_only=True)
@@ -85,11 +84,6 @@ class Totals:
         self.versions |= other.versions
         self.notes += other.notes
 
-    @property
-    def hits(self) -> int:
-        """A π job's hit count."""
-        return self.sums[0] if self.sums else 0
-
 
 def add_sums(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...]:
     """Elementwise sum of two exact sum vectors (an empty one is zero).
@@ -106,16 +100,32 @@ def add_sums(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(a + b for a, b in zip(left, right, strict=True))
 
 
+def plausible(sums: tuple[int, ...], samples: int) -> bool:
+    """Whether each output's (Σx, Σx²) can be the exact sums of ``samples`` samples.
+
+    Σx² ≥ 0, and (Cauchy–Schwarz) (Σx)² ≤ n·Σx², with room for the squares' rounding
+    (each x² is rounded once: relatively by 2**-53, or absolutely by 2**-1075 below the
+    normal range). A result outside this is forged or broken: say, more hits than darts.
+
+    >>> plausible((4 << SCALE_BITS, 16 << SCALE_BITS), 1), plausible((8 << SCALE_BITS, 0), 1)
+    (True, False)
+    """
+    for s1, s2 in zip(sums[0::2], sums[1::2], strict=True):
+        if s2 < 0 or s1 * s1 > samples * ((s2 + (s2 >> 50) + samples) << SCALE_BITS):
+            return False
+    return True
+
+
 @dataclass
 class WaveTally(Totals):
     """The results of the chunks ``indices`` of ``plan``, each counted once.
 
-    ``width``: the sums each result must carry (1 for π; two per output of a model).
+    ``width``: the sums each result must carry, two per output of the job's model.
     """
 
     plan: Plan
     indices: range
-    width: int = 1
+    width: int = 2
     _sums_by_chunk: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def add(self, result: ChunkResult, earlier: bool = False) -> bool:
@@ -130,15 +140,12 @@ class WaveTally(Totals):
             raise TallyError(f"chunk {chunk.index} has bounds that do not match the plan")
         if len(result.sums) != self.width:
             raise TallyError(f"chunk {chunk.index} carries a result of another kind of job")
-        if self.width == 1 and not 0 <= result.hits <= chunk.darts:
-            raise TallyError(f"chunk {chunk.index} reports an impossible count")
+        if not plausible(result.sums, chunk.darts):
+            raise TallyError(f"chunk {chunk.index} reports impossible sums")
         seen = self._sums_by_chunk.get(chunk.index)
         if seen is not None:
             if seen != result.sums:
-                shown = f"({seen[0]} and {result.hits} hits)" if self.width == 1 else ""
-                raise TallyError(
-                    f"chunk {chunk.index} was counted twice with different results {shown}".rstrip()
-                )
+                raise TallyError(f"chunk {chunk.index} was counted twice with different results")
             self.duplicates += 1
             return False
         self._sums_by_chunk[chunk.index] = result.sums
@@ -159,25 +166,13 @@ class WaveTally(Totals):
         if not self.complete:
             raise MissingChunks(self.missing())
 
-    def summary(self) -> dict[str, Any]:
-        """The JSON result of a chord callback: totals of a complete wave."""
-        self.check_complete()
-        sums = {"hits": self.hits} if self.width == 1 else {"sums": [str(s) for s in self.sums]}
-        return {
-            "first": self.indices.start,
-            "stop": self.indices.stop,
-            **sums,
-            "darts": self.darts,
-            "duplicates": self.duplicates,
-        }
-
 
 @dataclass
 class JobTally(Totals):
     """Totals of the waves of a job completed so far."""
 
     plan: Plan
-    width: int = 1
+    width: int = 2
 
     def wave(self, indices: range) -> WaveTally:
         """An empty tally for the wave ``indices`` of this job."""

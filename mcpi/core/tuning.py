@@ -255,3 +255,24 @@ def _makespan(size: int, chunks: int, capacity: Capacity) -> float:
     per_slot = [(h.slots, size / h.rate + capacity.task_overhead) for h in capacity.hosts]
     chunks_per_second = sum(slots / seconds for slots, seconds in per_slot)
     return max(chunks / chunks_per_second, min(seconds for _, seconds in per_slot))
+
+
+def next_calibration(blocks: int, seconds: float, target: float, first: bool) -> int | None:
+    """The blocks of a model's next calibration run after one of ``blocks`` took
+    ``seconds``, or None if that run measures the rate well enough.
+
+    A run is long enough from a quarter of ``target``. A first run is the process's first
+    call of the model too (imports, caches, page faults): unless it lasted ``target``,
+    which drowns such costs, it is run again rather than trusted. A short run says how
+    much longer the next must be (at least twice as long).
+
+    >>> next_calibration(1, 2e-6, 0.02, first=False), next_calibration(1, 0.006, 0.02, True)
+    (10000, 1)
+    >>> next_calibration(8, 0.01, 0.02, first=False) is None
+    True
+    """
+    if seconds >= target / 4 and not (first and seconds < target):
+        return None
+    if seconds >= target / 4:
+        return blocks  # a cold first run: again, warm
+    return max(2 * blocks, int(blocks * target / seconds))

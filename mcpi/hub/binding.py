@@ -1,4 +1,4 @@
-"""A model job's model, as the hub holds it: the model, its call, and where it came from."""
+"""A job's model, as the hub holds it: the model, its call, and where it came from."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpi import models
+from mcpi.core.exact import OutputEstimate, output_estimate
 from mcpi.core.model import Model, ModelCall, ModelError
 from mcpi.errors import UsageError
 
@@ -31,6 +32,20 @@ class BoundModel:
     @property
     def exact(self) -> dict[str, float]:
         return self.model.exact_values(self.call.kwargs)
+
+    def binary(self, output: int) -> float | None:
+        """The value c of output ``output`` if its samples are only 0 or c, else None."""
+        return self.model.binary.get(self.call.outputs[output])
+
+    def estimates(self, sums: tuple[int, ...], samples: int) -> list[OutputEstimate]:
+        """Each output's estimate from the job's exact sums: the report's numbers."""
+        exact = self.exact
+        return [
+            output_estimate(
+                name, samples, sums[2 * j], sums[2 * j + 1], exact.get(name), binary=self.binary(j)
+            )
+            for j, name in enumerate(self.call.outputs)
+        ]
 
     def record(self) -> dict[str, Any]:
         """What the job record keeps of the model (to resume it with the same code)."""

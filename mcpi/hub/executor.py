@@ -1,10 +1,12 @@
 """The executor seam: the one interface between the hub and where a job's chunks run.
 
-Two executors implement it: :class:`mcpi.hub.local.LocalPool` (processes on this
-machine, the embedded default) and :class:`mcpi.cluster.executor.Cluster` (the Celery
-workers). Both count the same plan with the same kernel and tally, so the same job
-gives the bit-identical count on either. An executor only runs and measures; the hub
-owns what persists (job records, journals, the rate book).
+Three executors implement it: :class:`mcpi.hub.local.LocalPool` (processes on this
+machine, the embedded default), :class:`mcpi.cluster.executor.Cluster` (the Celery
+workers), and, for the hub's own tests, :class:`mcpi.testing.inprocess.InProcess`
+(the calling thread, with faults on demand). Each computes the same plan with the same
+chunk function and tally, so the same job gives the bit-identical result on any of
+them. An executor only runs and measures; the hub owns what persists (job records,
+journals, the rate book), and never asks which executor it holds.
 """
 
 from __future__ import annotations
@@ -20,15 +22,25 @@ from mcpi.core.tuning import Capacity
 from mcpi.settings import Settings
 
 if TYPE_CHECKING:
-    from mcpi.hub.request import EstimateRequest
+    from mcpi.hub.request import JobRequest
 
 
 class Executor(Protocol):
-    """Where a job's chunks are counted. The hub calls, in this order:
+    """Where a job's chunks are computed. The hub relies on this, and on nothing else:
 
-    :meth:`prepare` once, then :meth:`calibrate` when it has no fresh rates, then
-    :meth:`run` once per stage of the job, and :meth:`close` at the end, whatever
-    happened.
+    * **Order.** For one job: :meth:`prepare` once, then :meth:`calibrate` if the hub
+      has no fresh rates for the job's model, then :meth:`run` once per stage of the
+      job, and :meth:`close` at the end, whatever happened.
+    * **Threads.** :meth:`run` may be called from several threads at once, for several
+      jobs (a sweep's): each call has its own tally and callbacks. A session's
+      executor (:class:`mcpi.hub.warm.Warm`) gives each job a view of its own, so
+      that :meth:`prepare`'s notes and :meth:`close` stay per job.
+    * **Notes.** Remarks for a job's report travel two ways: :meth:`prepare` appends
+      those it finds (say, hosts whose numeric runtimes differ) to :attr:`notes`; those
+      of a run (a resume, a recovery, backups) come back in the tally's ``notes``.
+    * **Errors.** Every failure is an :class:`~mcpi.errors.McpiError` subclass with a
+      one-line message (unreachable services, no workers, a model missing, a chunk
+      that failed, the deadline).
     """
 
     #: ``"local"`` or ``"cluster"``: recorded with the job, and shown in reports.
@@ -36,8 +48,7 @@ class Executor(Protocol):
     #: Whether measured rates are worth keeping between runs (in the hub's rate book),
     #: or cheap enough to measure afresh for each job.
     rates_worth_keeping: bool
-    #: Remarks for the job's report found by :meth:`prepare` (those of a run, a resume
-    #: or a recovery, come with its tally).
+    #: Remarks for the job's report found by :meth:`prepare`.
     notes: list[str]
 
     @property
@@ -50,19 +61,21 @@ class Executor(Protocol):
         """One line for reports: the pool's size, or the cluster's workers and slots."""
         ...
 
-    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
-        """Check that jobs can run (services reachable, workers answering); slots per host.
+    def prepare(self, model: ModelCall, source: str | None = None) -> dict[str, int]:
+        """Check that jobs of ``model`` can run here; the slots (chunks computed at once)
+        per host.
 
-        With ``model``, also that every worker has that model's code. Raises
-        :class:`~mcpi.errors.McpiError` subclasses with one-line reasons.
+        Services reachable, workers answering, each of them with that model's code.
+        ``source`` is how the user named the model: an installed name, or a
+        ``FILE.py:NAME`` / ``MODULE:NAME`` that only the local pool loads (the hub
+        refuses it elsewhere). Raises :class:`~mcpi.errors.McpiError` subclasses with
+        one-line reasons.
         """
         ...
 
-    def calibrate(self, model: ModelCall | None = None) -> Capacity:
-        """Measure, now, each host's per-slot rate and the per-task overhead.
-
-        Rates are darts per second, or with ``model`` that model's samples per second.
-        """
+    def calibrate(self, model: ModelCall) -> Capacity:
+        """Measure, now, each host's per-slot rate of ``model`` (samples per second) and
+        the per-task overhead."""
         ...
 
     def run(
@@ -72,14 +85,14 @@ class Executor(Protocol):
         deadline: float | None,
         earlier: Sequence[ChunkResult] | None,
     ) -> JobTally:
-        """Count every chunk of ``job``, each exactly once, and return the tally.
+        """Compute every chunk of ``job``, each counted exactly once; return the tally.
 
         ``counted`` is told of each chunk as it is counted (progress, trace, the hub's
         journal), from the calling thread; ``deadline`` (a ``time.monotonic()`` value)
-        bounds the wait.
-        ``earlier`` is None for a fresh run; for a resumed one, the results the hub's
-        journal holds (possibly none). They are taken, not recomputed, and so are
-        any others the executor still keeps (the cluster's result backend).
+        bounds the wait. ``earlier`` is None for a fresh run; for a resumed one, the
+        results the hub's journal holds (possibly none). They are taken, not
+        recomputed, and so are any others the executor still keeps (the cluster's
+        result backend).
         """
         ...
 
@@ -88,14 +101,14 @@ class Executor(Protocol):
         ...
 
 
-def choose_executor(request: EstimateRequest, settings: Settings) -> tuple[Executor, list[str]]:
+def choose_executor(request: JobRequest, settings: Settings) -> tuple[Executor, list[str]]:
     """The cluster if one is configured (and not overridden), else the local pool.
 
     Also the notes that say why a job ran locally.
     """
     from mcpi.hub.local import LocalPool
 
-    pool = LocalPool(request.processes, request.model)
+    pool = LocalPool(request.processes)
     if request.local:
         return pool, ["ran locally (--local)"]
     if not settings.cluster_configured:

@@ -1,12 +1,19 @@
 """Job records: what the hub keeps of every job, so that ``jobs`` lists them and
-``estimate --resume ID`` can finish one a crashed or interrupted hub left behind.
+``estimate --resume ID`` (``run --resume ID``) can finish one a crashed or interrupted hub
+left behind.
 
 A record is one JSON file, ``<cache_dir>/jobs/<id>.json``, replaced atomically at each
 step (job started, stage planned, stage counted, job ended). It holds what defines the
-job's count (seed, stages: first dart, darts, chunk size) and where it ran; the chunk
-results themselves go to the hub's journal next to the record, as they are counted
-(and a cluster's also stay in its result backend, for ``result_expires``). A hub that
-dies leaves its record "running": that is what ``--resume`` picks up.
+job's result (its model call, seed, and stages: first sample, samples, chunk size), how
+it was asked for and is reported (``view``), and where it ran; the chunk results
+themselves go to the hub's journal next to the record, as they are counted (and a
+cluster's also stay in its result backend, for ``result_expires``). A hub that dies
+leaves its record "running": that is what ``--resume`` picks up.
+
+The format is versioned: ``"format": 2`` and the mcpi version that wrote it. mcpi 0.1.0
+wrote records without a format (π jobs with darts and hits and no model, model jobs
+with decimal sums): :func:`upgrade` reads them as format 2, the π jobs as jobs of the
+``pi`` model, so that they list, resume and report as they did.
 """
 
 from __future__ import annotations
@@ -14,17 +21,30 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcpi import __version__
 from mcpi.core.chunk import ChunkResult
-from mcpi.core.messages import MalformedMessage, decode_result, encode_result
+from mcpi.core.kernel import dart_sums
+from mcpi.core.messages import (
+    MalformedMessage,
+    decode_exact,
+    decode_result,
+    encode_exact,
+    encode_result,
+)
 from mcpi.core.tally import add_sums
+from mcpi.models.builtin import pi
+
+#: The format this release writes.
+FORMAT = 2
 
 #: Records kept: the oldest beyond this are deleted when a new job starts.
 KEEP_RECORDS = 200
@@ -40,31 +60,36 @@ class RecordError(ValueError):
 
 @dataclass
 class Stage:
-    """Darts (or a model's samples) [first, first + darts), in chunks of chunk_size."""
+    """Samples [first, first + samples) of the job, in chunks of chunk_size."""
 
     first: int
-    darts: int
+    samples: int
     chunk_size: int
-    hits: int | None = None  # a π stage's count; None until the stage is counted
-    sums: list[int] | None = None  # a model stage's exact sums, once counted
+    #: The stage's exact sums (each output's Σx, Σx²) once it is counted, else None.
+    sums: tuple[int, ...] | None = None
 
     @property
     def counted(self) -> bool:
-        return self.hits is not None or self.sums is not None
+        return self.sums is not None
 
-    @property
-    def totals(self) -> tuple[int, ...]:
-        """The stage's exact sums: ``(hits,)`` for π (empty until counted)."""
-        if self.sums is not None:
-            return tuple(self.sums)
-        return () if self.hits is None else (self.hits,)
+    def to_json(self) -> dict[str, Any]:
+        sums = None if self.sums is None else [encode_exact(s) for s in self.sums]
+        return {
+            "first": self.first,
+            "samples": self.samples,
+            "chunk_size": self.chunk_size,
+            "sums": sums,
+        }
 
-    def count(self, sums: tuple[int, ...], model: bool) -> None:
-        """Record the stage's counted sums."""
-        if model:
-            self.sums = list(sums)
-        else:
-            self.hits = sums[0]
+    @classmethod
+    def from_json(cls, data: Any) -> Stage:
+        sums = data["sums"]
+        return cls(
+            first=_whole(data["first"], 0),
+            samples=_whole(data["samples"], 1),
+            chunk_size=_whole(data["chunk_size"], 1),
+            sums=None if sums is None else tuple(decode_exact(s) for s in sums),
+        )
 
 
 @dataclass
@@ -73,47 +98,155 @@ class JobRecord:
     seed: int
     mode: str  # "local" or "cluster"
     where: str  # the cluster's broker (host:port/vhost) or "local"
-    #: What was asked: {"darts": N} or {"precision": H, "max_darts": M} (and, of a
-    #: model job, the output a precision targets).
+    #: The job's model: its call (name, params, block, version, digest, outputs) and
+    #: ``source``, where the hub found it (an installed name, or a local file).
+    model: dict[str, Any]
+    #: What was asked: {"samples": N} or {"precision": H, "max_samples": M, "output": O},
+    #: and "chunk_size" if the user gave it.
     request: dict[str, Any]
+    #: How the job was asked for and is reported: "estimate" (π) or "run".
+    view: str = "run"
     created: str = field(default_factory=lambda: now())
     updated: str = field(default_factory=lambda: now())
     status: str = RUNNING
     stages: list[Stage] = field(default_factory=list)
     error: str | None = None
-    #: The final count: {"darts", "hits", "pi", "ci_low", "ci_high"} once done (a
-    #: model job's: {"samples", "outputs": {name: {"mean", "std_error", "ci95"}}}).
+    #: Once done: {"samples": N, "outputs": {name: {"mean", "std_error", "ci95"}}}.
     result: dict[str, Any] | None = None
-    #: A model job's model: its call (name, params, block, version, digest, outputs)
-    #: and ``source``, where the hub found it (an installed name, or a local file).
-    model: dict[str, Any] | None = None
+    format: int = FORMAT
+    #: The mcpi release that wrote the record.
+    mcpi: str = __version__
 
     @property
     def counted(self) -> tuple[tuple[int, ...], int]:
-        """(exact sums, darts) of the stages counted so far."""
+        """(exact sums, samples) of the stages counted so far."""
         sums: tuple[int, ...] = ()
-        darts = 0
+        samples = 0
         for stage in self.stages:
-            if stage.counted:
-                sums = add_sums(sums, stage.totals)
-                darts += stage.darts
-        return sums, darts
+            if stage.sums is not None:
+                sums = add_sums(sums, stage.sums)
+                samples += stage.samples
+        return sums, samples
 
     @property
     def kind(self) -> str:
-        """What the job computes: "π" or the model's name."""
-        return "π" if self.model is None else str(self.model.get("name"))
+        """What the job computes: "π" (``estimate``'s jobs) or the model's name."""
+        return "π" if self.view == "estimate" else str(self.model.get("name"))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "format": self.format,
+            "mcpi": self.mcpi,
+            "id": self.id,
+            "seed": self.seed,
+            "mode": self.mode,
+            "where": self.where,
+            "view": self.view,
+            "model": self.model,
+            "request": self.request,
+            "created": self.created,
+            "updated": self.updated,
+            "status": self.status,
+            "stages": [stage.to_json() for stage in self.stages],
+            "error": self.error,
+            "result": self.result,
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> JobRecord:
+        """A record of this format, or of mcpi 0.1.0's (upgraded); RecordError if neither."""
         try:
-            stages = [Stage(**s) for s in data.pop("stages")]
-            return cls(stages=stages, **data)
-        except (AttributeError, KeyError, TypeError) as exc:
+            if not isinstance(data, dict):
+                raise TypeError("a record is an object")
+            if "format" not in data:
+                data = upgrade(data)
+            if data["format"] != FORMAT:
+                raise RecordError(
+                    f"job record format {data['format']!r} is not {FORMAT}: written by "
+                    f"mcpi {data.get('mcpi')}, which this mcpi {__version__} cannot read"
+                )
+            fields = {name: data[name] for name in _FIELDS if name in data}
+            fields["stages"] = [Stage.from_json(s) for s in data["stages"]]
+            record = cls(**fields)
+        except (AttributeError, KeyError, TypeError, ValueError, MalformedMessage) as exc:
+            if isinstance(exc, RecordError):
+                raise
             raise RecordError(f"malformed job record: {exc}") from None
+        if not (isinstance(record.model, dict) and isinstance(record.request, dict)):
+            raise RecordError("malformed job record: its model and request are objects")
+        return record
+
+
+_FIELDS = (
+    "format", "mcpi", "id", "seed", "mode", "where", "view", "model", "request", "created",
+    "updated", "status", "error", "result",
+)  # fmt: skip
+
+
+def _whole(value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{value!r} is not a whole number of at least {least}")
+    return value
+
+
+def _pi_model() -> dict[str, Any]:
+    """The model mcpi 0.1.0's π jobs ran, though they named none: the dart kernel is the
+    built-in ``pi`` model's, its answers pinned by the tests."""
+    return pi.call({}).to_json() | {"source": pi.name}
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A record of mcpi 0.1.0 (no format) as format 2.
+
+    Its π jobs named no model and counted darts and hits: they become jobs of the
+    ``pi`` model, reported by ``estimate``, whose exact sums are the hits' (4·1{hit}).
+    """
+    request = dict(data["request"])
+    model = data.get("model")
+    pi_job = model is None
+    if pi_job:
+        model = _pi_model()
+        if "darts" in request:
+            request["samples"] = request.pop("darts")
+        if "max_darts" in request:
+            request["max_samples"] = request.pop("max_darts")
+            request["output"] = "pi"
+    stages = []
+    for stage in data["stages"]:
+        hits, sums = stage.get("hits"), stage.get("sums")
+        if hits is not None:
+            sums = dart_sums(hits)
+        stages.append(
+            {
+                "first": stage["first"],
+                "samples": stage["darts"],
+                "chunk_size": stage["chunk_size"],
+                "sums": None if sums is None else [encode_exact(int(s)) for s in sums],
+            }
+        )
+    result = data.get("result")
+    if pi_job and result is not None:
+        darts, hits = result["darts"], result["hits"]
+        p = hits / darts
+        result = {
+            "samples": darts,
+            "outputs": {
+                "pi": {
+                    "mean": result["pi"],
+                    "std_error": 4 * math.sqrt(p * (1 - p) / darts),
+                    "ci95": [result["ci_low"], result["ci_high"]],
+                }
+            },
+        }
+    return data | {
+        "format": FORMAT,
+        "mcpi": "0.1.0",
+        "view": "estimate" if pi_job else "run",
+        "model": model,
+        "request": request,
+        "stages": stages,
+        "result": result,
+    }
 
 
 class JobBook:

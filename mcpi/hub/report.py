@@ -7,17 +7,18 @@ from typing import Any
 
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.plan import Plan
-from mcpi.core.precision import ModelPrecision, PrecisionTarget
-from mcpi.core.stats import Estimate, HostThroughput, rate
+from mcpi.core.precision import Precision
+from mcpi.core.stats import HostThroughput, rate
 from mcpi.core.tuning import Capacity, ChunkChoice
 from mcpi.hub.records import Stage
+from mcpi.hub.request import View
 from mcpi.hub.trace import Trace
 
 
 @dataclass(frozen=True)
 class JobReport:
-    """Everything ``mcpi-hub estimate`` (π: ``estimate``) or ``run`` (a model: ``outputs``)
-    prints about a finished job."""
+    """Everything ``mcpi-hub run`` (or ``estimate``, its view of the ``pi`` model) prints
+    about a finished job."""
 
     job_id: str
     seed: int
@@ -25,8 +26,12 @@ class JobReport:
     stages: list[Stage]
     mode: str  # "local" or "cluster"
     ran_on: str
-    #: π's estimate; None for a model job, whose results are ``outputs``.
-    estimate: Estimate | None
+    #: Each output's estimate, in the model's order.
+    outputs: list[OutputEstimate]
+    #: The model's call (name, params, block, version, digest, outputs) and source.
+    model: dict[str, Any]
+    #: How the job was asked for, and is to be shown.
+    view: View
     wall_seconds: float
     hosts: list[HostThroughput]
     duplicates: int
@@ -36,46 +41,44 @@ class JobReport:
     #: The measurements automatic chunking used (None if the user gave the chunk size).
     capacity: Capacity | None = None
     notes: list[str] = field(default_factory=list)
-    precision: PrecisionTarget | ModelPrecision | None = None
+    precision: Precision | None = None
     #: Whether this run finished a job an earlier hub had started.
     resumed: bool = False
     trace: Trace | None = None
-    #: Of a resumed job: darts an earlier run counted, read back rather than thrown.
-    earlier_darts: int = 0
-    #: A model job's outputs, in the model's order, and its call (name, params, ...).
-    outputs: list[OutputEstimate] = field(default_factory=list)
-    model: dict[str, Any] | None = None
+    #: Of a resumed job: samples an earlier run counted, read back rather than computed.
+    earlier_samples: int = 0
 
     @property
-    def darts(self) -> int:
-        """Darts (or a model's samples) counted in all."""
-        return sum(s.darts for s in self.stages if s.counted)
+    def samples(self) -> int:
+        """Samples (π's darts) counted in all."""
+        return sum(s.samples for s in self.stages if s.counted)
 
     @property
     def chunks(self) -> int:
-        return sum(Plan(s.darts, s.chunk_size).chunk_count for s in self.stages)
+        return sum(Plan(s.samples, s.chunk_size).chunk_count for s in self.stages)
 
     @property
     def chunk_size(self) -> int:
         return self.stages[-1].chunk_size
 
     @property
+    def targeted(self) -> OutputEstimate:
+        """The output a precision targets (else the first): what ``--plot`` draws."""
+        return self.outputs[self.precision.output if self.precision else 0]
+
+    @property
     def precision_reached(self) -> bool:
         target = self.precision
-        if target is None:
-            return True
-        if isinstance(target, ModelPrecision):
-            return self.outputs[target.output].half_width <= target.half_width
-        return self.estimate is not None and self.estimate.half_width <= target.half_width
+        return target is None or self.targeted.half_width <= target.half_width
 
     @property
-    def thrown_darts(self) -> int:
-        """Darts thrown in this run (all of them, unless the job was resumed)."""
-        return self.darts - self.earlier_darts
+    def thrown_samples(self) -> int:
+        """Samples computed in this run (all of them, unless the job was resumed)."""
+        return self.samples - self.earlier_samples
 
     @property
-    def darts_per_second(self) -> float:
-        return rate(self.thrown_darts, self.wall_seconds)
+    def samples_per_second(self) -> float:
+        return rate(self.thrown_samples, self.wall_seconds)
 
 
 @dataclass(frozen=True)

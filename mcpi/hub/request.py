@@ -1,4 +1,10 @@
-"""What a user asks the hub for: a job's size or precision target, seed, and where."""
+"""What a user asks the hub for: a model, its size or precision target, seed, and where.
+
+One request type for every job: π is the model ``pi``, which ``mcpi-hub estimate``
+asks for in darts and reports as π (its :data:`ESTIMATE` view); ``mcpi-hub run``, the
+API and sweeps ask for any model in samples (:data:`RUN`). The view changes the words
+of the report, never what is computed.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +12,67 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcpi.core.precision import PrecisionTarget
+from mcpi.errors import UsageError
 
 
 @dataclass(frozen=True)
-class EstimateRequest:
+class View:
+    """How a job is asked for and reported: ``estimate`` (π, in darts and hits) or ``run``."""
+
+    name: str
+    #: What a sample is called: ``darts`` or ``samples``.
+    unit: str
+    #: The options that size a job, and bound a precision target.
+    size_flag: str
+    bound_flag: str
+
+    @property
+    def names_output(self) -> bool:
+        """Whether the report names the output a precision applies to (π has one)."""
+        return self.name == "run"
+
+
+ESTIMATE = View("estimate", "darts", "--darts", "--max-darts")
+RUN = View("run", "samples", "--samples", "--max-samples")
+VIEWS = {view.name: view for view in (ESTIMATE, RUN)}
+
+
+@dataclass(frozen=True)
+class JobRequest:
     """What the user asked for; None means "choose for me".
 
-    With ``model`` (an installed model's name, or ``FILE.py:NAME`` / ``MODULE:NAME``
-    for the local pool), the job runs that model: ``darts`` counts its samples and
-    ``precision``'s half-width applies to ``output`` (default: the first).
+    ``model`` is an installed model's name, or ``FILE.py:NAME`` / ``MODULE:NAME`` for
+    the local pool. The job is ``samples`` samples (rounded up to whole blocks), or
+    with ``precision`` runs until ``output``'s 95 % half-width (default: the first
+    output's) is at most ``precision``, bounded by ``max_samples``. ``resume`` finishes
+    a recorded job instead, as it was started: the rest is then unused.
     """
 
-    darts: int
+    model: str = "pi"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    samples: int | None = None
+    precision: float | None = None
+    output: str | None = None
+    max_samples: int | None = None
     seed: int | None = None
     chunk_size: int | None = None
     local: bool = False
     processes: int | None = None
-    #: Throw darts until π's interval is this narrow (``darts`` is then unused).
-    precision: PrecisionTarget | None = None
-    #: Finish this earlier job instead of starting one.
     resume: str | None = None
-    model: str | None = None
-    #: Whether the caller runs models (``run``) rather than π (``estimate``): a resumed
-    #: job must be of the kind its caller reports.
-    model_job: bool = False
-    params: Mapping[str, Any] = field(default_factory=dict)
-    #: A model job's precision target: ``output``'s 95 % half-width (absolute), bounded
-    #: by ``max_samples``.
-    half_width: float | None = None
-    output: str | None = None
-    max_samples: int | None = None
+    view: View = RUN
+
+    def __post_init__(self) -> None:
+        if self.resume is not None:
+            return
+        if self.precision is not None and self.samples is not None:
+            raise UsageError("give samples or precision, not both")
+        if self.precision is None and self.samples is None:
+            raise UsageError("give the job's samples, or a precision")
+        if self.precision is not None and self.max_samples is None:
+            raise UsageError("a precision target needs its bound, max_samples")
+        for name in ("samples", "max_samples", "chunk_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise UsageError(f"{name} must be a positive whole number, not {value!r}")
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be a positive whole number, not {value!r}")

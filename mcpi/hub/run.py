@@ -1,19 +1,19 @@
-"""The hub: turns a request into a job (π, or a model), runs it stage by stage, and reports.
+"""The hub: turns a request into a job of a model, runs it stage by stage, and reports.
 
-With a cluster configured the job runs on the Celery workers; without one, or with
-``local=True``, on the local process pool (:func:`~mcpi.hub.executor.choose_executor`).
-The hub owns what persists: every job is recorded (:mod:`mcpi.hub.records`) so that a
-crashed one can be resumed, and a cluster's measured rates are kept in the rate book
-(:mod:`mcpi.hub.rates`) so that later jobs need not calibrate.
+One pipeline for every job: π is the model ``pi`` (``estimate`` is its view), a user's
+model is another. With a cluster configured the job runs on the Celery workers; without
+one, or with ``local=True``, on the local process pool
+(:func:`~mcpi.hub.executor.choose_executor`). The hub owns what persists: every job is
+recorded (:mod:`mcpi.hub.records`) so that a crashed one can be resumed, and a
+cluster's measured rates are kept in the rate book (:mod:`mcpi.hub.rates`) so that
+later jobs need not calibrate.
 
 When a job stops is one rule (:mod:`mcpi.core.precision`): a fixed size is one stage;
 a precision target adds a stage at a time until the Chow–Robbins rule says stop.
-
-A model job is the same pipeline over a model's samples: sizes, stages and chunks are
-whole blocks of the model's block size (a request that is not is rounded up, and the
-report says so), chunk results are exact sums, and the rates that size its chunks
-are measured for that model (its cost per sample can be anything from nanoseconds to
-seconds), and kept per model in the rate book.
+Sizes, stages and chunks are whole blocks of the model's block size (a request that is
+not is rounded up, and the report says so), chunk results are exact sums, and the
+rates that size the chunks are measured for the model (its cost per sample can be
+anything from nanoseconds to seconds), and kept per model in the rate book.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import Any
 
 from mcpi import __version__
 from mcpi.core.chunk import ChunkResult
-from mcpi.core.exact import OutputEstimate, output_estimate
+from mcpi.core.exact import OutputEstimate
 from mcpi.core.job import Job, new_job_id, new_seed
 from mcpi.core.model import ModelCall
 from mcpi.core.plan import Plan
-from mcpi.core.precision import FixedSize, ModelPrecision, PrecisionTarget, StoppingRule
-from mcpi.core.stats import Estimate, estimate, host_throughput
+from mcpi.core.precision import FixedSize, Precision, StoppingRule
+from mcpi.core.stats import host_throughput
 from mcpi.core.tally import Totals
 from mcpi.core.tuning import Capacity, ChunkChoice, choose_chunk_size
 from mcpi.errors import JobFailed, McpiError, UsageError
@@ -37,24 +37,16 @@ from mcpi.hub.binding import BoundModel, bind
 from mcpi.hub.executor import Executor, choose_executor
 from mcpi.hub.progress import Progress, Tee
 from mcpi.hub.rates import RateBook
-from mcpi.hub.records import (
-    DONE,
-    FAILED,
-    JobBook,
-    JobRecord,
-    RecordError,
-    Stage,
-    stage_job_id,
-)
+from mcpi.hub.records import DONE, FAILED, JobBook, JobRecord, RecordError, Stage, stage_job_id
 from mcpi.hub.report import JobReport, TuneReport
-from mcpi.hub.request import EstimateRequest
+from mcpi.hub.request import VIEWS, JobRequest
 from mcpi.hub.trace import Trace
 from mcpi.hub.warm import Warm
 from mcpi.settings import Settings
 
 
-def run_estimate(
-    request: EstimateRequest, settings: Settings, progress: Progress, warm: Warm | None = None
+def run_job(
+    request: JobRequest, settings: Settings, progress: Progress, warm: Warm | None = None
 ) -> JobReport:
     """Run the job ``request`` describes where ``settings`` say, reporting to ``progress``.
 
@@ -62,37 +54,25 @@ def run_estimate(
     recorded one where it ran, with its seed and stages. With ``warm`` (a session's
     executor, :mod:`mcpi.hub.warm`) the job runs there, and it stays open after.
     """
-    book = JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
+    book = job_book(settings)
     record = None
     if request.resume is not None:
-        try:
-            record = book.load(request.resume)
-        except RecordError as exc:
-            raise UsageError(str(exc)) from None
-        if record.status == DONE:
-            raise UsageError(f"job {record.id} is finished already: {_outcome(record)}")
-        if (record.model is not None) != request.model_job:
-            command = "run" if record.model is not None else "estimate"
-            raise UsageError(
-                f"job {record.id} is a {record.kind} job: finish it with "
-                f"`mcpi-hub {command} --resume {record.id}`"
-            )
-        source = record.model.get("source") if record.model else None
-        request = replace(request, local=record.mode == "local", model=source)
-    bound = None
-    if request.model is not None:
-        bound = bind(
-            request.model,
-            dict(request.params),
-            # A resumed job's precision targets the output it started with.
-            record.request.get("output") if record is not None else request.output,
-            recorded=record.model if record is not None else None,
+        record = resumable(book, request)
+        request = replace(
+            request, local=record.mode == "local", model=record.model.get("source", "")
         )
+    bound = bind(
+        request.model,
+        dict(request.params),
+        # A resumed job's precision targets the output it started with.
+        record.request.get("output") if record is not None else request.output,
+        recorded=record.model if record is not None else None,
+    )
     executor: Executor
     if warm is None:
         executor, notes = choose_executor(request, settings)
     else:
-        executor = warm.job(request.model, bound.call.name if bound else None)
+        executor = warm.job()
         notes = list(warm.why)
     try:
         check_runs_there(bound, executor)
@@ -103,42 +83,63 @@ def run_estimate(
         executor.close()
 
 
-def check_runs_there(bound: BoundModel | None, executor: Executor) -> None:
+def job_book(settings: Settings) -> JobBook:
+    """The records of this hub's jobs (none kept without a cache directory)."""
+    return JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
+
+
+def resumable(book: JobBook, request: JobRequest) -> JobRecord:
+    """The record ``request`` resumes, refused in one line if it cannot be resumed so."""
+    assert request.resume is not None
+    try:
+        record = book.load(request.resume)
+    except RecordError as exc:
+        raise UsageError(str(exc)) from None
+    if record.status == DONE:
+        raise UsageError(f"job {record.id} is finished already: {outcome(record)}")
+    if record.view != request.view.name:
+        raise UsageError(
+            f"job {record.id} is a {record.kind} job: finish it with "
+            f"`mcpi-hub {record.view} --resume {record.id}`"
+        )
+    return record
+
+
+def check_runs_there(bound: BoundModel, executor: Executor) -> None:
     """Refuse a model found in a local file or module anywhere but on the local pool."""
-    if bound is not None and bound.local_only and executor.mode != "local":
+    if bound.local_only and executor.mode != "local":
         raise UsageError(
             f"model {bound.source} is a local file or module: it runs on the local pool "
             "only (--local); install it on the workers to run it on the cluster"
         )
 
 
-def run_tune(request: EstimateRequest, settings: Settings) -> TuneReport:
-    """Measure the workers afresh (and remember it); say how ``request`` would be chunked."""
+def run_tune(request: JobRequest, settings: Settings) -> TuneReport:
+    """Measure the workers afresh for ``request``'s model (and remember it); say how the
+    job it asks for would be chunked."""
+    bound = bind(request.model, dict(request.params))
     executor, _ = choose_executor(request, settings)
     try:
-        slots = executor.prepare()
-        capacity = measure(executor, slots, rate_book(executor, settings), recalibrate=True)
+        slots = executor.prepare(bound.call, bound.source)
+        book = rate_book(executor, settings, bound)
+        capacity = measure(executor, slots, book, bound.call, recalibrate=True)
+        size = request.samples or 1
         return TuneReport(
             mode=executor.mode,
             ran_on=executor.description,
             capacity=capacity,
-            choice=choose_chunk_size(request.darts, capacity, wave_chunks=settings.wave_chunks),
+            choice=choose_chunk_size(size, capacity, wave_chunks=settings.wave_chunks),
         )
     finally:
         executor.close()
 
 
-def rate_book(
-    executor: Executor, settings: Settings, bound: BoundModel | None = None
-) -> RateBook | None:
-    """Where ``executor``'s rates are kept, if they are worth keeping and there is a cache.
-
-    A model's rates (samples/s) are kept apart from the dart kernel's, per model code
-    and parameters.
-    """
+def rate_book(executor: Executor, settings: Settings, bound: BoundModel) -> RateBook | None:
+    """Where ``executor``'s rates for ``bound``'s model are kept, if they are worth
+    keeping and there is a cache: per model code and parameters."""
     if not (executor.rates_worth_keeping and settings.cache_dir):
         return None
-    where = executor.where if bound is None else f"{executor.where} {bound.rate_key}"
+    where = f"{executor.where} {bound.rate_key}"
     return RateBook(settings.cache_dir / "rates.json", cluster=where, version=__version__)
 
 
@@ -146,13 +147,11 @@ def measure(
     executor: Executor,
     slots: dict[str, int],
     book: RateBook | None,
+    call: ModelCall,
     recalibrate: bool = False,
-    call: ModelCall | None = None,
 ) -> Capacity:
-    """The executor's capacity: from the rate book if fresh, else calibrated (and kept).
-
-    For a model job (``call``) the rates are the model's samples per second.
-    """
+    """The executor's capacity for ``call``'s model (samples per second): from the rate
+    book if fresh, else calibrated (and kept)."""
     if book is not None and not recalibrate:
         known = book.capacity(slots)
         if known is not None:
@@ -176,12 +175,12 @@ class JobRun:
         self,
         executor: Executor,
         notes: list[str],
-        request: EstimateRequest,
+        request: JobRequest,
         settings: Settings,
         progress: Progress,
         book: JobBook,
         record: JobRecord | None,
-        bound: BoundModel | None = None,
+        bound: BoundModel,
         *,
         capacity: Capacity | None = None,
         share: int = 1,
@@ -192,15 +191,11 @@ class JobRun:
         self.bound = bound
         self.notes = notes
         self.request = request
+        self.view = VIEWS[record.view] if record is not None else request.view
         self.settings = settings
         self.progress = progress
         self.book = book
         self.record = record
-        self.target: PrecisionTarget | ModelPrecision | None = request.precision
-        if bound is not None and request.half_width is not None:
-            self.target = ModelPrecision(
-                request.half_width, request.max_samples or 1, bound.output, bound.call.block
-            )
         self.trace = Trace()
         self.rates = rate_book(executor, settings, bound)
         self.slots: dict[str, int] = {}
@@ -210,14 +205,16 @@ class JobRun:
         self.deadline = deadline
         #: Whether a new record prunes the book (a sweep prunes once, for all its jobs).
         self.prune = prune
-        #: This run's work over all stages: hosts, versions, duplicates, earlier darts.
+        #: This run's work over all stages: hosts, versions, duplicates, earlier samples.
         self.totals = Totals()
+        self.rule: StoppingRule = FixedSize(1)
 
     def run(self) -> JobReport:
-        self.slots = self.executor.prepare(self.bound.call if self.bound is not None else None)
+        self.slots = self.executor.prepare(self.bound.call, self.bound.source)
         record = self.record or self._new_record()
         if self.record is not None:
             self._check_resumable(record)
+        self.rule = self._rule(record)
         began = time.monotonic()
         deadline = began + self.settings.timeout if self.settings.timeout else None
         if self.deadline is not None:
@@ -230,6 +227,7 @@ class JobRun:
             while stage is not None:
                 self._count(record, stage, observer, deadline, resuming=stage is unfinished)
                 stage = self._next_stage(record)
+            outputs = self._outputs(record)
         except BaseException as exc:
             # Left "running" (or "failed" with the reason) and resumable.
             if isinstance(exc, McpiError):
@@ -237,59 +235,40 @@ class JobRun:
             self.book.save(record)
             raise
         wall = time.monotonic() - began
-        sums, darts = record.counted
-        result: Estimate | None = None
-        outputs: list[OutputEstimate] = []
-        if self.bound is None:
-            result = estimate(sums[0], darts)
-            record.result = {
-                "darts": darts,
-                "hits": sums[0],
-                "pi": result.pi,
-                "ci_low": result.ci_low,
-                "ci_high": result.ci_high,
-            }
-        else:
-            outputs = self._outputs(sums, darts)
-            record.result = {
-                "samples": darts,
-                "outputs": {
-                    o.name: {
-                        "mean": o.mean,
-                        "std_error": o.std_error,
-                        "ci95": [o.ci_low, o.ci_high],
-                    }
-                    for o in outputs
-                },
-            }
+        record.result = {
+            "samples": record.counted[1],
+            "outputs": {
+                o.name: {"mean": o.mean, "std_error": o.std_error, "ci95": [o.ci_low, o.ci_high]}
+                for o in outputs
+            },
+        }
         record.status, record.error = DONE, None
         self.book.save(record)
         journal = self.book.journal(record.id)
         if journal is not None:
             journal.remove()
-        return self._report(record, result, outputs, wall)
+        return self._report(record, outputs, wall)
 
-    def _outputs(self, sums: tuple[int, ...], samples: int) -> list[OutputEstimate]:
-        assert self.bound is not None
-        exact = self.bound.exact
-        return [
-            output_estimate(name, samples, sums[2 * j], sums[2 * j + 1], exact.get(name))
-            for j, name in enumerate(self.bound.call.outputs)
-        ]
+    def _outputs(self, record: JobRecord) -> list[OutputEstimate]:
+        sums, samples = record.counted
+        try:
+            return self.bound.estimates(sums, samples)
+        except ValueError as exc:  # a binary output whose sums are not 0s and cs
+            raise JobFailed(f"model {self.bound.call.name}: {exc}") from None
 
     def _new_record(self) -> JobRecord:
         request, bound = self.request, self.bound
-        asked: dict[str, Any]
-        if isinstance(self.target, PrecisionTarget):
-            asked = {"precision": self.target.half_width, "max_darts": self.target.max_darts}
-        elif isinstance(self.target, ModelPrecision):
+        asked: dict[str, object]
+        if request.precision is not None:
+            assert request.max_samples is not None
             asked = {
-                "precision": self.target.half_width,
-                "max_samples": self._whole(self.target.max_samples, "the sample bound"),
-                "output": self.bound.call.outputs[self.target.output] if self.bound else None,
+                "precision": request.precision,
+                "max_samples": self._whole(request.max_samples, "the sample bound"),
+                "output": bound.call.outputs[bound.output],
             }
         else:
-            asked = {"darts": self._whole(request.darts, "the job")}
+            assert request.samples is not None
+            asked = {"samples": self._whole(request.samples, "the job")}
         if request.chunk_size is not None:
             asked["chunk_size"] = self._whole(request.chunk_size, "the chunk size")
         record = JobRecord(
@@ -297,11 +276,10 @@ class JobRun:
             seed=new_seed() if request.seed is None else request.seed,
             mode=self.executor.mode,
             where=self.executor.where,
+            model=bound.record(),
             request=asked,
-            model=bound.record() if bound is not None else None,
+            view=self.view.name,
         )
-        if bound is not None and "darts" in asked:
-            asked["samples"] = asked.pop("darts")
         if self.prune:
             self.book.prune()
         # Saved with its first stage, before any chunk is sent (or with its error).
@@ -309,7 +287,7 @@ class JobRun:
 
     def _whole(self, samples: int, what: str) -> int:
         """``samples`` rounded up to whole blocks of the model (noted in the report)."""
-        block = self.bound.call.block if self.bound is not None else 1
+        block = self.bound.call.block
         whole = -(-samples // block) * block
         if whole != samples:
             self.notes.append(
@@ -323,50 +301,48 @@ class JobRun:
                 f"job {record.id} ran on {record.where}; this hub is configured for "
                 f"{self.executor.where} (resume it with that cluster's settings)"
             )
-        asked = record.request
-        if "precision" in asked and self.bound is not None:
-            self.target = ModelPrecision(
-                asked["precision"], asked["max_samples"], self.bound.output, self.bound.call.block
-            )
-        elif "precision" in asked:
-            self.target = PrecisionTarget(asked["precision"], asked["max_darts"])
         self.notes.append(f"resumed job {record.id}, started {record.created}")
 
     def _rule(self, record: JobRecord) -> StoppingRule:
-        asked = record.request
-        return self.target or FixedSize(asked["samples"] if "samples" in asked else asked["darts"])
+        """The job's stopping rule, from what its record says was asked."""
+        asked, bound = record.request, self.bound
+        if "precision" not in asked:
+            return FixedSize(asked["samples"])
+        return Precision(
+            asked["precision"],
+            asked["max_samples"],
+            bound.output,
+            bound.call.block,
+            binary=bound.binary(bound.output),
+        )
 
     def _next_stage(self, record: JobRecord) -> Stage | None:
         """The stage to count next: an unfinished one, a new look, or None when done."""
         if record.stages and not record.stages[-1].counted:
             return record.stages[-1]
-        sums, darts = record.counted
-        total = self._rule(record).next_total(sums, darts)
+        sums, samples = record.counted
+        total = self.rule.next_total(sums, samples)
         if total is None:
             return None
-        stage = Stage(first=darts, darts=total - darts, chunk_size=self._chunk_size(total - darts))
+        size = total - samples
+        stage = Stage(first=samples, samples=size, chunk_size=self._chunk_size(record, size))
         record.stages.append(stage)
         self.book.save(record)
         return stage
 
-    def _chunk_size(self, darts: int) -> int:
+    def _chunk_size(self, record: JobRecord, samples: int) -> int:
         """The stage's chunk size: the user's (whole blocks), or chosen from measured rates.
 
         A model's chunks are sized in blocks: the tuner sees blocks per second.
         """
-        block = self.bound.call.block if self.bound is not None else 1
-        chosen = self.request.chunk_size
-        if self.record is not None:
-            chosen = self.record.request.get("chunk_size")
-        elif chosen:
-            chosen = -(-chosen // block) * block
+        block = self.bound.call.block
+        chosen = record.request.get("chunk_size")
         if chosen:
-            return min(int(chosen), darts)
+            return min(int(chosen), samples)
         if self.capacity is None:
-            call = self.bound.call if self.bound is not None else None
-            self.capacity = measure(self.executor, self.slots, self.rates, call=call)
+            self.capacity = measure(self.executor, self.slots, self.rates, self.bound.call)
         self.chunking = choose_chunk_size(
-            darts // block,
+            samples // block,
             self.capacity.shared(self.share).per_block(block),
             wave_chunks=self.settings.wave_chunks,
         )
@@ -384,12 +360,8 @@ class JobRun:
     ) -> None:
         index = record.stages.index(stage)
         try:
-            plan = Plan(stage.darts, stage.chunk_size, stage.first)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        call = self.bound.call if self.bound is not None else None
-        try:
-            job = Job(id=stage_job_id(record.id, index), seed=record.seed, plan=plan, model=call)
+            plan = Plan(stage.samples, stage.chunk_size, stage.first)
+            job = Job(stage_job_id(record.id, index), record.seed, plan, self.bound.call)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         # Every chunk counted is journaled at once, on the local pool and the cluster
@@ -419,50 +391,28 @@ class JobRun:
             self.rates.learn(self.slots, tally.hosts)
         # Saved with the next stage, or as done: until then, a resumed job finds the
         # stage's chunks in the journal.
-        stage.count(tally.sums, model=self.bound is not None)
-        if self.target is not None:
-            self.trace.look(stage.first + stage.darts)
+        stage.sums = tally.sums
+        if isinstance(self.rule, Precision):
+            self.trace.look(stage.first + stage.samples)
         self.totals.absorb(tally)
 
-    def _report(
-        self,
-        record: JobRecord,
-        result: Estimate | None,
-        outputs: list[OutputEstimate],
-        wall: float,
-    ) -> JobReport:
+    def _report(self, record: JobRecord, outputs: list[OutputEstimate], wall: float) -> JobReport:
         notes = self.notes
         versions = sorted(self.totals.versions)
         if versions and versions != [__version__]:
             notes.append(f"workers ran mcpi {', '.join(versions)}; this hub is {__version__}")
-        target = self.target
-        if isinstance(target, ModelPrecision):
-            reached = outputs[target.output]
-            what = f"precision ±{target.half_width:g} on {reached.name}"
-            if reached.half_width <= target.half_width:
-                notes.append(f"{what} reached after {len(record.stages)} look(s)")
-            else:
-                notes.append(
-                    f"{what} NOT reached: stopped at the bound of {target.max_samples:,} "
-                    "samples (--max-samples)"
-                )
-        elif target is not None and result is not None:
-            if result.half_width <= target.half_width:
-                notes.append(
-                    f"precision ±{target.half_width:g} reached after {len(record.stages)} look(s)"
-                )
-            else:
-                notes.append(
-                    f"precision ±{target.half_width:g} NOT reached: stopped at the "
-                    f"bound of {target.max_darts:,} darts (--max-darts)"
-                )
+        rule = self.rule if isinstance(self.rule, Precision) else None
+        if rule is not None:
+            notes.append(self._precision_note(rule, outputs[rule.output], len(record.stages)))
         return JobReport(
             job_id=record.id,
             seed=record.seed,
             stages=record.stages,
             mode=self.executor.mode,
             ran_on=self.executor.description,
-            estimate=result,
+            outputs=outputs,
+            model=record.model,
+            view=self.view,
             wall_seconds=wall,
             hosts=host_throughput(self.totals.hosts, wall),
             duplicates=self.totals.duplicates,
@@ -470,17 +420,31 @@ class JobRun:
             chunking=self.chunking,
             capacity=self.capacity,
             notes=notes + self.executor.notes + self.totals.notes,
-            precision=self.target,
-            outputs=outputs,
-            model=record.model,
+            precision=rule,
             resumed=self.record is not None,
             trace=self.trace,
-            earlier_darts=self.totals.earlier_darts,
+            earlier_samples=self.totals.earlier_darts,
+        )
+
+    def _precision_note(self, rule: Precision, reached: OutputEstimate, looks: int) -> str:
+        view = self.view
+        what = f"precision ±{rule.half_width:g}"
+        if view.names_output:
+            what += f" on {reached.name}"
+        if reached.half_width <= rule.half_width:
+            return f"{what} reached after {looks} look(s)"
+        return (
+            f"{what} NOT reached: stopped at the bound of {rule.bound:,} {view.unit} "
+            f"({view.bound_flag})"
         )
 
 
-def _outcome(record: JobRecord) -> str:
-    result = record.result or {}
-    if record.model is not None:
-        return f"{record.kind} from {result.get('samples'):,} samples, {record.updated}"
-    return f"π ≈ {result.get('pi')} from {result.get('darts'):,} darts, {record.updated}"
+def outcome(record: JobRecord) -> str:
+    """A finished job's result in a line, for the message that it is finished already."""
+    result: dict[str, Any] = record.result or {}
+    samples = result.get("samples", 0)
+    if record.view == "estimate":
+        outputs: dict[str, dict[str, Any]] = result.get("outputs", {})
+        mean = next(iter(outputs.values()), {}).get("mean")
+        return f"π ≈ {mean} from {samples:,} darts, {record.updated}"
+    return f"{record.kind} from {samples:,} samples, {record.updated}"

@@ -31,10 +31,9 @@ from mcpi.errors import JobTimeout, McpiError, UsageError
 from mcpi.hub.binding import BoundModel, bind
 from mcpi.hub.executor import choose_executor
 from mcpi.hub.progress import NoProgress
-from mcpi.hub.records import JobBook
 from mcpi.hub.report import JobReport
-from mcpi.hub.request import EstimateRequest
-from mcpi.hub.run import JobRun, check_runs_there, measure, rate_book
+from mcpi.hub.request import JobRequest
+from mcpi.hub.run import JobRun, check_runs_there, job_book, measure, rate_book
 from mcpi.hub.warm import Warm
 from mcpi.settings import Settings
 
@@ -49,7 +48,7 @@ MAX_JOBS_AT_ONCE = 64
 class SweepOutcome:
     """One job of a sweep: what was asked, and its report or the error that ended it."""
 
-    request: EstimateRequest
+    request: JobRequest
     report: JobReport | None = None
     error: McpiError | None = None
     #: When the job started and ended, in seconds from the sweep's start.
@@ -57,24 +56,21 @@ class SweepOutcome:
     ended: float = 0.0
 
 
-def describe(request: EstimateRequest) -> str:
+def describe(request: JobRequest) -> str:
     """A sweep job in a few words: its parameters, else its seed."""
     if request.params:
         return ", ".join(f"{k}={v!r}" for k, v in request.params.items())
     return f"seed {request.seed}"
 
 
-def check_sweep(requests: Sequence[EstimateRequest]) -> list[BoundModel | None]:
+def check_sweep(requests: Sequence[JobRequest]) -> list[BoundModel]:
     """Every job of the sweep, checked before any runs; one bad job refuses them all."""
     if not requests:
         raise UsageError("a sweep needs at least one job")
     if any(r.resume is not None for r in requests):
         raise UsageError("a sweep starts new jobs: resume a job of one alone, with --resume")
-    bound: list[BoundModel | None] = []
+    bound: list[BoundModel] = []
     for k, request in enumerate(requests, 1):
-        if request.model is None:
-            bound.append(None)
-            continue
         try:
             bound.append(bind(request.model, dict(request.params), request.output))
         except UsageError as exc:
@@ -84,7 +80,7 @@ def check_sweep(requests: Sequence[EstimateRequest]) -> list[BoundModel | None]:
     return bound
 
 
-def with_seeds(requests: Sequence[EstimateRequest]) -> list[EstimateRequest]:
+def with_seeds(requests: Sequence[JobRequest]) -> list[JobRequest]:
     """The jobs given no seed share one fresh seed: common random numbers, so that the
     differences between a sweep's points are not drowned in independent noise."""
     common = new_seed()
@@ -92,7 +88,7 @@ def with_seeds(requests: Sequence[EstimateRequest]) -> list[EstimateRequest]:
 
 
 def run_sweep(
-    requests: Sequence[EstimateRequest], settings: Settings, warm: Warm | None = None
+    requests: Sequence[JobRequest], settings: Settings, warm: Warm | None = None
 ) -> list[SweepOutcome]:
     """Run every job of ``requests`` at once where ``settings`` say (or on ``warm``).
 
@@ -115,13 +111,13 @@ def run_sweep(
 class _Sweep:
     def __init__(
         self,
-        requests: list[EstimateRequest],
-        bound: list[BoundModel | None],
+        requests: list[JobRequest],
+        bound: list[BoundModel],
         settings: Settings,
         warm: Warm,
     ) -> None:
         self.requests, self.bound, self.settings, self.warm = requests, bound, settings, warm
-        self.book = JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
+        self.book = job_book(settings)
         self.outcomes: list[SweepOutcome | None] = [None] * len(requests)
         self.bugs: list[BaseException] = []
         self.stop = threading.Event()
@@ -132,15 +128,15 @@ class _Sweep:
 
     def run(self) -> list[SweepOutcome]:
         first = self.bound[0]
-        executor = self.warm.job(self.requests[0].model, first.call.name if first else None)
+        executor = self.warm.job()
         for each in self.bound:
             check_runs_there(each, executor)
         # One preflight and one measurement for all: refused here, nothing has run.
-        slots = executor.prepare(first.call if first else None)
+        slots = executor.prepare(first.call, first.source)
         self.share = min(len(self.requests), MAX_JOBS_AT_ONCE, JOBS_PER_SLOT * sum(slots.values()))
         if any(r.chunk_size is None for r in self.requests):
             book = rate_book(executor, self.settings, first)
-            self.capacity = measure(executor, slots, book, call=first.call if first else None)
+            self.capacity = measure(executor, slots, book, first.call)
         if self.settings.timeout:
             self.deadline = time.monotonic() + self.settings.timeout
         self.book.prune()
@@ -180,7 +176,7 @@ class _Sweep:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             error = JobTimeout("the sweep's deadline passed before this job started")
             return SweepOutcome(request, error=error)
-        executor = self.warm.job(request.model, bound.call.name if bound else None)
+        executor = self.warm.job()
         run = JobRun(
             executor,
             list(self.warm.why),

@@ -1,4 +1,4 @@
-"""A job's running totals as its chunks come in: what ``estimate --plot`` draws.
+"""A job's running totals as its chunks come in: what ``--plot`` draws.
 
 The trace keeps (seconds, darts, sums) after chunks arrive, thinned so that it never
 holds more than ``max_points`` points however many chunks the job has: when full, every
@@ -21,12 +21,8 @@ from mcpi.core.tally import add_sums
 class Point:
     seconds: float
     darts: int
-    #: The exact sums counted by then: ``(hits,)`` for π.
+    #: The exact sums counted by then.
     sums: tuple[int, ...]
-
-    @property
-    def hits(self) -> int:
-        return self.sums[0] if self.sums else 0
 
 
 @dataclass
@@ -41,11 +37,6 @@ class Trace:
     _stride: int = 1
     _seen: int = 0
     _began: float | None = None
-
-    @property
-    def hits(self) -> int:
-        """A π job's hits counted so far."""
-        return self.sums[0] if self.sums else 0
 
     def start(self, total: int) -> None:
         if self._began is None:

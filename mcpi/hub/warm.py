@@ -24,21 +24,20 @@ from mcpi.core.model import ModelCall
 from mcpi.core.tally import JobTally
 from mcpi.core.tuning import Capacity
 from mcpi.hub.executor import Executor
-from mcpi.hub.local import LocalPool
 
 #: A preflight answer (workers, slots, their models) is reused this long: workers come
 #: and go, and a job on a cluster that has gone is best refused at once (exit 7).
 PREPARE_SECONDS = 60.0
 
 
-def code_key(model: ModelCall | None) -> str:
+def code_key(model: ModelCall) -> str:
     """What a preflight checks of a model: its code (name, version, digest)."""
-    return "pi" if model is None else f"{model.name} {model.version} {model.digest}"
+    return f"{model.name} {model.version} {model.digest}"
 
 
-def model_key(model: ModelCall | None) -> str:
+def model_key(model: ModelCall) -> str:
     """What makes a model's rates its own: its code and its parameters."""
-    return code_key(model) if model is None else f"{code_key(model)} {model.params!r}"
+    return f"{code_key(model)} {model.params!r}"
 
 
 class Warm:
@@ -59,29 +58,30 @@ class Warm:
     def where(self) -> str:
         return self.inner.where
 
-    def job(self, model_source: str | None = None, model_name: str | None = None) -> WarmJob:
-        """The executor for one job (of the model ``model_source`` names, ``model_name``)."""
-        if isinstance(self.inner, LocalPool) and model_source and model_name:
-            self.inner.sources[model_name] = model_source
+    def job(self) -> WarmJob:
+        """The executor for one job."""
         return WarmJob(self)
 
-    def prepare(self, model: ModelCall | None = None) -> tuple[dict[str, int], list[str]]:
+    def prepare(
+        self, model: ModelCall, source: str | None = None
+    ) -> tuple[dict[str, int], list[str]]:
         """The inner executor's answer and its notes, asked again once it is
-        :data:`PREPARE_SECONDS` old. Jobs of one model share it, whatever their parameters.
+        :data:`PREPARE_SECONDS` old. Jobs of one model's code share it, whatever their
+        parameters.
         """
-        key = code_key(model)
+        key = f"{code_key(model)} {source}"
         with self._lock:
             known = self._prepared.get(key)
             if known is not None and time.monotonic() - known[0] < PREPARE_SECONDS:
                 return dict(known[1]), list(known[2])
             before = len(self.inner.notes)
-            slots = self.inner.prepare(model)
+            slots = self.inner.prepare(model, source)
             notes = self.inner.notes[before:]
             del self.inner.notes[before:]
             self._prepared[key] = (time.monotonic(), dict(slots), notes)
             return dict(slots), list(notes)
 
-    def calibrate(self, model: ModelCall | None = None) -> Capacity:
+    def calibrate(self, model: ModelCall) -> Capacity:
         key = model_key(model)
         with self._lock:
             if key not in self._capacity:
@@ -112,12 +112,12 @@ class WarmJob:
     def description(self) -> str:
         return self.warm.inner.description
 
-    def prepare(self, model: ModelCall | None = None) -> dict[str, int]:
-        slots, notes = self.warm.prepare(model)
+    def prepare(self, model: ModelCall, source: str | None = None) -> dict[str, int]:
+        slots, notes = self.warm.prepare(model, source)
         self.notes += notes
         return slots
 
-    def calibrate(self, model: ModelCall | None = None) -> Capacity:
+    def calibrate(self, model: ModelCall) -> Capacity:
         return self.warm.calibrate(model)
 
     def run(

@@ -26,15 +26,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mcpi.core.exact import SCALE_BITS
-from mcpi.core.kernel import count_hits
+from mcpi.core.kernel import count_hits, dart_sums
 from mcpi.core.model import Model, ParamValue, model
 
 
 def _pi_sums(seed: int, start: int, stop: int, params: Mapping[str, ParamValue]) -> tuple[int, ...]:
     # Samples are 4·1{hit}: Σx = 4·hits and Σx² = 16·hits, exactly, from the dart kernel.
-    hits = count_hits(seed, start, stop)
-    return (4 * hits) << SCALE_BITS, (16 * hits) << SCALE_BITS
+    return dart_sums(count_hits(seed, start, stop))
 
 
 def _darts(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -55,6 +53,11 @@ pi = Model(
     version="1",
     description="π by darts: the dart kernel of `mcpi-hub estimate` (4·1{hit})",
     chunk_sums=_pi_sums,
+    # A proportion: reported with Wilson's interval, as `estimate` always has.
+    binary={"pi": 4.0},
+    # The dart stream and hit test of mcpi.core.kernel, version 1: the tests pin its
+    # answers (tests/core/data/pinned.json), whatever else this file holds.
+    code="darts-1",
 )
 
 

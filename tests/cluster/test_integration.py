@@ -65,11 +65,12 @@ def test_the_hub_alone_listens_for_its_chunks_and_keeps_its_subscription_for_the
     from mcpi.cluster.client import ClusterClient
     from mcpi.core.job import Job
     from mcpi.core.plan import Plan
+    from mcpi.models.builtin import pi
     from mcpi.settings import load_settings
 
     client = ClusterClient(load_settings(env=cluster_env))
     listeners = Listeners(client.results)
-    job = Job("listeners", 7, Plan(2, 1))
+    job = Job("listeners", 7, Plan(2, 1), pi.call({}))
     ids = [chunk_task_id(job.id, i) for i in range(2)]
     redis = redis_server.client()
     try:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from mcpi import models
+from mcpi.core.kernel import count_hits, dart_sums
 from mcpi.core.messages import (
     MalformedMessage,
     count_chunk_message,
+    decode_exact,
     decode_job,
     decode_result,
+    decode_sums,
+    encode_exact,
     encode_job,
     encode_result,
     tally_wave_message,
@@ -17,11 +22,16 @@ from mcpi.core.tally import MissingChunks
 from tests.helpers import JOB, PLAN, result
 
 
+def count(job: object, chunk: object) -> dict[str, object]:
+    """The chunk task's body on a worker with the installed models."""
+    return count_chunk_message(job, chunk, models.resolve)
+
+
 def test_chord_callback_absorbs_duplicates_and_refuses_gaps() -> None:
-    messages = [count_chunk_message(encode_job(JOB), [i, *divmod_bounds(i)]) for i in range(10)]
+    messages = [count(encode_job(JOB), [i, *divmod_bounds(i)]) for i in range(10)]
     totals = tally_wave_message(messages + messages[:3], encode_job(JOB), 0, 10)
     assert totals["duplicates"] == 3
-    assert totals["hits"] == sum(m["chunk"]["hits"] for m in messages)
+    assert decode_sums(totals) == dart_sums(count_hits(JOB.seed, 0, PLAN.darts))
     with pytest.raises(MissingChunks):
         tally_wave_message(messages[:9] + messages[:1], encode_job(JOB), 0, 10)
 
@@ -39,6 +49,10 @@ def divmod_bounds(index: int) -> list[int]:
         {"chunk": {}},
         {
             "chunk": {"index": 0, "start": 0, "stop": 100, "hits": "5"},
+            "telemetry": {"host": "h", "pid": 1, "seconds": 0.1, "version": "x"},
+        },
+        {
+            "chunk": {"index": 0, "start": 0, "stop": 100, "sums": ["1p5"]},
             "telemetry": {"host": "h", "pid": 1, "seconds": 0.1, "version": "x"},
         },
     ],
@@ -64,9 +78,28 @@ def test_result_messages_round_trip() -> None:
 )
 def test_chunk_task_refuses_messages_off_the_plan(job: object, chunk: object) -> None:
     with pytest.raises(MalformedMessage):
-        count_chunk_message(job, chunk)
+        count(job, chunk)
 
 
 def test_job_messages_round_trip_a_full_128_bit_seed() -> None:
-    job = JOB.__class__("j", 2**128 - 1, PLAN)
+    job = JOB.__class__("j", 2**128 - 1, PLAN, JOB.model)
     assert decode_job(encode_job(job)) == job
+
+
+def test_a_pi_result_of_mcpi_0_1_0_reads_as_the_pi_model_s_sums() -> None:
+    # Its hub journals, and results its workers stored, carry "hits".
+    old = encode_result(result(4))
+    old["chunk"] = {k: v for k, v in old["chunk"].items() if k != "sums"} | {"hits": 50}
+    assert decode_result(old) == result(4)
+    # ... and decimal sums.
+    old["chunk"] = {"index": 4, "start": 400, "stop": 500, "sums": [str(s) for s in dart_sums(50)]}
+    assert decode_result(old) == result(4)
+
+
+def test_exact_sums_travel_short_and_come_back_exact() -> None:
+    for value in (0, 1, -1, 3 << 1074, -(12345 << 900), (1 << 2200) - 1, 10**300):
+        assert decode_exact(encode_exact(value)) == value
+    assert len(encode_result(result(4))["chunk"]["sums"][0]) < 12  # pi's hits, shifted
+    for bad in ("", "0x10", "1p99999", "p5", "-", "1e5", 12, None, "9" * 1001):
+        with pytest.raises(MalformedMessage):
+            decode_exact(bad)

@@ -11,12 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcpi.core.chunk import compute_model_chunk
+from mcpi.core.chunk import compute_chunk
 from mcpi.core.exact import exact_sum
 from mcpi.core.job import Job
 from mcpi.core.messages import (
     MalformedMessage,
     count_chunk_message,
+    decode_exact,
     decode_result,
     encode_chunk,
     encode_job,
@@ -205,13 +206,15 @@ def test_the_task_body_runs_only_the_named_installed_model() -> None:
     job = job_of(walk, {"limit": 2}, 4 * BLOCK, BLOCK)
     message = encode_job(job)
     chunk = encode_chunk(job.plan.chunk(1))
-    result = decode_result(count_chunk_message(message, chunk, resolver(walk)))
+    walk_only = resolver(walk)
+    result = decode_result(count_chunk_message(message, chunk, walk_only))
     assert job.model is not None
     assert result.sums == chunk_sums(walk, job.model, 9, BLOCK, 2 * BLOCK)
     with pytest.raises(UnknownModel):
         count_chunk_message(message, chunk, resolver(ball))
-    with pytest.raises(ModelError, match="runs no models"):
-        count_chunk_message(message, chunk)
+    # A job that names no model (a hub of mcpi 0.1.0 sent π that way) runs nothing.
+    with pytest.raises(MalformedMessage, match="names its model"):
+        count_chunk_message({k: v for k, v in message.items() if k != "model"}, chunk, walk_only)
     # The same name with other code (another version or digest) is refused.
     other = model("walk", outputs=("steps", "end"), params={"limit": 10}, block=BLOCK, version="2")(
         walk.function
@@ -225,14 +228,14 @@ def test_the_task_body_runs_only_the_named_installed_model() -> None:
 def test_model_results_round_trip_and_tally_exactly_once() -> None:
     job = job_of(walk, {"limit": 2}, 4 * BLOCK, BLOCK)
     assert job.model is not None
-    results = [compute_model_chunk(walk, job.model, 9, c) for c in job.plan.chunks()]
+    results = [compute_chunk(walk, job.model, 9, c) for c in job.plan.chunks()]
     for r in results:
         assert decode_result(encode_result(r)) == r
     messages = [encode_result(r) for r in results]
     totals = tally_wave_message([*messages, messages[2]], encode_job(job), 0, 4)
     assert totals["duplicates"] == 1
     serial = chunk_sums(walk, job.model, 9, 0, 4 * BLOCK)
-    assert [int(s) for s in totals["sums"]] == list(serial)
+    assert [decode_exact(s) for s in totals["sums"]] == list(serial)
     # A second copy of a chunk with other sums is a contradiction, not a duplicate.
     tally = WaveTally(job.plan, range(4), job.width)
     tally.add(results[0])

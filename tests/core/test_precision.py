@@ -8,20 +8,17 @@ import math
 import numpy as np
 import pytest
 
-from mcpi.core.precision import (
-    MAX_GROWTH,
-    MIN_GROWTH,
-    MIN_PILOT,
-    PrecisionTarget,
-    looks,
-    next_look,
-    pilot_darts,
-    reached,
-    rule_half_width,
-)
-from mcpi.core.stats import Z95, estimate
+from mcpi.core.kernel import dart_sums
+from mcpi.core.precision import MAX_GROWTH, MIN_GROWTH, MIN_PILOT, Precision, Sums, looks
+from mcpi.core.stats import Z95
+from tests.helpers import pi_estimate as estimate
 
 P = math.pi / 4
+
+
+def pi_target(half_width: float, max_darts: int) -> Precision:
+    """π's precision target: its one output is binary, 4·1{hit}."""
+    return Precision(half_width, max_darts, binary=4.0)
 
 
 def binomial_stream(rng: np.random.Generator) -> object:
@@ -36,15 +33,32 @@ def binomial_stream(rng: np.random.Generator) -> object:
     return hits_at
 
 
+def as_sums(hits_at: object) -> object:
+    """The pi model's exact sums over the first n darts of a hit-counting stream."""
+
+    def sums_at(darts: int) -> Sums:
+        return dart_sums(hits_at(darts))  # type: ignore[operator]
+
+    return sums_at
+
+
+def reached(target: Precision, hits: int, darts: int) -> bool:
+    return target.reached(dart_sums(hits), darts)
+
+
+def next_look(target: Precision, hits: int, darts: int) -> int:
+    return target.next_look(dart_sums(hits), darts)
+
+
 @pytest.mark.parametrize("half_width", [0.02, 0.005])
 def test_intervals_cover_pi_although_looked_at_repeatedly(half_width: float) -> None:
     rng = np.random.default_rng(20261125)
-    target = PrecisionTarget(half_width, 10**9)
+    target = pi_target(half_width, 10**9)
     runs, covered, darts_used = 3000, 0, []
     n_star = (Z95 * 4 * math.sqrt(P * (1 - P)) / half_width) ** 2
     for _ in range(runs):
         hits_at = binomial_stream(rng)
-        darts = looks(target, hits_at)[-1]  # type: ignore[arg-type]
+        darts = looks(target, as_sums(hits_at))[-1]  # type: ignore[arg-type]
         e = estimate(hits_at(darts), darts)  # type: ignore[operator]
         assert e.half_width <= half_width
         covered += e.ci_low <= math.pi <= e.ci_high
@@ -56,32 +70,33 @@ def test_intervals_cover_pi_although_looked_at_repeatedly(half_width: float) -> 
 
 
 def test_looks_grow_within_bounds_and_stop_at_the_bound() -> None:
-    target = PrecisionTarget(1e-6, 10**9)
+    target = pi_target(1e-6, 10**9)
     hits_at = binomial_stream(np.random.default_rng(1))
-    made = looks(target, hits_at)  # type: ignore[arg-type]
+    made = looks(target, as_sums(hits_at))  # type: ignore[arg-type]
     assert made[-1] == 10**9
     assert made == sorted(made)
     for before, after in itertools.pairwise(made):
-        assert before * MIN_GROWTH <= after or after == target.max_darts
+        assert before * MIN_GROWTH <= after or after == target.max_samples
         assert after <= before * MAX_GROWTH
 
 
 def test_pilot_is_small_but_not_tiny() -> None:
-    assert pilot_darts(PrecisionTarget(0.5, 10**9)) == MIN_PILOT
-    assert pilot_darts(PrecisionTarget(1e-5, 10**16)) == pytest.approx(9.6e9, rel=0.01)
-    assert pilot_darts(PrecisionTarget(1e-5, 1000)) == 1000
+    assert pi_target(0.5, 10**9).pilot() == MIN_PILOT
+    assert pi_target(1e-5, 10**16).pilot() == pytest.approx(9.6e9, rel=0.01)
+    assert pi_target(1e-5, 1000).pilot() == 1000
 
 
 def test_a_degenerate_count_does_not_stop_early() -> None:
     # Every dart hit: the naive variance estimate is 0 (a naive rule would stop at
     # once); with the 1/n term the rule needs n >= z/H darts.
-    target = PrecisionTarget(1e-4, 10**9)
+    target = pi_target(1e-4, 10**9)
     assert not reached(target, MIN_PILOT, MIN_PILOT)
-    assert rule_half_width(MIN_PILOT, MIN_PILOT) == pytest.approx(Z95 / MIN_PILOT)
+    assert target.variance(dart_sums(MIN_PILOT), MIN_PILOT) == 0
+    assert Precision.rule_half_width(0.0, MIN_PILOT) == pytest.approx(Z95 / MIN_PILOT)
 
 
 def test_next_look_aims_at_the_needed_darts() -> None:
-    target = PrecisionTarget(1e-3, 10**12)
+    target = pi_target(1e-3, 10**12)
     darts = 10**6
     hits = round(P * darts)
     following = next_look(target, hits, darts)
@@ -92,7 +107,7 @@ def test_next_look_aims_at_the_needed_darts() -> None:
 @pytest.mark.parametrize("half_width", [0.0, -1.0, 4.0, math.inf, math.nan])
 def test_invalid_targets_are_refused(half_width: float) -> None:
     with pytest.raises(ValueError, match="half-width"):
-        PrecisionTarget(half_width, 10**9)
+        pi_target(half_width, 10**9)
 
 
 def skewed_stream(rng: np.random.Generator) -> object:
@@ -113,12 +128,11 @@ def skewed_stream(rng: np.random.Generator) -> object:
 
 def test_a_model_precision_target_covers_the_mean_with_a_skewed_output() -> None:
     from mcpi.core.exact import output_estimate
-    from mcpi.core.precision import ModelPrecision
 
     rng = np.random.default_rng(20261203)
     mean, variance = math.exp(0.5), (math.e - 1) * math.e  # lognormal(0, 1)
     half_width = 0.02
-    target = ModelPrecision(half_width, 10**8, output=0, block=64)
+    target = Precision(half_width, 10**8, output=0, block=64)
     n_star = variance * (Z95 / half_width) ** 2
     runs, covered, used = 800, 0, []
     for _ in range(runs):
@@ -138,9 +152,7 @@ def test_a_model_precision_target_covers_the_mean_with_a_skewed_output() -> None
 
 
 def test_a_model_target_stops_at_its_bound_in_whole_blocks() -> None:
-    from mcpi.core.precision import ModelPrecision
-
-    target = ModelPrecision(1e-9, 100_000, output=1, block=4096)
+    target = Precision(1e-9, 100_000, output=1, block=4096)
     sums_at = skewed_stream(np.random.default_rng(2))
     samples, sums = 0, ()
     made = []

@@ -10,32 +10,42 @@ from pathlib import Path
 import pytest
 
 from mcpi.core.chunk import ChunkResult, Telemetry
+from mcpi.core.kernel import dart_sums
 from mcpi.core.plan import Chunk
 from mcpi.hub.records import DONE, RUNNING, ChunkJournal, JobBook, JobRecord, RecordError, Stage
 from mcpi.hub.trace import Trace
+from tests.helpers import PI
 
 JOB = "0123456789abcdef"
 
 
 def record(job_id: str = JOB, **fields: object) -> JobRecord:
     return JobRecord(
-        id=job_id, seed=7, mode="local", where="local", request={"darts": 100}, **fields
-    )  # type: ignore[arg-type]
+        id=job_id,
+        seed=7,
+        mode="local",
+        where="local",
+        model=PI.to_json() | {"source": "pi"},
+        request={"samples": 100},
+        view="estimate",
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def result(index: int, hits: int = 3) -> ChunkResult:
     return ChunkResult(
-        Chunk(index, index * 10, index * 10 + 10), (hits,), Telemetry("h", 1, 0.1, "v")
+        Chunk(index, index * 10, index * 10 + 10), dart_sums(hits), Telemetry("h", 1, 0.1, "v")
     )
 
 
 def test_a_record_survives_a_round_trip(tmp_path: Path) -> None:
     book = JobBook(tmp_path)
-    original = record(stages=[Stage(0, 60, 10, hits=47), Stage(60, 40, 10)])
+    original = record(stages=[Stage(0, 60, 10, dart_sums(47)), Stage(60, 40, 10)])
     book.save(original)
     loaded = book.load(JOB)
     assert loaded == original
-    assert loaded.counted == ((47,), 60) and loaded.status == RUNNING
+    assert loaded.counted == (dart_sums(47), 60) and loaded.status == RUNNING
+    assert json.loads((tmp_path / f"{JOB}.json").read_text())["format"] == 2
     assert (tmp_path / f"{JOB}.json").stat().st_mode & 0o077 == 0  # private, like the cache
 
 
@@ -103,10 +113,10 @@ def test_the_trace_stays_small_and_ends_on_the_total() -> None:
     assert len(trace.points) <= 101
     assert trace.points[-1].darts == 10 * 10_001 == trace.darts
     darts = [p.darts for p in trace.points]
-    assert darts == sorted(darts) and trace.hits == trace.points[-1].hits
+    assert darts == sorted(darts) and trace.sums == trace.points[-1].sums
 
 
 def test_a_done_record_says_so(tmp_path: Path) -> None:
     book = JobBook(tmp_path)
-    book.save(record(status=DONE, result={"darts": 100, "hits": 78, "pi": 3.12}))
+    book.save(record(status=DONE, result={"samples": 100, "outputs": {"pi": {"mean": 3.12}}}))
     assert book.load(JOB).status == DONE

@@ -1,0 +1,230 @@
+"""Rendering a job's report, text or JSON: one renderer, π's report its ``estimate`` view.
+
+Every job is a model's (π is the model ``pi``); what ``run`` prints is the model's
+outputs, what ``estimate`` prints is the same report in π's words: its one output as π
+with the hit count, sizes in darts. The lines and keys both views share are built
+once, in the view's unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcpi import __version__
+from mcpi.cli.render import decimals_for, table
+from mcpi.core.exact import OutputEstimate, successes_of
+from mcpi.hub.records import Stage
+from mcpi.hub.report import JobReport
+from mcpi.hub.request import ESTIMATE
+
+
+def as_text(report: JobReport) -> str:
+    """The job's report as ``run`` prints it, or ``estimate`` for π."""
+    unit = report.view.unit
+    if report.view is ESTIMATE:
+        head, size, blocks = _pi_lines(report)
+    else:
+        head = [f"model {model_line(report.model)}"]
+        for output in report.outputs:
+            head += output_lines(output)
+        size = f"{report.samples:,} samples; seed {report.seed}; job {report.job_id}"
+        blocks = f", blocks of {report.model['block']:,}"
+    lines = [
+        *head,
+        size,
+        f"{report.chunks:,} chunk(s) of {report.chunk_size:,}{chunking_text(report)}{blocks}"
+        + stages_text(report),
+        f"wall {report.wall_seconds:.3g} s, {report.samples_per_second:.3g} {unit}/s "
+        f"on the {report.ran_on}",
+    ]
+    return "\n".join(lines + work_lines(report)) + "\n"
+
+
+def _pi_lines(report: JobReport) -> tuple[list[str], str, str]:
+    (pi,) = report.outputs
+    d = decimals_for(pi.std_error)
+    interval = f"95% CI {pi.ci_low:.{d}f} … {pi.ci_high:.{d}f}"
+    head = [
+        f"π ≈ {pi.mean:.{d}f} ± {pi.half_width:.2g}  ({interval})",
+        f"error vs π: {pi.error:+.2g} ({pi.error_in_std_errors:+.2f} standard errors)",
+    ]
+    size = (
+        f"{report.samples:,} darts, {pi.successes:,} hits; seed {report.seed}; job {report.job_id}"
+    )
+    return head, size, ""
+
+
+def model_line(model: dict[str, Any]) -> str:
+    """``call (S=100.0, K=100.0) v1`` : a model call in a few words."""
+    params = ", ".join(f"{k}={v!r}" for k, v in sorted(model.get("params", {}).items()))
+    return f"{model['name']}{f' ({params})' if params else ''}, version {model['version']}"
+
+
+def output_lines(output: OutputEstimate) -> list[str]:
+    d = decimals_for(output.std_error)
+    lines = [
+        f"{output.name} ≈ {output.mean:.{d}f} ± {output.half_width:.2g}  "
+        f"(95% CI {output.ci_low:.{d}f} … {output.ci_high:.{d}f}; "
+        f"std error {output.std_error:.3g})"
+    ]
+    if output.exact is not None and output.error is not None:
+        sigmas = output.error_in_std_errors
+        lines.append(
+            f"  exact {output.exact!r}: error {output.error:+.2g} ({sigmas:+.2f} standard errors)"
+        )
+    return lines
+
+
+def work_lines(report: JobReport) -> list[str]:
+    """What every job report ends with: a resumed run's share, the hosts' table, notes."""
+    unit = report.view.unit
+    lines = []
+    if report.earlier_samples:
+        lines.append(
+            f"resumed: this run threw {report.thrown_samples:,} {unit}, an earlier one "
+            f"{report.earlier_samples:,}; rates and hosts are this run's"
+        )
+    lines.append("")
+    header = ("host", unit, "chunks", f"{unit}/s", f"per-slot {unit}/s")
+    rows = [
+        (
+            h.host,
+            f"{h.darts:,}",
+            f"{h.chunks:,}",
+            f"{h.darts_per_second:.3g}",
+            f"{h.darts_per_busy_second:.3g}",
+        )
+        for h in report.hosts
+    ]
+    lines += table(header, rows)
+    if report.duplicates:
+        lines.append(
+            f"\n{report.duplicates} duplicate chunk result(s) were absorbed (counted once)"
+        )
+    lines += [f"note: {note}" for note in report.notes]
+    return lines
+
+
+def stages_text(report: JobReport) -> str:
+    if report.precision is None:
+        return ""
+    looks = " + ".join(f"{s.samples:.3g}" for s in report.stages)
+    return f"; {len(report.stages)} stage(s) of {report.view.unit}: {looks}"
+
+
+def chunking_text(report: JobReport) -> str:
+    if report.chunking is None:
+        return " (as first planned)" if report.resumed else " (--chunk-size)"
+    return f" (automatic: {report.chunking.bound_by})"
+
+
+def as_json(report: JobReport) -> dict[str, Any]:
+    """The job's report as one JSON object: ``run``'s keys, or ``estimate``'s for π.
+
+    The keys that count things are named in the view's unit (``samples``,
+    ``samples_per_second``, ... or ``darts``, ...).
+    """
+    unit = report.view.unit
+    estimate = report.view is ESTIMATE
+    precision = report.precision
+    stages = []
+    for stage in report.stages:
+        entry: dict[str, Any] = {"first": stage.first, unit: stage.samples}
+        entry["chunk_size"] = stage.chunk_size
+        if estimate:
+            entry["hits"] = _hits(stage, report.outputs[0])
+        stages.append(entry)
+    shared = {
+        "seed": report.seed,
+        "job_id": report.job_id,
+        "resumed": report.resumed,
+        "chunks": report.chunks,
+        "chunk_size": report.chunk_size,
+        "chunking": chunking_json(report),
+        "stages": stages,
+        "precision": None
+        if precision is None
+        else {
+            "half_width": precision.half_width,
+            **({"output": report.targeted.name} if report.view.names_output else {}),
+            f"max_{unit}": precision.bound,
+            "reached": report.precision_reached,
+        },
+        "wall_seconds": report.wall_seconds,
+        f"{unit}_per_second": report.samples_per_second,
+        f"thrown_{unit}": report.thrown_samples,
+        "mode": report.mode,
+        "ran_on": report.ran_on,
+        "hosts": hosts_json(report),
+        "duplicates": report.duplicates,
+        "hub_version": __version__,
+        "worker_versions": report.worker_versions,
+        "notes": report.notes,
+    }
+    if estimate:
+        (pi,) = report.outputs
+        own: dict[str, Any] = {
+            "pi": pi.mean,
+            "std_error": pi.std_error,
+            "ci95": [pi.ci_low, pi.ci_high],
+            "half_width": pi.half_width,
+            "error": pi.error,
+            "darts": report.samples,
+            "hits": pi.successes,
+        }
+    else:
+        own = {
+            "model": report.model["name"],
+            "params": report.model["params"],
+            "version": report.model["version"],
+            "digest": report.model["digest"],
+            "block": report.model["block"],
+            "samples": report.samples,
+            "outputs": {o.name: output_json(o) for o in report.outputs},
+        }
+    return own | shared
+
+
+def _hits(stage: Stage, pi: OutputEstimate) -> int | None:
+    """A π stage's hits: the successes of the binary output ``pi`` (None: not counted)."""
+    if stage.sums is None or pi.binary is None:
+        return None
+    return successes_of(stage.samples, stage.sums[0], stage.sums[1], pi.binary)
+
+
+def output_json(output: OutputEstimate) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "mean": output.mean,
+        "std_error": output.std_error,
+        "ci95": [output.ci_low, output.ci_high],
+        "variance": output.variance,
+    }
+    if output.exact is not None:
+        entry["exact"] = output.exact
+        entry["error"] = output.error
+    return entry
+
+
+def chunking_json(report: JobReport) -> dict[str, Any] | None:
+    if report.chunking is None or report.capacity is None:
+        return None  # given with --chunk-size
+    return {
+        "bound_by": report.chunking.bound_by,
+        "rates": sorted({h.source for h in report.capacity.hosts}),
+        "task_overhead_seconds": report.capacity.task_overhead,
+    }
+
+
+def hosts_json(report: JobReport) -> list[dict[str, Any]]:
+    unit = report.view.unit
+    return [
+        {
+            "host": h.host,
+            unit: h.darts,
+            "chunks": h.chunks,
+            "busy_seconds": h.busy_seconds,
+            f"{unit}_per_second": h.darts_per_second,
+            f"{unit}_per_busy_second": h.darts_per_busy_second,
+        }
+        for h in report.hosts
+    ]
