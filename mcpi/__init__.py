@@ -20,7 +20,7 @@ CLI and the hub.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 import importlib
 from typing import Any

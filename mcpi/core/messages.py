@@ -70,7 +70,7 @@ def encode_job(job: Job) -> dict[str, Any]:
 
 def decode_job(message: Any) -> Job:
     if isinstance(message, dict) and "model" not in message:
-        raise MalformedMessage("a job names its model (a hub older than mcpi 0.2?)")
+        raise MalformedMessage("a job names its model (a hub of mcpi 0.1 named none for π)")
     try:
         return Job(
             id=require_field(message, "id", str),
