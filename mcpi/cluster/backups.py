@@ -14,17 +14,25 @@ The policy (when a chunk is overdue, how many copies) is the pure core's
 A backup sent is published as a plain task, outside the wave's chord: a wave that a
 backup helped finish is checked by the hub's own tally, not by its chord callback
 (which would wait on the stuck copy).
+
+The job run tells :class:`Backups` what happens, as events in any order: a copy was
+seen running (:meth:`~Backups.started`), a copy's result arrived
+(:meth:`~Backups.result`, which says whether to count it), a beat of the wait
+(:meth:`~Backups.tick`, which may send copies), and the end (:meth:`~Backups.close`).
+It asks two things: which task ids to poll (:meth:`~Backups.watched`), and whether a
+wave had backups (:meth:`~Backups.helped`). What it needs of the cluster is
+:class:`Copies`: send copies, withdraw them, and whether the queue has drained.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
-from celery import Celery, states
+from celery import states
 
 from mcpi.cluster.chunks import chunk_group, chunk_result, chunk_task_id
 from mcpi.cluster.client import ClusterClient
@@ -70,12 +78,48 @@ class Books:
     chunks: set[int] = field(default_factory=set)
 
 
+class Copies(Protocol):
+    """What backups need of the cluster."""
+
+    def send(self, ids: Mapping[str, int]) -> None:
+        """Publish a copy of chunk ``i`` under task id ``t``, for each ``t: i``."""
+        ...
+
+    def revoke(self, ids: list[str]) -> None:
+        """Withdraw these copies (best effort: one already running comes back)."""
+        ...
+
+    def queue_drained(self) -> bool:
+        """Whether no chunk is waiting in the queue (slots would idle)."""
+        ...
+
+
+class ClusterCopies:
+    """:class:`Copies` of ``job``'s chunks on the cluster behind ``client``."""
+
+    def __init__(self, client: ClusterClient, job: Job) -> None:
+        self.client = client
+        self.job = job
+
+    def send(self, ids: Mapping[str, int]) -> None:
+        chunk_group(self.client.app, self.job, ids).apply_async()
+
+    def revoke(self, ids: list[str]) -> None:
+        self.client.revoke(ids)
+
+    def queue_drained(self) -> bool:
+        try:
+            ready, _ = self.client.queue_state()
+        except Exception:  # noqa: BLE001 - a broker away now is the job's watchdog's business
+            return False
+        return ready == 0
+
+
 class Backups:
     """The backup copies of one job run on the cluster (see the module docstring)."""
 
-    def __init__(self, client: ClusterClient, job: Job, slots: int) -> None:
-        self.client = client
-        self.app: Celery = client.app
+    def __init__(self, copies: Copies, job: Job, slots: int) -> None:
+        self.cluster = copies
         self.job = job
         #: Backups out at once, at most (0: none are sent).
         self.slots = slots
@@ -89,12 +133,15 @@ class Backups:
         self.late: dict[str, int] = {}
         #: The counted copy of every chunk that has (or had) other copies out.
         self.counted: dict[int, Counted] = {}
+        #: Backup copies sent per chunk: each copy's number, never reused (a failed
+        #: copy's task id holds its failure in the backend).
+        self.numbered: dict[int, int] = {}
         self.drained_since: float | None = None
         self.last_check = time.monotonic()
 
-    # -- what the hub polls ------------------------------------------------------------
+    # -- what the job run asks --------------------------------------------------------
 
-    def watched(self, missing: dict[str, int]) -> dict[str, int]:
+    def watched(self, missing: Mapping[str, int]) -> dict[str, int]:
         """Task ids to poll, and their chunks: ``missing`` originals, their backups, late copies."""
         ids = dict(missing)
         for index in set(missing.values()):
@@ -103,30 +150,51 @@ class Backups:
         ids.update(self.late)
         return ids
 
-    def saw_running(self, task_id: str, state: Any, now: float) -> None:
-        """A copy's ``STARTED`` state (``{"pid", "hostname"}``) seen in a poll."""
+    def late_copies(self) -> dict[str, int]:
+        """Copies still out for chunks counted already: what a last look compares."""
+        return dict(self.late)
+
+    def helped(self, wave: range) -> bool:
+        """Whether a backup was sent for a chunk of ``wave`` (its chord callback may not come)."""
+        return any(i in wave for i in self.books.chunks)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def started(self, task_id: str, state: Any, now: float) -> None:
+        """A copy's ``STARTED`` state (``{"pid", "hostname"}``) was seen at ``now``."""
         if task_id not in self.running:
             worker = state.get("hostname") if isinstance(state, dict) else None
             self.running[task_id] = Sighting(now, str(worker or "a worker"))
 
-    # -- results -------------------------------------------------------------------------
+    def result(
+        self, task_id: str, index: int, meta: dict[str, Any], tally: WaveTally | None
+    ) -> ChunkResult | None:
+        """A copy of chunk ``index`` finished (its stored ``meta``): the result to count
+        into the wave's ``tally``, or None.
 
-    def arrived(self, task_id: str, index: int, result: ChunkResult, tally: WaveTally) -> bool:
-        """Judge a copy's result: True if it is the chunk's first and must be counted.
-
-        A later copy is compared with the counted one; a contradiction fails the job.
+        None for a late or backup copy that did not succeed (withdrawn, or failed: the
+        other copies stand), and for a second copy of a chunk with backups, which is
+        compared with the counted one instead: a contradiction fails the job. The
+        original's failure fails the job, as without backups.
         """
+        if self._dropped(task_id, meta):
+            return None
+        result = chunk_result(index, meta)
+        if result.chunk.index != index:
+            raise JobFailed(
+                f"the result stored for chunk {index} is for chunk {result.chunk.index}"
+            )
         first = self.counted.get(index)
         if first is not None:
             self._compare(task_id, index, result, first)
-            return False
+            return None
         # Where it ran, read before its sighting is dropped: the node name, if seen.
         where = self.where(task_id, result)
         self.running.pop(task_id, None)
-        if tally.has(index):
+        if tally is not None and tally.has(index):
             # A second copy of a chunk no backup was sent for: a redelivery, which the
             # wave's tally absorbs (or refuses, if it contradicts the first).
-            return True
+            return result
         self.speed.add(result.chunk.darts, result.telemetry.seconds, result.telemetry.host)
         backups = self.copies.pop(index, [])
         if backups:
@@ -137,15 +205,53 @@ class Backups:
             others = [t for t in (original, *(t for t, _ in backups)) if t != task_id]
             self.late.update(dict.fromkeys(others, index))
             # Withdrawn if not started yet; a copy already running comes back and is compared.
-            self.client.revoke(others)
-        return True
+            self.cluster.revoke(others)
+        return result
 
-    def dropped(self, task_id: str, meta: dict[str, Any]) -> bool:
+    def tick(self, missing: Mapping[str, int], now: float) -> None:
+        """A beat of the wait for ``missing``: send backups of overdue chunks among them
+        if the queue has drained."""
+        if not self.slots or now - self.last_check < CHECK_SECONDS or not missing:
+            return
+        self.last_check = now
+        if self.speed.expected_seconds(1) is None:
+            return  # no chunk counted yet: nothing says what "overdue" is
+        running = [self._running(task_id, index) for task_id, index in missing.items()]
+        unseen = any(c.since is None for c in running)
+        if not unseen and not self._choose(running, now):
+            return
+        # A look at the queue, only when it could matter: a chunk is overdue, or was
+        # never seen running (held by a stopped process, or still queued).
+        if not self.cluster.queue_drained():
+            self.drained_since = None
+            return
+        if self.drained_since is None:
+            self.drained_since = now
+            running = [self._running(task_id, index) for task_id, index in missing.items()]
+        self._send(self._choose(running, now), now)
+
+    def close(self) -> str | None:
+        """The run is over: every copy still out is withdrawn. The report's line about
+        backups, if any were sent."""
+        out = [t for copies in self.copies.values() for t, _ in copies] + list(self.late)
+        if out:
+            self.cluster.revoke(out)
+        books = self.books
+        if not books.sent:
+            return None
+        return (
+            f"backups: {books.sent} copy(ies) of {len(books.chunks)} overdue chunk(s) sent "
+            f"once the queue had drained; {books.won} finished first, {books.agreed} late "
+            "copy(ies) came back and agreed, the rest were withdrawn"
+        )
+
+    # -- the books ------------------------------------------------------------------------
+
+    def _dropped(self, task_id: str, meta: dict[str, Any]) -> bool:
         """True for a copy to ignore: a late or backup copy that did not succeed.
 
         A withdrawn copy stores ``REVOKED`` when a worker receives it; a backup that
-        failed leaves its chunk to the other copies (an original's failure still
-        fails the job, as without backups).
+        failed leaves its chunk to the other copies.
         """
         if meta.get("status") == states.SUCCESS:
             return False
@@ -156,12 +262,6 @@ class Backups:
                 self.copies[index] = [c for c in copies if c[0] != task_id]
                 return True
         return False
-
-    def withdraw(self) -> None:
-        """Revoke every copy still out (a finished or failed job collects nothing more)."""
-        out = [t for copies in self.copies.values() for t, _ in copies] + list(self.late)
-        if out:
-            self.client.revoke(out)
 
     def _compare(self, task_id: str, index: int, result: ChunkResult, first: Counted) -> None:
         self.late.pop(task_id, None)
@@ -180,33 +280,6 @@ class Backups:
         if seen is not None:
             return seen.worker
         return f"pid {result.telemetry.pid} on {result.telemetry.host}"
-
-    def helped(self, wave: range) -> bool:
-        """Whether a backup was sent for a chunk of ``wave`` (its chord callback may not come)."""
-        return any(i in wave for i in self.books.chunks)
-
-    # -- sending -------------------------------------------------------------------------
-
-    def check(self, missing: dict[str, int], now: float) -> None:
-        """Send backups of overdue chunks among ``missing`` if the queue has drained."""
-        if not self.slots or now - self.last_check < CHECK_SECONDS or not missing:
-            return
-        self.last_check = now
-        if self.speed.expected_seconds(1) is None:
-            return  # no chunk counted yet: nothing says what "overdue" is
-        running = [self._running(task_id, index) for task_id, index in missing.items()]
-        unseen = any(c.since is None for c in running)
-        if not unseen and not self._choose(running, now):
-            return
-        # A look at the queue, only when it could matter: a chunk is overdue, or was
-        # never seen running (held by a stopped process, or still queued).
-        if not self._queue_drained():
-            self.drained_since = None
-            return
-        if self.drained_since is None:
-            self.drained_since = now
-            running = [self._running(task_id, index) for task_id, index in missing.items()]
-        self._send(self._choose(running, now), now)
 
     def _choose(self, running: list[Running], now: float) -> list[int]:
         return choose_backups(
@@ -238,40 +311,13 @@ class Backups:
             return
         ids = {}
         for index in indices:
-            copies = self.copies.setdefault(index, [])
-            task_id = backup_task_id(self.job.id, index, len(copies) + 1)
-            copies.append((task_id, now))
+            number = self.numbered[index] = self.numbered.get(index, 0) + 1
+            task_id = backup_task_id(self.job.id, index, number)
+            self.copies.setdefault(index, []).append((task_id, now))
             ids[task_id] = index
             self.books.chunks.add(index)
-        chunk_group(self.app, self.job, ids).apply_async()
+        self.cluster.send(ids)
         self.books.sent += len(ids)
-
-    def _queue_drained(self) -> bool:
-        try:
-            ready, _ = self.client.queue_state()
-        except Exception:  # noqa: BLE001 - a broker away now is the job's watchdog's business
-            return False
-        return ready == 0
-
-    # -- the end -------------------------------------------------------------------------
-
-    def finish(self, results: Iterable[tuple[str, int, dict[str, Any]]]) -> None:
-        """Compare the late copies among ``results`` (one last look)."""
-        for task_id, _, meta in results:
-            index = self.late.get(task_id)
-            if index is not None and not self.dropped(task_id, meta):
-                self._compare(task_id, index, chunk_result(index, meta), self.counted[index])
-
-    def note(self) -> str | None:
-        """The report's line about backups, if any were sent."""
-        books = self.books
-        if not books.sent:
-            return None
-        return (
-            f"backups: {books.sent} copy(ies) of {len(books.chunks)} overdue chunk(s) sent "
-            f"once the queue had drained; {books.won} finished first, {books.agreed} late "
-            "copy(ies) came back and agreed, the rest were withdrawn"
-        )
 
 
 def describe(sums: tuple[int, ...], samples: int, outputs: Sequence[str]) -> str:

@@ -1,4 +1,10 @@
-"""Whether a wave's chord callback is still to come, read from Celery's Redis backend.
+"""The chord verdict: does a wave's callback agree with the hub's tally, and will it come?
+
+The callback of a wave's chord tallies the wave's chunks on a worker; the hub compares
+its totals with its own tally of the same chunks (:func:`verdict`): two independent
+counts that must agree.
+
+Whether a wave's chord callback is still to come is read from Celery's Redis backend.
 
 A chunk's task stores its result, then counts itself as a part of its wave's chord; the
 part that completes the chord claims the callback, publishes it and marks the chord
@@ -23,6 +29,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from celery import states
+
+from mcpi.cluster.chunks import describe_failure
+from mcpi.core.messages import MalformedMessage, decode_sums
+from mcpi.core.tally import WaveTally
+from mcpi.errors import JobFailed
 
 #: Seconds after the hub counted a wave's last chunk before its chord may be judged
 #: stalled: far longer than a live pool process takes from storing a result to
@@ -60,3 +73,47 @@ class ChordWatch:
     def _key(self, suffix: str) -> bytes:
         key: bytes = self.backend.get_key_for_group(self.group_id, suffix)
         return key
+
+
+def verdict(tally: WaveTally, meta: dict[str, Any]) -> str | None:
+    """The hub's judgement of a wave's callback result ``meta``, given its own complete
+    ``tally`` of the wave: None if they agree, a note if the hub's tally stands in for a
+    callback that fired early; :class:`JobFailed` if they disagree or the callback failed.
+    """
+    wave = tally.indices
+    chunks = f"chunks {wave.start}-{wave.stop - 1}"
+    if meta["status"] == states.SUCCESS:
+        totals = meta["result"]
+        try:
+            agree = (decode_sums(totals), totals.get("darts")) == (tally.sums, tally.darts)
+        except MalformedMessage:
+            agree = False
+        if not agree:
+            raise JobFailed(
+                f"the chord callback of {chunks} does not agree with the hub's own tally of them"
+            )
+        return None
+    failure = meta.get("result") or {}
+    if failure.get("exc_type") == "MissingChunks" and tally.complete:
+        # A duplicated delivery made the chord fire before its last chunk: the
+        # callback saw the gap and refused; the hub's own tally has every chunk.
+        return (
+            f"the chord callback of {chunks} fired early (a chunk was delivered twice); "
+            "the hub's own complete tally was used"
+        )
+    raise JobFailed(f"the chord callback of {chunks} failed: " + describe_failure(meta))
+
+
+def lost(wave: range, watch: ChordWatch, ids: Mapping[str, int]) -> str:
+    """The note for a wave whose callback will not come (``ids``: its chunks' task ids)."""
+    uncounted = watch.uncounted(ids)
+    why = (
+        f"chunk(s) {', '.join(map(str, uncounted))} stored a result that the chord never "
+        "counted (a worker process lost in between)"
+        if uncounted
+        else "the worker process that completed the chord was lost before sending it"
+    )
+    return (
+        f"the chord callback of chunks {wave.start}-{wave.stop - 1} will not come: "
+        f"{why}; the hub's own tally of the wave was used"
+    )

@@ -197,13 +197,17 @@ def model(
     version: str = "0",
     description: str | None = None,
     check: Callable[..., None] | None = None,
+    binary: Mapping[str, float] | None = None,
 ) -> Callable[[Callable[..., Samples]], Model]:
     """Declare a model: a decorator over ``function(rng, n, **params)``.
 
     ``params`` maps each parameter to its default (its type is the default's) or to a
     type (``int`` or ``float``: a required parameter). ``check(**params)`` raises
     ValueError for values the model cannot take: they are refused with its message
-    before a job (or any job of a sweep) runs.
+    before a job (or any job of a sweep) runs. ``binary`` names outputs whose samples
+    are only ever 0 or a value c (an indicator times c), with c: their mean is c times a
+    proportion, reported with Wilson's interval, which stays honest for rare events
+    (a job whose sums say otherwise fails).
 
     >>> @model("coin", outputs=("heads",), exact={"heads": 0.5})
     ... def coin(rng, n):
@@ -222,6 +226,7 @@ def model(
             block=block,
             version=version,
             check=check,
+            binary=dict(binary or {}),
             description=description
             if description is not None
             else (inspect.getdoc(function) or "").split("\n", 1)[0],

@@ -17,6 +17,7 @@ associative: no grouping or order changes a bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mcpi.core.chunk import ChunkResult
@@ -186,3 +187,49 @@ class JobTally(Totals):
     @property
     def complete(self) -> bool:
         return self.darts == self.plan.darts
+
+
+class Collector:
+    """A job's results as they arrive, in any order: each chunk counted once, into its
+    wave's tally, each wave folded into the job's as it completes (so memory is bounded
+    by the waves open at once). ``counted`` is told of each chunk counted.
+
+    What the local pool and the in-process executor do with every result; the cluster
+    keeps its waves itself, beside their chords.
+    """
+
+    def __init__(
+        self, plan: Plan, width: int, counted: Callable[[ChunkResult], None] | None = None
+    ) -> None:
+        self.tally = JobTally(plan, width)
+        self.counted = counted
+        self._open: dict[range, WaveTally] = {}
+
+    def add(self, result: ChunkResult, earlier: bool = False) -> bool:
+        """Count ``result`` unless its chunk is counted already; True if it was new.
+
+        ``earlier``: a result an earlier run of the job counted (resumed).
+        """
+        indices = self.tally.plan.wave_of(result.chunk.index)
+        wave = self._open.get(indices)
+        if wave is None:
+            wave = self._open[indices] = self.tally.wave(indices)
+        new = wave.add(result, earlier)
+        if new and self.counted is not None:
+            self.counted(result)
+        if wave.complete:
+            self.tally.fold(self._open.pop(indices))
+        return new
+
+    def resume(self, earlier: Iterable[ChunkResult]) -> set[int]:
+        """Take the results an earlier run counted (the hub's journal); their chunks.
+
+        The tally's notes say how many were taken rather than recomputed.
+        """
+        done = {result.chunk.index for result in earlier if self.add(result, earlier=True)}
+        if done:
+            self.tally.notes.append(
+                f"resumed: {len(done):,} chunk(s) counted before were taken from the "
+                "journal, not recomputed"
+            )
+        return done

@@ -24,7 +24,7 @@ from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.model import ModelCall, ModelError, chunk_sums
 from mcpi.core.plan import Chunk
-from mcpi.core.tally import JobTally, WaveTally
+from mcpi.core.tally import Collector, JobTally
 from mcpi.core.tuning import Capacity, HostRate, next_calibration
 from mcpi.errors import JobFailed, JobTimeout
 from mcpi.hub import poolchild
@@ -121,29 +121,9 @@ class LocalPool:
     ) -> JobTally:
         """Count ``job``; a resumed one first takes the chunks counted ``earlier``."""
         plan = job.plan
-        tally = JobTally(plan, job.width)
-        open_waves: dict[range, WaveTally] = {}
-
-        def add(result: ChunkResult, earlier: bool = False) -> None:
-            indices = plan.wave_of(result.chunk.index)
-            wave = open_waves.get(indices)
-            if wave is None:
-                wave = open_waves[indices] = tally.wave(indices)
-            if wave.add(result, earlier):
-                counted(result)
-            if wave.complete:
-                tally.fold(open_waves.pop(indices))
-
-        done: set[int] = set()
-        if earlier:
-            for before in earlier:
-                add(before, earlier=True)
-                done.add(before.chunk.index)
-            if done:
-                tally.notes.append(
-                    f"resumed: {len(done):,} chunk(s) counted before were taken from the "
-                    "journal, not recomputed"
-                )
+        collector = Collector(plan, job.width, counted)
+        tally = collector.tally
+        done = collector.resume(earlier or ())
         results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         chunks = (c for c in plan.chunks() if c.index not in done)
         in_flight = 0
@@ -173,8 +153,7 @@ class LocalPool:
                 if not ok:
                     chunk, error = item
                     raise JobFailed(f"chunk {chunk.index} failed: {type(error).__name__}: {error}")
-                result: ChunkResult = item
-                add(result)
+                collector.add(item)
                 if submit():
                     in_flight += 1
             finished = True

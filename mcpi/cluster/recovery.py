@@ -1,0 +1,75 @@
+"""Riding out a result backend that goes away mid-job, or comes back without the job's state.
+
+The hub marks each job with a key in the backend that lives as long as the job's
+results (:meth:`Recovery.mark_job`): if it is gone, so are they (Redis restarted
+without its data). The chunk results the hub has read are in its own tally; everything
+else of the waves in flight is published again (same task ids, plain tasks: the chords'
+counters are gone, so their callbacks cannot fire and are not awaited). A chunk's
+result is a pure function of the chunk, so recomputing changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from mcpi.cluster.app import KEY_PREFIX
+from mcpi.cluster.client import REDIS_ERRORS, ClusterClient
+from mcpi.cluster.publisher import Publisher, WaveRun
+from mcpi.cluster.watchdog import Watchdog
+from mcpi.errors import Unreachable
+
+
+class Recovery:
+    """The backend's outages and lost state, for the job ``publisher`` publishes; the
+    waves ``in_flight`` are what a lost state must have sent again."""
+
+    def __init__(self, client: ClusterClient, publisher: Publisher, in_flight: list[WaveRun]):
+        self.client = client
+        self.publisher = publisher
+        self.in_flight = in_flight
+        self.notes: list[str] = []
+        self._key = f"{KEY_PREFIX}job-{publisher.job.id}"
+
+    def mark_job(self) -> None:
+        """A key that lives as long as the job's results: its loss means theirs."""
+        expires = self.client.settings.result_expires
+        self.client.results.client.set(self._key, "1", ex=expires)
+
+    def check_job_state(self) -> None:
+        """Recover if the backend lost the job's state (restarted without its data)."""
+        if self.client.results.client.exists(self._key):
+            return
+        resent = sum(self.publisher.resend(run) for run in self.in_flight)
+        self.mark_job()
+        self.notes.append(
+            f"the result backend lost this job's state mid-job (restarted without its "
+            f"data?); {resent} chunk(s) not yet collected were sent again, and the "
+            "hub's own tally replaced the chord callbacks' cross-check"
+        )
+
+    @contextlib.contextmanager
+    def outage(self, watchdog: Watchdog) -> Iterator[None]:
+        """Ride out a result-backend restart: wait (bounded) for it, then check its state.
+
+        Raises :class:`Unreachable` if the backend stays away for ``worker_grace``.
+        """
+        try:
+            yield
+        except REDIS_ERRORS as exc:
+            grace = self.client.settings.worker_grace
+            give_up = time.monotonic() + grace
+            while True:
+                watchdog.check_deadline()
+                try:
+                    self.client.results.client.ping()
+                    break
+                except REDIS_ERRORS:
+                    if time.monotonic() >= give_up:
+                        raise Unreachable(
+                            f"lost the result backend at {self.client.backend} for more than "
+                            f"{grace:.0f}s: {exc}"
+                        ) from None
+                    time.sleep(1)
+            self.check_job_state()
