@@ -44,10 +44,6 @@ from mcpi.hub.sweep import SweepOutcome, describe, run_sweep
 from mcpi.hub.warm import Warm
 from mcpi.settings import Settings, load_settings
 
-#: Samples of a job given neither ``samples`` nor ``precision`` (as ``mcpi-hub run``).
-DEFAULT_SAMPLES = 10**6
-DEFAULT_MAX_SAMPLES = 10**10
-
 
 @dataclass(frozen=True)
 class Result:
@@ -329,23 +325,21 @@ def _request(
     local: bool,
     processes: int | None,
 ) -> JobRequest:
-    if samples is None and precision is None:
-        samples = DEFAULT_SAMPLES
     if isinstance(samples, float) and samples.is_integer():
         samples = int(samples)  # 1e6
-    return JobRequest(
-        model=source_of(model) if resume is None else "",
+    return JobRequest.asked(
+        source_of(model) if resume is None else "",
+        RUN,
         params=dict(params or {}),
         samples=samples,
         precision=precision,
         output=output,
-        max_samples=(max_samples or DEFAULT_MAX_SAMPLES) if precision is not None else None,
+        max_samples=max_samples,
         seed=seed,
         chunk_size=chunk_size,
         local=local,
         processes=processes,
         resume=resume,
-        view=RUN,
     )
 
 

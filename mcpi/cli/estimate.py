@@ -15,9 +15,8 @@ from mcpi.cli.job import add_job_options, check_job_options, job_request, run_jo
 from mcpi.core.plan import MAX_DARTS
 from mcpi.hub.request import ESTIMATE
 
-DEFAULT_DARTS = 10**8
-#: The default bound of a precision-targeted job: about an hour of 2 x 10^8 darts/s.
-DEFAULT_MAX_DARTS = 10**12
+DEFAULT_DARTS = ESTIMATE.default_samples
+DEFAULT_MAX_DARTS = ESTIMATE.default_max_samples
 
 
 def add_parser(commands: Any) -> None:
@@ -82,5 +81,5 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     check_job_options(args, ESTIMATE)
-    request = job_request(args, ESTIMATE, DEFAULT_DARTS, DEFAULT_MAX_DARTS, model="pi")
+    request = job_request(args, ESTIMATE, model="pi")
     return run_job(args, env, stdout, stderr, request)

@@ -86,27 +86,24 @@ def check_job_options(args: argparse.Namespace, view: View) -> None:
 def job_request(
     args: argparse.Namespace,
     view: View,
-    default_samples: int,
-    default_max_samples: int,
     model: str | None = None,
     params: Mapping[str, str] | None = None,
 ) -> JobRequest:
     """The request ``args`` make (checked first), of ``model`` (default: the MODEL given)
     with ``params`` (default: the ``--param`` given)."""
-    precision = args.precision
-    return JobRequest(
-        model=model or getattr(args, "model", None) or "",
+    return JobRequest.asked(
+        model or getattr(args, "model", None) or "",
+        view,
         params=dict(getattr(args, "param", []) if params is None else params),
-        samples=None if precision is not None else args.samples or default_samples,
-        precision=precision,
+        samples=args.samples,
+        precision=args.precision,
         output=getattr(args, "output", None),
-        max_samples=(args.max_samples or default_max_samples) if precision is not None else None,
+        max_samples=args.max_samples,
         seed=args.seed,
         chunk_size=args.chunk_size,
         local=args.local,
         processes=args.processes,
         resume=args.resume,
-        view=view,
     )
 
 

@@ -11,9 +11,8 @@ from mcpi.cli.job import add_job_options, check_job_options, job_request, run_jo
 from mcpi.core.plan import MAX_DARTS
 from mcpi.hub.request import RUN
 
-DEFAULT_SAMPLES = 10**6
-#: The default bound of a precision-targeted model job.
-DEFAULT_MAX_SAMPLES = 10**10
+DEFAULT_SAMPLES = RUN.default_samples
+DEFAULT_MAX_SAMPLES = RUN.default_max_samples
 
 
 def add_parser(commands: Any) -> None:
@@ -101,6 +100,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr
         from mcpi.cli.sweep import run_sweep_job
 
         settings = cluster_settings(args, env, timeout=args.timeout)
-        return run_sweep_job(args, settings, stdout, DEFAULT_SAMPLES, DEFAULT_MAX_SAMPLES)
-    request = job_request(args, RUN, DEFAULT_SAMPLES, DEFAULT_MAX_SAMPLES)
+        return run_sweep_job(args, settings, stdout)
+    request = job_request(args, RUN)
     return run_job(args, env, stdout, stderr, request)

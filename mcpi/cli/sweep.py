@@ -52,18 +52,13 @@ def sweep_points(
     ]
 
 
-def run_sweep_job(
-    args: Any, settings: Settings, stdout: TextIO, default_samples: int, default_max_samples: int
-) -> int:
+def run_sweep_job(args: Any, settings: Settings, stdout: TextIO) -> int:
     """Run the sweep ``args`` ask for (checked) and write its report; the exit status."""
     from mcpi.hub.sweep import run_sweep
 
     swept = [name for name, _ in args.sweep]
     points = sweep_points(args.sweep, args.param)
-    requests = [
-        job_request(args, RUN, default_samples, default_max_samples, params=point)
-        for point in points
-    ]
+    requests = [job_request(args, RUN, params=point) for point in points]
     began = time.monotonic()
     outcomes = run_sweep(requests, settings)
     wall = time.monotonic() - began

@@ -25,6 +25,9 @@ class View:
     #: The options that size a job, and bound a precision target.
     size_flag: str
     bound_flag: str
+    #: A job's size when neither it nor a precision is given, and a precision's bound.
+    default_samples: int
+    default_max_samples: int
 
     @property
     def names_output(self) -> bool:
@@ -32,8 +35,9 @@ class View:
         return self.name == "run"
 
 
-ESTIMATE = View("estimate", "darts", "--darts", "--max-darts")
-RUN = View("run", "samples", "--samples", "--max-samples")
+#: π in darts: 1e8 by default; a precision target bounded by about an hour of 2e8 darts/s.
+ESTIMATE = View("estimate", "darts", "--darts", "--max-darts", 10**8, 10**12)
+RUN = View("run", "samples", "--samples", "--max-samples", 10**6, 10**10)
 VIEWS = {view.name: view for view in (ESTIMATE, RUN)}
 
 
@@ -60,6 +64,34 @@ class JobRequest:
     processes: int | None = None
     resume: str | None = None
     view: View = RUN
+
+    @classmethod
+    def asked(
+        cls,
+        model: str,
+        view: View = RUN,
+        *,
+        samples: int | None = None,
+        precision: float | None = None,
+        max_samples: int | None = None,
+        **fields: Any,
+    ) -> JobRequest:
+        """The request a user makes: the view's default size unless a precision is
+        given, and then its default bound unless one is."""
+        if precision is None and samples is None:
+            samples = view.default_samples
+        if precision is not None and max_samples is None:
+            max_samples = view.default_max_samples
+        if precision is None:
+            max_samples = None  # a bound of nothing: ignored, as the CLI's checker says
+        return cls(
+            model,
+            samples=samples,
+            precision=precision,
+            max_samples=max_samples,
+            view=view,
+            **fields,
+        )
 
     def __post_init__(self) -> None:
         if self.resume is not None:
