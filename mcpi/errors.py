@@ -6,30 +6,36 @@ from enum import IntEnum
 
 
 class ExitStatus(IntEnum):
-    """``mcpi-hub``'s exit codes (documented in the README)."""
+    """``mcpi-hub``'s exit codes. Every error is one line on stderr, ``mcpi-hub: error:
+    …``, never a traceback."""
 
+    #: Success.
     OK = 0
-    #: An unexpected internal error (a bug: please report it).
+    #: An unexpected internal error (a bug: please report it; ``MCPI_DEBUG=1`` shows the
+    #: traceback).
     ERROR = 1
     #: Bad command-line input.
     USAGE = 2
-    #: A malformed config file or environment variable.
+    #: A malformed config file or environment variable (the message names it).
     CONFIG = 3
     #: The broker or the result backend cannot be reached, or refused the credentials.
     UNREACHABLE = 4
-    #: The job failed: a chunk failed for good, or results did not add up.
+    #: The job failed: a chunk failed for good (e.g. it killed its worker on every
+    #: retry), or results did not add up.
     JOB_FAILED = 5
-    #: The job's deadline passed, or its workers vanished mid-job.
+    #: The job's deadline passed, or the cluster's workers vanished mid-job.
     TIMEOUT = 6
-    #: No worker answered before the job started (or for ``status``).
+    #: No worker answered before the job started (or, for ``status``, at all).
     NO_WORKERS = 7
     #: ``status --strict``: a worker runs another mcpi version than the hub.
     VERSION_SKEW = 8
-    #: ``hosts``: the command failed or could not run on at least one host.
+    #: ``hosts``: the action failed on at least one host (each host's result is printed).
     HOSTS_FAILED = 9
-    #: ``estimate --precision``: the dart bound came before the precision.
+    #: ``estimate --precision`` / ``run --precision``: the bound (``--max-darts``,
+    #: ``--max-samples``) came before the precision.
     PRECISION_NOT_REACHED = 10
-    #: ``run``: a worker lacks the model, or has other code for it than the hub.
+    #: ``run``: a worker lacks the model, or has other code for it than the hub (the
+    #: message names the workers).
     MODEL_MISSING = 11
     #: Interrupted (Ctrl-C).
     INTERRUPTED = 130

@@ -49,6 +49,12 @@ def build_parser(env: Mapping[str, str]) -> Parser:
     return parser
 
 
+def reference_parser() -> Parser:
+    """The parser as the command reference documents it (the config file's default path
+    shown under ``~``)."""
+    return build_parser({"HOME": "~"})
+
+
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,

@@ -1,6 +1,6 @@
 """The Celery application, built from :class:`~mcpi.settings.Settings` and passed explicitly.
 
-Every setting below was chosen against a fault (see the README's "what happens when"
+Every setting below was chosen against a fault (see docs/faults.md, "what happens when"
 table): JSON only, so a pickle message is refused before anything runs; late
 acknowledgement with one message prefetched per slot, so a chunk whose worker dies is
 redelivered rather than lost; publisher confirms, so a publish refused under a broker

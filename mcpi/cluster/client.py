@@ -174,7 +174,7 @@ class ClusterClient:
                 parts.append(f"with other code: {', '.join(differing)}")
             raise ModelMissing(
                 f"model {call.name} version {call.version} ({call.digest}) is not on every "
-                f"worker; {'; '.join(parts)} (deploy it: see the README's models section)"
+                f"worker; {'; '.join(parts)} (deploy it: docs/guide/models.md)"
             )
         return info
 

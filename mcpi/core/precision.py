@@ -102,7 +102,7 @@ class Precision:
         ceiling = math.inf if self.binary is None else self.binary
         if not (math.isfinite(self.half_width) and 0 < self.half_width < ceiling):
             within = "positive" if self.binary is None else f"between 0 and {self.binary:g}"
-            raise ValueError(f"a precision is a {within} half-width, not {self.half_width!r}")
+            raise ValueError(f"a precision is a half-width, {within}, not {self.half_width!r}")
         if self.max_samples < 1 or self.block < 1 or self.output < 0:
             raise ValueError("invalid precision target: the bound, block and output")
 

@@ -308,13 +308,16 @@ class JobRun:
         asked, bound = record.request, self.bound
         if "precision" not in asked:
             return FixedSize(asked["samples"])
-        return Precision(
-            asked["precision"],
-            asked["max_samples"],
-            bound.output,
-            bound.call.block,
-            binary=bound.binary(bound.output),
-        )
+        try:
+            return Precision(
+                asked["precision"],
+                asked["max_samples"],
+                bound.output,
+                bound.call.block,
+                binary=bound.binary(bound.output),
+            )
+        except ValueError as exc:  # e.g. a half-width no narrower than a binary output's range
+            raise UsageError(f"output {bound.call.outputs[bound.output]}: {exc}") from None
 
     def _next_stage(self, record: JobRecord) -> Stage | None:
         """The stage to count next: an unfinished one, a new look, or None when done."""

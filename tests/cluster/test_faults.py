@@ -1,7 +1,7 @@
 """The fault matrix on real RabbitMQ, Redis and workers: exact count, or a clear bounded failure.
 
 Each test breaks one thing while a job runs (or feeds the worker something hostile) and
-checks the outcome the README's "what happens when..." table promises.
+checks the outcome the "what happens when..." table of docs/faults.md promises.
 """
 
 from __future__ import annotations

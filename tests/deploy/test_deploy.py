@@ -266,8 +266,8 @@ def test_workers_run_as_the_unprivileged_user(testbed: TestBed) -> None:
 
 
 #: The worker unit's ``systemd-analyze security`` exposure level (0 locked down, 10 fully
-#: exposed). Measured on the test bed: see the README; a change to the unit that loosens
-#: its sandbox beyond this fails the test.
+#: exposed). Measured on the test bed: see docs/deploying/index.md; a change to the unit
+#: that loosens its sandbox beyond this fails the test.
 MAX_WORKER_EXPOSURE = 2.5
 
 

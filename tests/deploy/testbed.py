@@ -8,7 +8,7 @@ reach are each other, the control node on the bridge address, and a forward prox
 own mirror and nowhere else. Ansible and testinfra reach them by SSH with a key the
 test bed generates.
 
-As a command, for a person following the README against real hosts::
+As a command, for a person following docs/deploying/trying.md::
 
     python -m tests.deploy.testbed up     # boot h1 (broker+worker), h2, h3; write an inventory
     python -m tests.deploy.testbed down   # stop them, remove the bridge and namespaces

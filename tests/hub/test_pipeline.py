@@ -93,6 +93,15 @@ def test_a_precision_bound_reached_first_is_said_and_is_not_success(settings: Se
     assert "NOT reached: stopped at the bound of 50,000 darts (--max-darts)" in report.notes[-1]
 
 
+def test_a_precision_no_narrower_than_a_binary_output_s_range_is_refused(
+    settings: Settings,
+) -> None:
+    executor = InProcess()
+    with pytest.raises(UsageError, match="output pi: a precision is a half-width, between 0 and 4"):
+        run(JobRequest("pi", precision=5.0, max_samples=10**6), settings, executor)
+    assert executor.computed == [] and book(settings).recent() == []
+
+
 def test_a_model_job_rounds_up_to_whole_blocks_and_names_its_output(settings: Settings) -> None:
     request = JobRequest("ball", {"d": 4}, samples=100_000, seed=SEED, chunk_size=10_000)
     report = run(request, settings)
