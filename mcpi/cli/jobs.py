@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr
     from mcpi.hub.records import JobBook
 
     settings = load_settings({"config": args.config}, env)
-    book = JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
+    book = JobBook.of(settings)
     records = book.recent(args.limit)
     if args.json:
         stdout.write(json.dumps(jobs_as_json(records)) + "\n")

@@ -41,7 +41,9 @@ from mcpi.core.messages import (
     encode_result,
 )
 from mcpi.core.tally import add_sums
+from mcpi.hub.request import VIEWS
 from mcpi.models.builtin import pi
+from mcpi.settings import Settings
 
 #: The format this release writes.
 FORMAT = 2
@@ -174,6 +176,8 @@ class JobRecord:
             raise RecordError(f"malformed job record: {exc}") from None
         if not (isinstance(record.model, dict) and isinstance(record.request, dict)):
             raise RecordError("malformed job record: its model and request are objects")
+        if record.view not in VIEWS:
+            raise RecordError(f"malformed job record: no view {record.view!r}")
         return record
 
 
@@ -254,6 +258,11 @@ class JobBook:
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+
+    @classmethod
+    def of(cls, settings: Settings) -> JobBook:
+        """The records of a hub with ``settings``: under its cache directory, if it has one."""
+        return cls(settings.cache_dir / "jobs" if settings.cache_dir else None)
 
     def path(self, job_id: str) -> Path:
         if self.directory is None:

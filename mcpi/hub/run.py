@@ -54,7 +54,7 @@ def run_job(
     recorded one where it ran, with its seed and stages. With ``warm`` (a session's
     executor, :mod:`mcpi.hub.warm`) the job runs there, and it stays open after.
     """
-    book = job_book(settings)
+    book = JobBook.of(settings)
     record = None
     if request.resume is not None:
         record = resumable(book, request)
@@ -81,11 +81,6 @@ def run_job(
         return JobRun(executor, notes, request, settings, progress, book, record, bound).run()
     finally:
         executor.close()
-
-
-def job_book(settings: Settings) -> JobBook:
-    """The records of this hub's jobs (none kept without a cache directory)."""
-    return JobBook(settings.cache_dir / "jobs" if settings.cache_dir else None)
 
 
 def resumable(book: JobBook, request: JobRequest) -> JobRecord:

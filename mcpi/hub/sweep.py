@@ -31,9 +31,10 @@ from mcpi.errors import JobTimeout, McpiError, UsageError
 from mcpi.hub.binding import BoundModel, bind
 from mcpi.hub.executor import choose_executor
 from mcpi.hub.progress import NoProgress
+from mcpi.hub.records import JobBook
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import JobRequest
-from mcpi.hub.run import JobRun, check_runs_there, job_book, measure, rate_book
+from mcpi.hub.run import JobRun, check_runs_there, measure, rate_book
 from mcpi.hub.warm import Warm
 from mcpi.settings import Settings
 
@@ -117,7 +118,7 @@ class _Sweep:
         warm: Warm,
     ) -> None:
         self.requests, self.bound, self.settings, self.warm = requests, bound, settings, warm
-        self.book = job_book(settings)
+        self.book = JobBook.of(settings)
         self.outcomes: list[SweepOutcome | None] = [None] * len(requests)
         self.bugs: list[BaseException] = []
         self.stop = threading.Event()

@@ -79,6 +79,12 @@ def test_missing_or_corrupt_records_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / f"{JOB}.json").write_text(json.dumps({"id": JOB}))
     with pytest.raises(RecordError, match="malformed"):
         book.load(JOB)
+    (tmp_path / f"{JOB}.json").write_text(json.dumps(record().to_json() | {"view": "plot"}))
+    with pytest.raises(RecordError, match="no view 'plot'"):
+        book.load(JOB)
+    (tmp_path / f"{JOB}.json").write_text(json.dumps(record().to_json() | {"format": 3}))
+    with pytest.raises(RecordError, match="format 3 is not 2"):
+        book.load(JOB)
 
 
 def test_no_cache_dir_keeps_nothing_and_says_so() -> None:
