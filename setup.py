@@ -1,12 +1,13 @@
 """The compiled parts of the core; everything else about the package is in pyproject.toml.
 
-``mcpi/core/_darts.c``, the dart kernel, and ``mcpi/core/_exact.c``, the bucket pass of
-the exact sums (plain C and Python's C API), are built ahead of time into the wheel, so
+``mcpi/core/_darts.c``, the dart kernel, ``mcpi/core/_exact.c``, the bucket pass of the
+exact sums, and ``mcpi/core/_sobol.c``, blocks of scrambled Sobol' points (plain C and
+Python's C API), are built ahead of time into the wheel, so
 they load in the hardened worker unit, where MemoryDenyWriteExecute=yes forbids a JIT,
 with no compile step per process. They are optional: where no C compiler is at hand the
-install still succeeds and :mod:`mcpi.core.kernel` and :mod:`mcpi.core.exact` fall back to
-numpy (same results, slower), the kernel saying so. (setup.py, because declaring
-extensions in pyproject.toml is still experimental in setuptools.)
+install still succeeds and :mod:`mcpi.core.kernel`, :mod:`mcpi.core.exact` and
+:mod:`mcpi.core.sobol` fall back to numpy (same results, slower), saying so. (setup.py,
+because declaring extensions in pyproject.toml is still experimental in setuptools.)
 """
 
 from setuptools import Extension, setup
@@ -22,6 +23,6 @@ setup(
         Extension(
             f"mcpi.core.{name}", [f"mcpi/core/{name}.c"], extra_compile_args=FLAGS, optional=True
         )
-        for name in ("_darts", "_exact")
+        for name in ("_darts", "_exact", "_sobol")
     ]
 )

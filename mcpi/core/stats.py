@@ -37,6 +37,78 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float,
     return low, high
 
 
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (``p`` in (0, 1)).
+
+    By bisection on its distribution function, P(T ≤ t) = 1 − ½·I_x(df/2, ½) for t > 0
+    with x = df/(df + t²) and I the regularized incomplete beta function (Abramowitz and
+    Stegun 26.7.1). For the degrees of freedom replicates give (7 to 1023) it agrees
+    with scipy's ``t.ppf`` to about 1e-12 (the tests hold it to that); beyond ~10⁵ the
+    log-gamma differences lose digits.
+
+    >>> round(t_quantile(0.975, 15), 6), round(t_quantile(0.975, 1023), 6)
+    (2.13145, 1.962286)
+    """
+    if not 0 < p < 1 or df < 1:
+        raise ValueError(f"no quantile {p!r} of t with {df!r} degrees of freedom")
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    low, high = 0.0, 1.0
+    while _t_below(high, df) < p:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        if middle in (low, high):
+            break
+        if _t_below(middle, df) < p:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _t_below(t: float, df: int) -> float:
+    """P(T ≤ t) for t ≥ 0."""
+    square = t * t
+    return 1 - 0.5 * _beta_regularized(df / 2, 0.5, df / (df + square), square / (df + square))
+
+
+def _beta_regularized(a: float, b: float, x: float, y: float) -> float:
+    """I_x(a, b), given x and y = 1 − x (each computed directly, so that neither loses its
+    digits when the other is near 1), by its continued fraction (Lentz's method), the
+    faster-converging side chosen as in Numerical Recipes' ``betai``."""
+    if x <= 0:
+        return 0.0
+    if y <= 0:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return front * _beta_fraction(a, b, x) / a
+    return 1 - front * _beta_fraction(b, a, y) / b
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    tiny = 1e-300
+    c, d = 1.0, 1 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 10_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1) < 1e-16:
+            break
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class HostThroughput:
     """What one host contributed to a job.
