@@ -111,6 +111,8 @@ def run(
     output: str | None = None,
     max_samples: int | None = None,
     chunk_size: int | None = None,
+    sampler: str | None = None,
+    replicates: int | None = None,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -123,13 +125,15 @@ def run(
     """Run ``model`` (a name, ``FILE.py:NAME``, ``MODULE:NAME``, or a :class:`Model`).
 
     ``samples`` (default 1e6) or ``precision`` (the 95 % half-width of ``output``,
-    bounded by ``max_samples``); the rest as ``mcpi-hub run``'s options. Many jobs in a
-    row are quicker in a :class:`Session`.
+    bounded by ``max_samples``); ``sampler`` ``"auto"`` (randomized QMC for a model of
+    uniforms, else plain Monte Carlo), ``"mc"`` or ``"rqmc"`` with ``replicates``; the
+    rest as ``mcpi-hub run``'s options. Many jobs in a row are quicker in a
+    :class:`Session`.
     """
     settings = _settings(broker, backend, config, timeout, env)
     request = _request(
         model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
-        local=local, processes=processes,
+        local=local, processes=processes, sampler=sampler, replicates=replicates,
     )  # fmt: skip
     return Result(run_job(request, settings, NoProgress()))
 
@@ -144,6 +148,8 @@ def sweep(
     output: str | None = None,
     max_samples: int | None = None,
     chunk_size: int | None = None,
+    sampler: str | None = None,
+    replicates: int | None = None,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -162,8 +168,9 @@ def sweep(
     """
     settings = _settings(broker, backend, config, timeout, env)
     requests = _points(
-        model, params, samples, seed, precision, output, max_samples, chunk_size, local, processes
-    )
+        model, params, samples, seed, precision, output, max_samples, chunk_size, local,
+        processes, sampler, replicates,
+    )  # fmt: skip
     return _results(run_sweep(requests, settings))
 
 
@@ -209,13 +216,15 @@ class Session:
         max_samples: int | None = None,
         chunk_size: int | None = None,
         resume: str | None = None,
+        sampler: str | None = None,
+        replicates: int | None = None,
     ) -> Result:
         """Run ``model`` as :func:`run` does, on this session's cluster or pool."""
         if self._warm is None:
             raise UsageError("this session is closed")
         request = _request(
             model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
-            local=self.local, processes=self.processes,
+            local=self.local, processes=self.processes, sampler=sampler, replicates=replicates,
         )  # fmt: skip
         return Result(run_job(request, self.settings, NoProgress(), self._warm))
 
@@ -230,13 +239,15 @@ class Session:
         output: str | None = None,
         max_samples: int | None = None,
         chunk_size: int | None = None,
+        sampler: str | None = None,
+        replicates: int | None = None,
     ) -> list[Result]:
         """Run ``model`` once per parameter set, all at once, as :func:`sweep` does."""
         if self._warm is None:
             raise UsageError("this session is closed")
         requests = _points(
             model, params, samples, seed, precision, output, max_samples, chunk_size,
-            self.local, self.processes,
+            self.local, self.processes, sampler, replicates,
         )  # fmt: skip
         return _results(run_sweep(requests, self.settings, self._warm))
 
@@ -270,6 +281,8 @@ def _points(
     chunk_size: int | None,
     local: bool,
     processes: int | None,
+    sampler: str | None,
+    replicates: int | None,
 ) -> list[JobRequest]:
     """A sweep's requests: one per parameter set."""
     if isinstance(params, Mapping) or not all(isinstance(p, Mapping) for p in params):
@@ -277,7 +290,10 @@ def _points(
 
     def one(point: Mapping[str, Any]) -> JobRequest:
         bounds = (precision, output, max_samples, chunk_size, None)
-        return _request(model, samples, seed, point, *bounds, local=local, processes=processes)
+        return _request(
+            model, samples, seed, point, *bounds, local=local, processes=processes,
+            sampler=sampler, replicates=replicates,
+        )  # fmt: skip
 
     return [one(point) for point in params]
 
@@ -324,6 +340,8 @@ def _request(
     *,
     local: bool,
     processes: int | None,
+    sampler: str | None = None,
+    replicates: int | None = None,
 ) -> JobRequest:
     if isinstance(samples, float) and samples.is_integer():
         samples = int(samples)  # 1e6
@@ -340,6 +358,8 @@ def _request(
         local=local,
         processes=processes,
         resume=resume,
+        sampler=sampler,
+        replicates=replicates,
     )
 
 

@@ -32,6 +32,8 @@ JOB_DEFINING = (
     ("--precision", "precision"),
     ("--output", "output"),
     ("bound", "max_samples"),
+    ("--sampler", "sampler"),
+    ("--replicates", "replicates"),
     ("--local", "local"),
 )
 
@@ -81,6 +83,10 @@ def check_job_options(args: argparse.Namespace, view: View) -> None:
         )
     if getattr(args, "output", None) is not None and args.precision is None:
         raise UsageError("--output names the output --precision applies to")
+    if getattr(args, "replicates", None) is not None and getattr(args, "sampler", None) == "mc":
+        raise UsageError(
+            "--replicates counts randomized QMC's replicates: drop it with --sampler mc"
+        )
 
 
 def job_request(
@@ -88,9 +94,11 @@ def job_request(
     view: View,
     model: str | None = None,
     params: Mapping[str, str] | None = None,
+    sampler: str | None = None,
 ) -> JobRequest:
     """The request ``args`` make (checked first), of ``model`` (default: the MODEL given)
-    with ``params`` (default: the ``--param`` given)."""
+    with ``params`` (default: the ``--param`` given), drawn by ``sampler`` (default: the
+    ``--sampler`` given, else the view's)."""
     return JobRequest.asked(
         model or getattr(args, "model", None) or "",
         view,
@@ -104,6 +112,8 @@ def job_request(
         local=args.local,
         processes=args.processes,
         resume=args.resume,
+        sampler=sampler or getattr(args, "sampler", None),
+        replicates=getattr(args, "replicates", None),
     )
 
 

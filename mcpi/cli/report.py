@@ -13,6 +13,7 @@ from typing import Any
 from mcpi import __version__
 from mcpi.cli.render import decimals_for, table
 from mcpi.core.exact import OutputEstimate, successes_of
+from mcpi.core.sampler import RQMC
 from mcpi.hub.records import Stage
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import ESTIMATE
@@ -27,8 +28,13 @@ def as_text(report: JobReport) -> str:
         head = [f"model {model_line(report.model)}"]
         for output in report.outputs:
             head += output_lines(output)
-        size = f"{report.samples:,} samples; seed {report.seed}; job {report.job_id}"
-        blocks = f", blocks of {report.model['block']:,}"
+        size = (
+            f"{report.samples:,} samples{sampler_text(report)}; seed {report.seed}; "
+            f"job {report.job_id}"
+        )
+        blocks = (
+            "" if isinstance(report.sampler, RQMC) else f", blocks of {report.model['block']:,}"
+        )
     lines = [
         *head,
         size,
@@ -72,7 +78,30 @@ def output_lines(output: OutputEstimate) -> list[str]:
         lines.append(
             f"  exact {output.exact!r}: error {output.error:+.2g} ({sigmas:+.2f} standard errors)"
         )
+    if output.variance_reduction is not None:
+        lines.append(
+            f"  variance reduction against plain Monte Carlo: {output.variance_reduction:.3g}x "
+            f"(worth {worth(output):.3g} plain Monte Carlo samples)"
+        )
     return lines
+
+
+def worth(output: OutputEstimate) -> float:
+    """How many plain Monte Carlo samples a randomized QMC answer was worth."""
+    assert output.variance_reduction is not None
+    return output.samples * output.variance_reduction
+
+
+def sampler_text(report: JobReport) -> str:
+    """`` (randomized QMC: 16 replicates of 65,536 points)``, or nothing for plain MC."""
+    sampler = report.sampler
+    if not isinstance(sampler, RQMC):
+        return ""
+    points = sampler.points(report.samples)
+    return (
+        f" (randomized QMC, scrambled Sobol': {sampler.replicates} replicates of "
+        f"{points:,} points, {sampler.dims} dimension(s))"
+    )
 
 
 def work_lines(report: JobReport) -> list[str]:
@@ -161,6 +190,17 @@ def as_json(report: JobReport) -> dict[str, Any]:
         "worker_versions": report.worker_versions,
         "notes": report.notes,
     }
+    sampler = report.sampler
+    shared["sampler"] = (
+        {
+            "kind": sampler.kind,
+            "replicates": sampler.replicates,
+            "points_per_replicate": sampler.points(report.samples),
+            "dims": sampler.dims,
+        }
+        if isinstance(sampler, RQMC)
+        else {"kind": sampler.kind}
+    )
     if estimate:
         (pi,) = report.outputs
         own: dict[str, Any] = {
@@ -202,6 +242,9 @@ def output_json(output: OutputEstimate) -> dict[str, Any]:
     if output.exact is not None:
         entry["exact"] = output.exact
         entry["error"] = output.error
+    if output.variance_reduction is not None:
+        entry["variance_reduction"] = output.variance_reduction
+        entry["worth_samples"] = worth(output)
     return entry
 
 

@@ -72,6 +72,21 @@ def add_parser(commands: Any) -> None:
         help=f"with --precision: stop at M samples at most (default {DEFAULT_MAX_SAMPLES:.0e})",
     )
     run.add_argument(
+        "--sampler",
+        choices=("auto", "mc", "rqmc"),
+        help="where the samples come from: rqmc (randomized quasi-Monte Carlo, scrambled "
+        "Sobol' points: the same precision from far fewer samples) for a model of "
+        "uniforms, mc (plain Monte Carlo) for any; auto (the default) picks rqmc where "
+        "the model allows it",
+    )
+    run.add_argument(
+        "--replicates",
+        type=types.replicates,
+        metavar="R",
+        help="with rqmc: independent scrambles, whose means give the interval (default 16, "
+        "at least 8)",
+    )
+    run.add_argument(
         "--seed", type=types.seed, metavar="S", help="job seed (default: random, printed)"
     )
     run.add_argument(

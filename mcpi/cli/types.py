@@ -79,6 +79,19 @@ def sweep(text: str) -> tuple[str, list[str]]:
     return name.strip(), listed
 
 
+def replicates(text: str) -> int:
+    """Randomized QMC's replicates: a whole number from 8 to 1024."""
+    from mcpi.core.sampler import MAX_REPLICATES, MIN_REPLICATES
+
+    value = parse_count(text, "replicates", MAX_REPLICATES)
+    if value < MIN_REPLICATES:
+        raise argparse.ArgumentTypeError(
+            f"at least {MIN_REPLICATES} replicates (the interval's t has R - 1 degrees of "
+            f"freedom), not {value}"
+        )
+    return value
+
+
 def processes(text: str) -> int:
     return parse_count(text, "processes", 4096)
 

@@ -13,10 +13,15 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mcpi import __version__
-from mcpi.core.model import Model, ModelCall, chunk_sums
+from mcpi.core.model import Model, chunk_sums, rqmc_chunk_sums
 from mcpi.core.plan import Chunk
+from mcpi.core.sampler import RQMC
+
+if TYPE_CHECKING:
+    from mcpi.core.job import Job
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +43,16 @@ class ChunkResult:
     telemetry: Telemetry
 
 
-def compute_chunk(model: Model, call: ModelCall, seed: int, chunk: Chunk) -> ChunkResult:
-    """The exact output sums of ``chunk`` (whole blocks of ``call``), with telemetry."""
+def compute_chunk(model: Model, job: Job, chunk: Chunk) -> ChunkResult:
+    """The exact output sums of ``chunk`` of ``job`` (``model`` being the job's model's
+    code), with telemetry."""
     began = time.perf_counter()
-    sums = chunk_sums(model, call, seed, chunk.start, chunk.stop)
+    sampler, call = job.sampler, job.model
+    if isinstance(sampler, RQMC):
+        replicate, first, stop = sampler.locate(job.plan, chunk)
+        sums = rqmc_chunk_sums(model, call, job.seed, sampler.replicates, replicate, first, stop)
+    else:
+        sums = chunk_sums(model, call, job.seed, chunk.start, chunk.stop)
     return ChunkResult(
         chunk=chunk,
         sums=sums,

@@ -38,13 +38,14 @@ one per block of a few thousand samples: its cost counts against every sample.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
 from mcpi.core import compiled
-from mcpi.core.stats import Z95, wilson_interval
+from mcpi.core.stats import Z95, t_quantile, wilson_interval
 
 # Where it did not load, numpy's pass does the same, slower.
 _compiled, FALLBACK_REASON = compiled.load("_exact", "the compiled exact sums")
@@ -282,6 +283,11 @@ class OutputEstimate:
     #: Of a binary output: its value c, and how many samples were c.
     binary: float | None = None
     successes: int | None = None
+    #: Under randomized QMC: the replicates the interval is formed from, and the
+    #: variance reduction against plain Monte Carlo measured on the job (see
+    #: :func:`replicate_estimate`).
+    replicates: int | None = None
+    variance_reduction: float | None = None
 
     @property
     def half_width(self) -> float:
@@ -383,3 +389,91 @@ def output_estimate(
         ci_high=centre + z * std_error,
         exact=exact,
     )
+
+
+def replicate_estimate(
+    name: str,
+    points: int,
+    pairs: Sequence[tuple[int, int]],
+    exact: float | None = None,
+    level: float = 0.95,
+) -> OutputEstimate:
+    """One output's estimate from R independent randomized-QMC replicates of ``points``
+    points each, given each replicate's exact (Σx, Σx²) in ``pairs``.
+
+    The replicate means μ_r are independent and identically distributed, unbiased for
+    the mean: the estimate is their mean μ̂ (the mean of all R·n samples, exactly) and
+    its standard error s/√R, with s² = Σ(μ_r − μ̂)²/(R − 1).
+
+    The interval is the union of two. Student's t, μ̂ ± c·s/√R with c = t_{R−1,0.975} (as
+    scipy's ``qmc_quad`` and QMCPy's ``CubQMCRepStudentT`` form it), is exact for normal
+    replicate means; but a scrambled net's error is not always normal. An integrand
+    unbounded at the cube's edge (the call's payoff through the inverse normal) puts one
+    point in the outermost cell of every replicate, and that point alone makes the
+    replicate means skewed (skewness ≈ 1.7 measured at every n): there t covers about
+    92 % at R = 16. Hall's skewness-corrected interval (P. Hall, "On the removal of
+    skewness by transformation", J. R. Statist. Soc. B 54 (1992) 221–228; as in Zhou &
+    Dinh, Statistica Sinica 15 (2005) 73–90) inverts the monotone transform of
+    W = (μ̂ − μ)/s
+
+        g(W) = ((1 + γW/3)³ − 1)/γ + γ/(6R),  γ = m₃/s³, m₃ = Σ(μ_r − μ̂)³/R,
+
+    whose distribution is nearly symmetric: μ ∈ [μ̂ − s·g⁻¹(c/√R), μ̂ − s·g⁻¹(−c/√R)]
+    with g⁻¹(y) = (3/γ)(∛(1 + γ(y − γ/(6R))) − 1). For a heavy-tailed integrand (Ishigami)
+    γ is mostly noise and Hall's interval alone covers less than t; the union is never
+    narrower than either and covers as well as the better (the tests measure it by
+    simulation for every built-in: call 0.94–0.95 at R = 16, where t alone gives 0.92).
+    Its cost is width where the means are skewed (1.3× for the call, 1.05× for π).
+
+    ``variance`` is the per-sample variance σ̂² of all R·n samples (what plain Monte
+    Carlo's standard error would be made of), and ``variance_reduction`` is
+    (σ̂²/(R·n)) / (s²/R): how many times fewer samples this answer took than plain
+    Monte Carlo would for the same standard error (infinite if the replicates agree
+    exactly).
+
+    >>> e = replicate_estimate("x", 1, [(exact_sum(np.array([v])), exact_sum(np.array([v * v])))
+    ...                                 for v in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)])
+    >>> e.mean, round(e.std_error, 6), e.replicates, round(e.half_width, 4)
+    (4.5, 0.866025, 8, 2.0478)
+    """
+    replicates = len(pairs)
+    if replicates < 2 or points < 1:
+        raise ValueError("an interval from replicates needs two of them at least")
+    scale = points * (1 << SCALE_BITS)
+    means = [Fraction(s1, scale) for s1, _ in pairs]
+    mean = sum(means, Fraction(0)) / replicates
+    spread = sum(((m - mean) ** 2 for m in means), Fraction(0)) / (replicates - 1)
+    third = sum(((m - mean) ** 3 for m in means), Fraction(0)) / replicates
+    total1 = sum(s1 for s1, _ in pairs)
+    total2 = sum(s2 for _, s2 in pairs)
+    _, per_sample = mean_and_variance(points * replicates, total1, total2)
+    std_error = math.sqrt(spread / replicates)
+    quantile = t_quantile(0.5 + level / 2, replicates - 1)
+    centre = float(mean)
+    low, high = centre - quantile * std_error, centre + quantile * std_error
+    if spread and third:
+        sd = math.sqrt(spread)
+        skewness = float(third / spread) / sd
+        reach = quantile / math.sqrt(replicates)
+        low = min(low, centre - sd * _hall_inverse(reach, skewness, replicates))
+        high = max(high, centre - sd * _hall_inverse(-reach, skewness, replicates))
+    plain = per_sample / (points * replicates)
+    reduction = float(plain / (spread / replicates)) if spread else math.inf
+    return OutputEstimate(
+        name=name,
+        samples=points * replicates,
+        mean=centre,
+        variance=float(per_sample),
+        std_error=std_error,
+        ci_low=low,
+        ci_high=high,
+        exact=exact,
+        replicates=replicates,
+        variance_reduction=reduction,
+    )
+
+
+def _hall_inverse(value: float, skewness: float, replicates: int) -> float:
+    """W with g(W) = ``value`` for Hall's transform g (see :func:`replicate_estimate`)."""
+    inner = 1 + skewness * (value - skewness / (6 * replicates))
+    return 3 / skewness * (math.cbrt(inner) - 1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from mcpi.core.kernel import check_seed
 from mcpi.core.model import ModelCall
 from mcpi.core.plan import Plan
+from mcpi.core.sampler import MC, RQMC, Sampler
 
 #: Bits of a fresh seed: a full PCG64 state's worth, as numpy recommends for the
 #: entropy a ``SeedSequence`` is given (fewer bits would make two jobs' streams
@@ -17,27 +18,34 @@ SEED_BITS = 128
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """Run ``model`` on the samples of ``plan`` (π: the model ``pi``, its samples darts).
+    """Run ``model`` on the samples of ``plan`` drawn by ``sampler`` (π: the model ``pi``,
+    its samples darts).
 
-    The plan counts the model's samples in whole blocks of ``model.block``, and each
-    chunk's result is the exact sums of its outputs.
+    Under plain Monte Carlo the plan counts the model's samples in whole blocks of
+    ``model.block``; under randomized QMC it is a stage of the sampler's replicates
+    (:meth:`~mcpi.core.sampler.RQMC.check_plan`). Each chunk's result is exact sums.
     """
 
     id: str
     seed: int
     plan: Plan
     model: ModelCall
+    sampler: Sampler = MC
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
+        if isinstance(self.sampler, RQMC):
+            self.sampler.check_plan(self.plan)
+            return
         block, plan = self.model.block, self.plan
         if plan.first % block or plan.darts % block or plan.chunk_size % block:
             raise ValueError(f"a model job's chunks must be whole blocks of {block} samples")
 
     @property
     def width(self) -> int:
-        """Sums per chunk result: two per output of the model."""
-        return self.model.width
+        """Sums per chunk result: Σx and Σx² of each output (of each replicate, under
+        randomized QMC)."""
+        return self.sampler.width(len(self.model.outputs))
 
 
 def new_job_id() -> str:

@@ -6,7 +6,8 @@ result is a plain dict or list built and checked here:
 * a job: ``{"id", "seed", "darts", "chunk_size", "first", "model": {"name", "params",
   "block", "version", "digest", "outputs"}}`` (a model is *named*, never sent: workers
   run only the models installed on them; π is the model ``pi``; ``darts`` is the job's
-  samples, named as when π was the only job);
+  samples, named as when π was the only job), and under randomized QMC ``"sampler":
+  {"kind": "rqmc", "replicates", "dims"}``;
 * a chunk: ``[index, start, stop]``, checked against the job's plan;
 * a chunk result: ``{"chunk": {"index", "start", "stop", "sums"},
   "telemetry": {"host", "pid", "seconds", "version"}}``, ``"sums"`` being the chunk's
@@ -35,6 +36,7 @@ from mcpi.core.job import Job
 from mcpi.core.kernel import dart_sums
 from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk, Plan
+from mcpi.core.sampler import MC, RQMC, sampler_from_json
 from mcpi.core.tally import WaveTally
 
 #: Finds a model by name: the worker's registry of installed models.
@@ -63,8 +65,9 @@ def encode_job(job: Job) -> dict[str, Any]:
         "chunk_size": job.plan.chunk_size,
         "first": job.plan.first,
     }
-    if job.model is not None:
-        message["model"] = job.model.to_json()
+    message["model"] = job.model.to_json()
+    if job.sampler is not MC:
+        message["sampler"] = job.sampler.to_json()
     return message
 
 
@@ -82,6 +85,7 @@ def decode_job(message: Any) -> Job:
                 require_field(message, "first", int) if "first" in message else 0,
             ),
             model=ModelCall.from_json(message["model"]),
+            sampler=sampler_from_json(message.get("sampler")),
         )
     except ValueError as exc:
         raise MalformedMessage(f"invalid job: {exc}") from None
@@ -204,7 +208,9 @@ def count_chunk_message(job_message: Any, chunk_message: Any, resolve: Resolver)
         raise MalformedMessage(f"chunk {chunk_message} is not in the job's plan")
     model = resolve(job.model.name)
     job.model.check(model)
-    return encode_result(compute_chunk(model, job.model, job.seed, chunk))
+    if isinstance(job.sampler, RQMC) and model.dimension(job.model.kwargs) != job.sampler.dims:
+        raise MalformedMessage(f"model {model.name} does not take {job.sampler.dims} uniforms")
+    return encode_result(compute_chunk(model, job, chunk))
 
 
 def tally_wave_message(results: Any, job_message: Any, first: int, stop: int) -> dict[str, Any]:

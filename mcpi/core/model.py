@@ -1,12 +1,25 @@
 """User-defined Monte Carlo models: their declaration, their streams, and one chunk's sums.
 
-A model is a plain function of a numpy :class:`~numpy.random.Generator` and a sample
-count ``n`` (plus keyword parameters) that returns ``n`` samples of one or more named
-float outputs: an array of shape ``(n,)`` for one output, ``(n, k)`` for ``k``, or a
-mapping of output names to ``(n,)`` arrays. :func:`model` declares it::
+A model is a plain function that returns ``n`` samples of one or more named float
+outputs: an array of shape ``(n,)`` for one output, ``(n, k)`` for ``k``, or a mapping of
+output names to ``(n,)`` arrays. It takes its randomness in one of two forms:
+
+* **generator form**: ``f(rng, n, **params)`` draws from a numpy
+  :class:`~numpy.random.Generator`, as many numbers as it likes; plain Monte Carlo only;
+* **uniform form**: ``f(u, **params)`` with ``u`` an ``(n, d)`` array of uniforms in the
+  open interval (0, 1), ``d`` the model's declared ``dims`` (a number, or a function of
+  the parameters): each sample a fixed function of its ``d`` uniforms (transform them
+  by inverse CDFs). The same function runs under either sampler: plain Monte Carlo
+  feeds it uniforms from the block's PCG64 stream, randomized QMC scrambled Sobol'
+  points (:mod:`mcpi.core.sampler`).
+
+:func:`model` declares either::
 
     @model("call", outputs=("price",), params={"S": 100.0, "K": 100.0}, exact=...)
     def call(rng, n, S, K): ...
+
+    @model("call", outputs=("price",), dims=1, params={"S": 100.0, "K": 100.0}, exact=...)
+    def call(u, S, K): ...
 
 Streams. A sample may use any number of random draws (rejection sampling, walks), so a
 job's stream cannot be addressed by draw position the way the π kernel is. Instead the
@@ -28,14 +41,16 @@ import hashlib
 import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mcpi.core.exact import MAX_MAGNITUDE, ExactMoments, NotFinite
+from mcpi.core import sobol
+from mcpi.core.exact import MAX_MAGNITUDE, ExactMoments, NotFinite, exact_sum
+from mcpi.core.sampler import batch_points
 
 #: Samples per block unless a model declares its own: enough to amortise a
 #: generator's construction (~40 µs) over cheap samples, few enough that a slow model's
@@ -50,6 +65,8 @@ _PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 ParamValue = int | float
 Samples = np.ndarray | Mapping[str, np.ndarray]
 ChunkSums = Callable[[int, int, int, Mapping[str, ParamValue]], tuple[int, ...]]
+#: A uniform-form model's dimension: a number, or a function of its parameters.
+Dims = int | Callable[..., int]
 
 
 class ModelError(ValueError):
@@ -93,10 +110,13 @@ class Param:
 
 @dataclass(frozen=True, eq=False)
 class Model:
-    """A declared model. Call it like its function: ``model(rng, n, **params)``."""
+    """A declared model: a generator-form ``function``, a uniform-form ``uniform`` (with
+    its ``dims``), or both (a built-in keeps its generator form for plain Monte Carlo,
+    so that its answers for a seed stay what they were). Call it like a generator-form
+    function: ``model(rng, n, **params)``."""
 
     name: str
-    function: Callable[..., Samples]
+    function: Callable[..., Samples] | None
     outputs: tuple[str, ...]
     params: Mapping[str, Param] = field(default_factory=dict)
     #: Exact expected values per output, where known: a mapping, or a function of the
@@ -116,8 +136,17 @@ class Model:
     binary: Mapping[str, float] = field(default_factory=dict)
     #: What names the model's code where its source file does not (see :attr:`digest`).
     code: str | None = None
+    #: The uniform form ``uniform(u, **params)``, and its dimension.
+    uniform: Callable[..., Samples] | None = None
+    dims: Dims | None = None
 
     def __post_init__(self) -> None:
+        if self.function is None and self.uniform is None:
+            raise ModelError(f"model {self.name}: give a function of rng and n, or of u")
+        if (self.uniform is None) != (self.dims is None):
+            raise ModelError(f"model {self.name}: a model of uniforms declares its dims")
+        if isinstance(self.dims, bool) or (isinstance(self.dims, int) and self.dims < 1):
+            raise ModelError(f"model {self.name}: dims is a positive number of uniforms")
         if not _NAME.fullmatch(self.name):
             raise ModelError(
                 f"model name {self.name!r} must be lower case letters, digits, '_', '.' or '-'"
@@ -134,7 +163,32 @@ class Model:
                 raise ModelError(f"model {self.name}: binary outputs are outputs with a value > 0")
 
     def __call__(self, rng: np.random.Generator, n: int, **params: ParamValue) -> Samples:
-        return self.function(rng, n, **params)
+        return self.generate(rng, n, params)
+
+    def generate(
+        self, rng: np.random.Generator, n: int, params: Mapping[str, ParamValue]
+    ) -> Samples:
+        """``n`` plain Monte Carlo samples from ``rng``: the generator form, or the uniform
+        form fed the generator's uniforms (:func:`generator_uniforms`)."""
+        if self.function is not None:
+            return self.function(rng, n, **params)
+        assert self.uniform is not None
+        return self.uniform(generator_uniforms(rng, n, self.dimension(params)), **params)
+
+    def with_uniform(self, uniform: Callable[..., Samples], dims: Dims) -> Model:
+        """This model with a uniform form too (its generator form staying for plain Monte
+        Carlo): what a built-in does, so that its plain Monte Carlo answers stay the same."""
+        return replace(self, uniform=uniform, dims=dims)
+
+    def dimension(self, params: Mapping[str, ParamValue]) -> int:
+        """How many uniforms a sample takes with ``params`` (a uniform-form model only)."""
+        dims = self.dims
+        if dims is None:
+            raise ModelError(f"model {self.name} takes a generator, not uniforms")
+        value = dims(**params) if callable(dims) else dims
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ModelError(f"model {self.name}: dims must be a positive integer, not {value!r}")
+        return value
 
     def bind(self, given: Mapping[str, Any]) -> dict[str, ParamValue]:
         """The full parameter set: ``given`` checked and converted, defaults filled in."""
@@ -173,7 +227,9 @@ class Model:
         file that defines it, or its declared :attr:`code` (the built-in ``pi``'s is the
         dart kernel's stream, whose answers the tests pin, so that hubs and workers of
         other mcpi releases still agree on it)."""
-        return self.code or source_digest(self.function)
+        function = self.uniform if self.uniform is not None else self.function
+        assert function is not None
+        return self.code or source_digest(function)
 
     def call(self, given: Mapping[str, Any]) -> ModelCall:
         """What a job of this model with parameters ``given`` sends to the workers."""
@@ -198,8 +254,11 @@ def model(
     description: str | None = None,
     check: Callable[..., None] | None = None,
     binary: Mapping[str, float] | None = None,
+    dims: Dims | None = None,
 ) -> Callable[[Callable[..., Samples]], Model]:
-    """Declare a model: a decorator over ``function(rng, n, **params)``.
+    """Declare a model: a decorator over ``function(rng, n, **params)``, or with ``dims``
+    over ``function(u, **params)``, ``u`` an ``(n, dims)`` array of uniforms in (0, 1)
+    (a uniform-form model: it runs under randomized QMC too).
 
     ``params`` maps each parameter to its default (its type is the default's) or to a
     type (``int`` or ``float``: a required parameter). ``check(**params)`` raises
@@ -217,9 +276,12 @@ def model(
     """
 
     def declare(function: Callable[..., Samples]) -> Model:
+        uniform = dims is not None
         return Model(
             name=name or function.__name__.replace("_", "-"),
-            function=function,
+            function=None if uniform else function,
+            uniform=function if uniform else None,
+            dims=dims,
             outputs=tuple(outputs),
             params=_params(params or {}),
             exact=exact,
@@ -370,19 +432,109 @@ def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) 
     params = call.kwargs
     if model.chunk_sums is not None:
         return model.chunk_sums(seed, start, stop, params)
-    width = len(model.outputs)
-    totals = [ExactMoments() for _ in range(width)]
-    for block in range(start // call.block, stop // call.block):
+    blocks = range(start // call.block, stop // call.block)
+    return _exact_moments(
+        model,
         # The sums find a non-finite sample (or square) on their way: only a bad block
         # pays for a second look, to say which output it was.
-        values = block_samples(model, params, seed, block, call.block, check=False)
+        (
+            (block_samples(model, params, seed, b, call.block, check=False), f"block {b}")
+            for b in blocks
+        ),
+    )
+
+
+def _exact_moments(model: Model, parts: Iterable[tuple[np.ndarray, str]]) -> tuple[int, ...]:
+    """Each output's exact (Σx, Σx²) over ``parts``, each (outputs × n samples, its name);
+    a part with a non-finite sample fails, naming the output and the part."""
+    totals = [ExactMoments() for _ in model.outputs]
+    # A binary output's samples are 0 or c: counting the cs gives its sums exactly
+    # (k·c and k·c², the same integers), at a fraction of the cost. A part with any other
+    # value takes the general pass, so that the hub's check sees it.
+    binary = [model.binary.get(output) for output in model.outputs]
+    counted = [0] * len(totals)
+    for values, part in parts:
         try:
-            for j in range(width):
-                totals[j].add(values[j])
+            for j, total in enumerate(totals):
+                row, value = values[j], binary[j]
+                if value is not None:
+                    hits = int(np.count_nonzero(row == value))
+                    if hits + int(np.count_nonzero(row == 0.0)) == row.size:
+                        counted[j] += hits
+                        continue
+                total.add(row)
         except NotFinite:
-            check_samples(model, values, block)
+            check_samples(model, values, part)
             raise
-    return tuple(s for total in totals for s in total.sums())
+    sums: list[int] = []
+    for total, value, hits in zip(totals, binary, counted, strict=True):
+        s1, s2 = total.sums()
+        if hits:
+            assert value is not None
+            s1 += hits * exact_sum(np.array([value]))
+            s2 += hits * exact_sum(np.array([value * value]))
+        sums += (s1, s2)
+    return tuple(sums)
+
+
+def rqmc_chunk_sums(
+    model: Model,
+    call: ModelCall,
+    seed: int,
+    replicates: int,
+    replicate: int,
+    first: int,
+    stop: int,
+) -> tuple[int, ...]:
+    """Exact sums of points [first, stop) of replicate ``replicate``'s scrambled Sobol'
+    sequence, fed to the model's uniform form: that replicate's (Σx, Σx²) per output, in
+    its slots of a vector of ``replicates`` such groups (zero elsewhere).
+
+    >>> square = model("square", dims=1, block=8)(lambda u: u[:, 0] ** 2)
+    >>> call = square.call({})
+    >>> whole = rqmc_chunk_sums(square, call, 7, 8, 3, 0, 64)
+    >>> halves = [rqmc_chunk_sums(square, call, 7, 8, 3, a, a + 32) for a in (0, 32)]
+    >>> whole == tuple(map(sum, zip(*halves))) and whole[:6] == (0,) * 6 and whole[6] > 0
+    True
+    """
+    params = call.kwargs
+    dims = model.dimension(params)
+    if model.uniform is None:
+        raise ModelError(f"model {model.name} takes a generator, not uniforms")
+    uniform = model.uniform
+    # The same arrays, whatever the split: chunks hold whole, aligned batches.
+    batch = batch_points(dims)
+
+    def batches() -> Iterator[tuple[np.ndarray, str]]:
+        for a in range(first, stop, batch):
+            b = min(a + batch, stop)
+            part = f"points [{a}, {b}) of replicate {replicate}"
+            u = sobol.uniforms(seed, replicate, dims, a, b)
+            try:
+                produced = uniform(u, **params)
+            except Exception as exc:  # noqa: BLE001  (a model may raise anything: name it)
+                raise ModelError(
+                    f"model {model.name} raised in {part}: {type(exc).__name__}: {exc}"
+                ) from None
+            yield as_samples(model, produced, b - a, part), part
+
+    sums = _exact_moments(model, batches())
+    group = len(sums)
+    placed = [0] * (group * replicates)
+    placed[group * replicate : group * (replicate + 1)] = sums
+    return tuple(placed)
+
+
+def generator_uniforms(rng: np.random.Generator, n: int, dims: int) -> np.ndarray:
+    """``n`` points of ``dims`` uniforms in (0, 1) from ``rng``'s raw 64-bit draws, each
+    the centre of its cell of width 2⁻⁵², as Sobol' coordinates are
+    (:func:`mcpi.core.sobol.to_unit`): plain Monte Carlo for a uniform-form model.
+
+    >>> u = generator_uniforms(np.random.default_rng(1), 1000, 3)
+    >>> u.shape, bool((u > 0).all() and (u < 1).all())
+    ((1000, 3), True)
+    """
+    return sobol.to_unit(rng.bit_generator.random_raw(n * dims)).reshape(n, dims)
 
 
 def block_samples(
@@ -396,19 +548,22 @@ def block_samples(
     """Block ``block``'s samples as an (outputs, n) float64 array, checked (with ``check``
     also each sample's magnitude, see :func:`check_samples`)."""
     try:
-        produced = model.function(block_generator(seed, block), n, **params)
+        produced = model.generate(block_generator(seed, block), n, params)
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001  (a model may raise anything: name it, one line)
         raise ModelError(
             f"model {model.name} raised in block {block}: {type(exc).__name__}: {exc}"
         ) from None
-    values = as_samples(model, produced, n, block)
+    values = as_samples(model, produced, n, f"block {block}")
     if check:
-        check_samples(model, values, block)
+        check_samples(model, values, f"block {block}")
     return values
 
 
-def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
-    """A model's return value as an (outputs, n) float64 array of the declared shape."""
+def as_samples(model: Model, produced: Any, n: int, part: str) -> np.ndarray:
+    """A model's return value for ``part`` of a job (``"block 5"``) as an (outputs, n)
+    float64 array of the declared shape."""
     width = len(model.outputs)
     if (  # the common case, taken before the general checks below: they cost ~1 µs a block
         width == 1
@@ -417,7 +572,7 @@ def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
         and produced.shape == (n,)
     ):
         return produced.reshape(1, n)
-    where = f"model {model.name}, block {block}"
+    where = f"model {model.name}, {part}"
     if isinstance(produced, Mapping):
         missing = [o for o in model.outputs if o not in produced]
         extra = [k for k in produced if k not in model.outputs]
@@ -442,10 +597,10 @@ def as_samples(model: Model, produced: Any, n: int, block: int) -> np.ndarray:
     return values
 
 
-def check_samples(model: Model, values: np.ndarray, block: int) -> None:
-    """Raise ModelError, naming the output, if a sample is NaN, infinite, or too large to
-    square (``|x| >= MAX_MAGNITUDE``)."""
-    where = f"model {model.name}, block {block}"
+def check_samples(model: Model, values: np.ndarray, part: str) -> None:
+    """Raise ModelError, naming the output and ``part`` of the job, if a sample is NaN,
+    infinite, or too large to square (``|x| >= MAX_MAGNITUDE``)."""
+    where = f"model {model.name}, {part}"
     # Two reductions, no temporary, catch all three (NaN propagates through min and max);
     # only a bad block pays for finding out which.
     if (

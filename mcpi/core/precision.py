@@ -42,7 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from mcpi.core.exact import mean_and_variance, output_estimate, successes_of
+from mcpi.core.exact import mean_and_variance, output_estimate, replicate_estimate, successes_of
+from mcpi.core.sampler import MAX_POINTS, RQMC, power_of_two_at_most
 from mcpi.core.stats import Z95
 
 #: Samples in the smallest pilot stage: enough for a meaningful variance estimate,
@@ -183,3 +184,58 @@ def looks(rule: StoppingRule, sums_at: Callable[[int], Sums]) -> list[int]:
         made.append(total)
         samples, sums = total, sums_at(total)
     return made
+
+
+#: A randomized QMC job's first look: this many points per replicate (scipy's
+#: ``qmc_quad`` takes 1024 too), or its bound if that is smaller.
+PILOT_POINTS = 1 << 10
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatePrecision:
+    """Randomized QMC: stop when output ``output``'s t interval over the replicates has
+    half-width ≤ ``half_width``, doubling every replicate's points at each look, or at
+    ``max_samples`` (in all; rounded down to the sampler's replicates times a power of two).
+
+    The rule looks at the interval :func:`mcpi.core.exact.replicate_estimate` reports,
+    t_{R−1}·s_R/√R, after 1024 points per replicate, 2048, 4096 … and stops at the first
+    look where it is narrow enough. Unlike Chow–Robbins for plain Monte Carlo, no
+    asymptotic result covers this rule (the literature's is for a fixed n): its
+    coverage is checked by simulation in ``tests/core/test_rqmc.py``, as the
+    fixed-size interval's is. The looks depend only on the exact sums, so the same seed
+    stops at the same point on any cluster, with any chunking.
+    """
+
+    half_width: float
+    max_samples: int
+    sampler: RQMC
+    outputs: int
+    output: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.half_width) and self.half_width > 0):
+            raise ValueError(f"a precision is a positive half-width, not {self.half_width!r}")
+        if self.max_samples < self.sampler.replicates:
+            raise ValueError(
+                f"a bound of {self.max_samples:,} samples is less than one point for each of "
+                f"the {self.sampler.replicates} replicates"
+            )
+
+    @property
+    def bound(self) -> int:
+        """The most samples: the replicates times the largest power of two that fits."""
+        replicates = self.sampler.replicates
+        return replicates * power_of_two_at_most(min(self.max_samples // replicates, MAX_POINTS))
+
+    def next_total(self, sums: Sums, samples: int) -> int | None:
+        if not samples:
+            return min(self.bound, self.sampler.replicates * PILOT_POINTS)
+        if samples >= self.bound or self.reached(sums, samples):
+            return None
+        return min(self.bound, 2 * samples)
+
+    def reached(self, sums: Sums, samples: int) -> bool:
+        """Whether the replicates' interval at ``samples`` samples is narrow enough."""
+        pairs = self.sampler.pairs(sums, self.outputs, self.output)
+        estimate = replicate_estimate("", self.sampler.points(samples), pairs)
+        return estimate.half_width <= self.half_width

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpi import models
-from mcpi.core.exact import OutputEstimate, output_estimate
+from mcpi.core.exact import OutputEstimate, output_estimate, replicate_estimate
 from mcpi.core.model import Model, ModelCall, ModelError
+from mcpi.core.sampler import DEFAULT_REPLICATES, MC, RQMC, Sampler
 from mcpi.errors import UsageError
 
 
@@ -37,15 +38,49 @@ class BoundModel:
         """The value c of output ``output`` if its samples are only 0 or c, else None."""
         return self.model.binary.get(self.call.outputs[output])
 
-    def estimates(self, sums: tuple[int, ...], samples: int) -> list[OutputEstimate]:
-        """Each output's estimate from the job's exact sums: the report's numbers."""
+    def estimates(
+        self, sums: tuple[int, ...], samples: int, sampler: Sampler = MC
+    ) -> list[OutputEstimate]:
+        """Each output's estimate from the job's exact sums: the report's numbers. Under
+        randomized QMC, from the replicates' means (Student's t); else from all samples
+        (Wilson's interval for a binary output)."""
         exact = self.exact
+        outputs = self.call.outputs
+        if isinstance(sampler, RQMC):
+            points = sampler.points(samples)
+            return [
+                replicate_estimate(
+                    name, points, sampler.pairs(sums, len(outputs), j), exact.get(name)
+                )
+                for j, name in enumerate(outputs)
+            ]
         return [
             output_estimate(
                 name, samples, sums[2 * j], sums[2 * j + 1], exact.get(name), binary=self.binary(j)
             )
-            for j, name in enumerate(self.call.outputs)
+            for j, name in enumerate(outputs)
         ]
+
+    def sampler(self, kind: str, replicates: int | None = None) -> Sampler:
+        """The sampler a job of this model runs under, asked for as ``kind`` (``auto``,
+        ``mc`` or ``rqmc``): ``auto`` is randomized QMC for a model of uniforms, plain Monte
+        Carlo for one that takes a generator. Refused in one line if it cannot be."""
+        takes_uniforms = self.model.uniform is not None
+        if kind == "auto":
+            kind = RQMC.kind if takes_uniforms else MC.kind
+        if kind == MC.kind:
+            return MC
+        if kind != RQMC.kind:
+            raise UsageError(f"no sampler {kind!r} (auto, mc or rqmc)")
+        if not takes_uniforms:
+            raise UsageError(
+                f"model {self.call.name} takes a generator (rng, n): it runs plain Monte Carlo "
+                "only (declare dims=, and a function of u, for randomized QMC)"
+            )
+        try:
+            return RQMC(replicates or DEFAULT_REPLICATES, self.model.dimension(self.call.kwargs))
+        except (ModelError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
 
     def record(self) -> dict[str, Any]:
         """What the job record keeps of the model (to resume it with the same code)."""

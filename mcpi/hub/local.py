@@ -139,7 +139,7 @@ class LocalPool:
                     return False
                 pool.apply_async(
                     poolchild.compute_chunk_of,
-                    (self.source_of(job.model), job.model, job.seed, chunk),
+                    (self.source_of(job.model), job, chunk),
                     callback=functools.partial(_counted, results),
                     error_callback=functools.partial(_failed, results, chunk),
                 )

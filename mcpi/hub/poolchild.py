@@ -15,6 +15,7 @@ import time
 
 from mcpi import models
 from mcpi.core.chunk import ChunkResult, compute_chunk
+from mcpi.core.job import Job
 from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk
 
@@ -31,9 +32,9 @@ def find_model(source: str, call: ModelCall) -> Model:
     return model
 
 
-def compute_chunk_of(source: str, call: ModelCall, seed: int, chunk: Chunk) -> ChunkResult:
-    """A pool process's body for a chunk (its model is loaded once per process)."""
-    return compute_chunk(find_model(source, call), call, seed, chunk)
+def compute_chunk_of(source: str, job: Job, chunk: Chunk) -> ChunkResult:
+    """A pool process's body for a chunk of ``job`` (its model is loaded once per process)."""
+    return compute_chunk(find_model(source, job.model), job, chunk)
 
 
 def start(hub: int) -> None:

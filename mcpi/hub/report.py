@@ -7,7 +7,8 @@ from typing import Any
 
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.plan import Plan
-from mcpi.core.precision import Precision
+from mcpi.core.precision import Precision, ReplicatePrecision
+from mcpi.core.sampler import MC, Sampler
 from mcpi.core.stats import HostThroughput, rate
 from mcpi.core.tuning import Capacity, ChunkChoice
 from mcpi.hub.records import Stage
@@ -41,12 +42,14 @@ class JobReport:
     #: The measurements automatic chunking used (None if the user gave the chunk size).
     capacity: Capacity | None = None
     notes: list[str] = field(default_factory=list)
-    precision: Precision | None = None
+    precision: Precision | ReplicatePrecision | None = None
     #: Whether this run finished a job an earlier hub had started.
     resumed: bool = False
     trace: Trace | None = None
     #: Of a resumed job: samples an earlier run counted, read back rather than computed.
     earlier_samples: int = 0
+    #: Where the samples came from: plain Monte Carlo, or randomized QMC's replicates.
+    sampler: Sampler = MC
 
     @property
     def samples(self) -> int:

@@ -28,6 +28,9 @@ class View:
     #: A job's size when neither it nor a precision is given, and a precision's bound.
     default_samples: int
     default_max_samples: int
+    #: The sampler unless the request names one: π's darts are plain Monte Carlo's
+    #: positional stream; ``auto`` is randomized QMC wherever the model allows it.
+    default_sampler: str
 
     @property
     def names_output(self) -> bool:
@@ -36,8 +39,8 @@ class View:
 
 
 #: π in darts: 1e8 by default; a precision target bounded by about an hour of 2e8 darts/s.
-ESTIMATE = View("estimate", "darts", "--darts", "--max-darts", 10**8, 10**12)
-RUN = View("run", "samples", "--samples", "--max-samples", 10**6, 10**10)
+ESTIMATE = View("estimate", "darts", "--darts", "--max-darts", 10**8, 10**12, "mc")
+RUN = View("run", "samples", "--samples", "--max-samples", 10**6, 10**10, "auto")
 VIEWS = {view.name: view for view in (ESTIMATE, RUN)}
 
 
@@ -46,10 +49,11 @@ class JobRequest:
     """What the user asked for; None means "choose for me".
 
     ``model`` is an installed model's name, or ``FILE.py:NAME`` / ``MODULE:NAME`` for
-    the local pool. The job is ``samples`` samples (rounded up to whole blocks), or
-    with ``precision`` runs until ``output``'s 95 % half-width (default: the first
-    output's) is at most ``precision``, bounded by ``max_samples``. ``resume`` finishes
-    a recorded job instead, as it was started: the rest is then unused.
+    the local pool. The job is ``samples`` samples (rounded up to whole blocks, or to
+    the replicates times a power of two under randomized QMC), or with ``precision``
+    runs until ``output``'s 95 % half-width (default: the first output's) is at most
+    ``precision``, bounded by ``max_samples``. ``resume`` finishes a recorded job
+    instead, as it was started: the rest is then unused.
     """
 
     model: str = "pi"
@@ -64,6 +68,10 @@ class JobRequest:
     processes: int | None = None
     resume: str | None = None
     view: View = RUN
+    #: ``auto`` (randomized QMC for a model of uniforms, else plain Monte Carlo), ``mc``
+    #: or ``rqmc``, with its ``replicates`` (default 16); None: the view's default.
+    sampler: str | None = None
+    replicates: int | None = None
 
     @classmethod
     def asked(
@@ -94,6 +102,11 @@ class JobRequest:
         )
 
     def __post_init__(self) -> None:
+        if self.view is ESTIMATE and self.sampler not in (None, "mc"):
+            raise UsageError(
+                "estimate counts π's darts by plain Monte Carlo: for randomized QMC, "
+                "`mcpi-hub run pi --sampler rqmc`"
+            )
         if self.resume is not None:
             return
         if self.precision is not None and self.samples is not None:

@@ -27,8 +27,15 @@ from mcpi.core.chunk import ChunkResult
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.job import Job, new_job_id, new_seed
 from mcpi.core.model import ModelCall
-from mcpi.core.plan import Plan
-from mcpi.core.precision import FixedSize, Precision, StoppingRule
+from mcpi.core.plan import MAX_DARTS, Plan
+from mcpi.core.precision import FixedSize, Precision, ReplicatePrecision, StoppingRule
+from mcpi.core.sampler import (
+    MC,
+    RQMC,
+    Sampler,
+    power_of_two_at_least,
+    power_of_two_at_most,
+)
 from mcpi.core.stats import host_throughput
 from mcpi.core.tally import Totals
 from mcpi.core.tuning import Capacity, ChunkChoice, choose_chunk_size
@@ -203,12 +210,14 @@ class JobRun:
         #: This run's work over all stages: hosts, versions, duplicates, earlier samples.
         self.totals = Totals()
         self.rule: StoppingRule = FixedSize(1)
+        self.sampler: Sampler = MC
 
     def run(self) -> JobReport:
         self.slots = self.executor.prepare(self.bound.call, self.bound.source)
         record = self.record or self._new_record()
         if self.record is not None:
             self._check_resumable(record)
+        self.sampler = self._sampler(record)
         self.rule = self._rule(record)
         began = time.monotonic()
         deadline = began + self.settings.timeout if self.settings.timeout else None
@@ -247,25 +256,32 @@ class JobRun:
     def _outputs(self, record: JobRecord) -> list[OutputEstimate]:
         sums, samples = record.counted
         try:
-            return self.bound.estimates(sums, samples)
+            return self.bound.estimates(sums, samples, self.sampler)
         except ValueError as exc:  # a binary output whose sums are not 0s and cs
             raise JobFailed(f"model {self.bound.call.name}: {exc}") from None
 
     def _new_record(self) -> JobRecord:
         request, bound = self.request, self.bound
+        self.sampler = bound.sampler(
+            request.sampler or request.view.default_sampler, request.replicates
+        )
         asked: dict[str, object]
         if request.precision is not None:
             assert request.max_samples is not None
+            bound_samples = request.max_samples
+            if self.sampler is MC:  # RQMC's rule rounds its bound down to whole replicates
+                bound_samples = self._whole(bound_samples, "the sample bound")
             asked = {
                 "precision": request.precision,
-                "max_samples": self._whole(request.max_samples, "the sample bound"),
+                "max_samples": bound_samples,
                 "output": bound.call.outputs[bound.output],
             }
         else:
             assert request.samples is not None
             asked = {"samples": self._whole(request.samples, "the job")}
         if request.chunk_size is not None:
-            asked["chunk_size"] = self._whole(request.chunk_size, "the chunk size")
+            asked["chunk_size"] = self._whole_chunk(request.chunk_size)
+        asked["sampler"] = _sampler_request(self.sampler)
         record = JobRecord(
             id=new_job_id(),
             seed=new_seed() if request.seed is None else request.seed,
@@ -281,14 +297,40 @@ class JobRun:
         return record
 
     def _whole(self, samples: int, what: str) -> int:
-        """``samples`` rounded up to whole blocks of the model (noted in the report)."""
-        block = self.bound.call.block
-        whole = -(-samples // block) * block
+        """``samples`` rounded up to whole blocks of the model, or under randomized QMC to
+        the replicates times a power of two points (noted in the report)."""
+        sampler = self.sampler
+        if isinstance(sampler, RQMC):
+            points = power_of_two_at_least(-(-samples // sampler.replicates))
+            whole = sampler.replicates * points
+            if whole > MAX_DARTS:
+                raise UsageError(
+                    f"{what}: {samples:,} samples round up to {sampler.replicates} replicates "
+                    f"of 2^{points.bit_length() - 1} points, more than a job's {MAX_DARTS:.0e}"
+                )
+            unit = f"{sampler.replicates} replicates of a power of two points"
+        else:
+            block = self.bound.call.block
+            whole = -(-samples // block) * block
+            unit = f"whole blocks of {block:,}"
         if whole != samples:
-            self.notes.append(
-                f"{what}: {samples:,} samples rounded up to whole blocks of {block:,}: {whole:,}"
-            )
+            self.notes.append(f"{what}: {samples:,} samples rounded up to {unit}: {whole:,}")
         return whole
+
+    def _whole_chunk(self, chunk_size: int) -> int:
+        """The user's chunk size, in whole blocks, or under randomized QMC a power of two
+        of whole batches (so that a chunk is part of one replicate's points, and the
+        model sees the same arrays however the job is split)."""
+        sampler = self.sampler
+        if not isinstance(sampler, RQMC):
+            return self._whole(chunk_size, "the chunk size")
+        chosen = max(power_of_two_at_most(chunk_size), sampler.batch)
+        if chosen != chunk_size:
+            self.notes.append(
+                f"the chunk size: {chunk_size:,} points rounded to a power of two, in whole "
+                f"batches of {sampler.batch:,}: {chosen:,}"
+            )
+        return chosen
 
     def _check_resumable(self, record: JobRecord) -> None:
         if record.where != self.executor.where:
@@ -298,11 +340,28 @@ class JobRun:
             )
         self.notes.append(f"resumed job {record.id}, started {record.created}")
 
+    def _sampler(self, record: JobRecord) -> Sampler:
+        """The job's sampler, from what its record says was asked (mcpi 0.2.0's records,
+        before randomized QMC, ran plain Monte Carlo)."""
+        asked = record.request.get("sampler") or {"kind": MC.kind}
+        return self.bound.sampler(asked.get("kind", MC.kind), asked.get("replicates"))
+
     def _rule(self, record: JobRecord) -> StoppingRule:
         """The job's stopping rule, from what its record says was asked."""
         asked, bound = record.request, self.bound
         if "precision" not in asked:
             return FixedSize(asked["samples"])
+        if isinstance(self.sampler, RQMC):
+            try:
+                return ReplicatePrecision(
+                    asked["precision"],
+                    asked["max_samples"],
+                    self.sampler,
+                    len(bound.call.outputs),
+                    bound.output,
+                )
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
         try:
             return Precision(
                 asked["precision"],
@@ -333,10 +392,13 @@ class JobRun:
 
         A model's chunks are sized in blocks: the tuner sees blocks per second.
         """
-        block = self.bound.call.block
+        sampler = self.sampler
+        # Under randomized QMC a chunk is a power of two dividing a replicate's points.
+        most = sampler.points(samples) if isinstance(sampler, RQMC) else samples
+        block = 1 if isinstance(sampler, RQMC) else self.bound.call.block
         chosen = record.request.get("chunk_size")
         if chosen:
-            return min(int(chosen), samples)
+            return min(int(chosen), most)  # RQMC: a power of two of whole batches, or less
         if self.capacity is None:
             self.capacity = measure(self.executor, self.slots, self.rates, self.bound.call)
         self.chunking = choose_chunk_size(
@@ -346,6 +408,8 @@ class JobRun:
         )
         if block > 1:
             self.chunking = self.chunking.in_samples(block)
+        if isinstance(sampler, RQMC):
+            return min(max(power_of_two_at_most(self.chunking.chunk_size), sampler.batch), most)
         return self.chunking.chunk_size
 
     def _count(
@@ -359,7 +423,9 @@ class JobRun:
         index = record.stages.index(stage)
         try:
             plan = Plan(stage.samples, stage.chunk_size, stage.first)
-            job = Job(stage_job_id(record.id, index), record.seed, plan, self.bound.call)
+            job = Job(
+                stage_job_id(record.id, index), record.seed, plan, self.bound.call, self.sampler
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         # Every chunk counted is journaled at once, on the local pool and the cluster
@@ -390,7 +456,7 @@ class JobRun:
         # Saved with the next stage, or as done: until then, a resumed job finds the
         # stage's chunks in the journal.
         stage.sums = tally.sums
-        if isinstance(self.rule, Precision):
+        if isinstance(self.rule, Precision | ReplicatePrecision):
             self.trace.look(stage.first + stage.samples)
         self.totals.absorb(tally)
 
@@ -399,7 +465,7 @@ class JobRun:
         versions = sorted(self.totals.versions)
         if versions and versions != [__version__]:
             notes.append(f"workers ran mcpi {', '.join(versions)}; this hub is {__version__}")
-        rule = self.rule if isinstance(self.rule, Precision) else None
+        rule = self.rule if isinstance(self.rule, Precision | ReplicatePrecision) else None
         if rule is not None:
             notes.append(self._precision_note(rule, outputs[rule.output], len(record.stages)))
         return JobReport(
@@ -422,9 +488,12 @@ class JobRun:
             resumed=self.record is not None,
             trace=self.trace,
             earlier_samples=self.totals.earlier_darts,
+            sampler=self.sampler,
         )
 
-    def _precision_note(self, rule: Precision, reached: OutputEstimate, looks: int) -> str:
+    def _precision_note(
+        self, rule: Precision | ReplicatePrecision, reached: OutputEstimate, looks: int
+    ) -> str:
         view = self.view
         what = f"precision ±{rule.half_width:g}"
         if view.names_output:
@@ -435,6 +504,13 @@ class JobRun:
             f"{what} NOT reached: stopped at the bound of {rule.bound:,} {view.unit} "
             f"({view.bound_flag})"
         )
+
+
+def _sampler_request(sampler: Sampler) -> dict[str, object]:
+    """What a record keeps of a job's sampler (its dimensions follow from the model)."""
+    if isinstance(sampler, RQMC):
+        return {"kind": sampler.kind, "replicates": sampler.replicates}
+    return {"kind": sampler.kind}
 
 
 def outcome(record: JobRecord) -> str:

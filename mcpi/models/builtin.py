@@ -3,7 +3,11 @@
 Each is an ordinary model, registered through mcpi's own ``mcpi.models`` entry points
 exactly as a user's package registers theirs, and each declares its exact answer, so
 that a run shows its error against the truth (in standard errors) and the tests can
-check every guarantee on a known result:
+check every guarantee on a known result. ``pi``, ``ball``, ``call`` and ``ishigami``
+have a uniform form too (each sample a function of d uniforms), which randomized QMC
+runs; their generator forms stay for plain Monte Carlo, so that a seed's answer under
+plain Monte Carlo is what it always was. ``e`` draws a variable number of uniforms per
+sample: plain Monte Carlo only.
 
 * ``pi``: π by darts, the dart kernel of ``mcpi-hub estimate`` (same stream, same
   counts for the same seed); output ``pi`` = 4·1{hit}.
@@ -28,6 +32,7 @@ import numpy as np
 
 from mcpi.core.kernel import count_hits, dart_sums
 from mcpi.core.model import Model, ParamValue, model
+from mcpi.core.special import normal_quantile
 
 
 def _pi_sums(seed: int, start: int, stop: int, params: Mapping[str, ParamValue]) -> tuple[int, ...]:
@@ -43,6 +48,13 @@ def _darts(rng: np.random.Generator, n: int) -> np.ndarray:
     return 4.0 * (squares[0::2] + squares[1::2] < float(2**62))
 
 
+def _dart_points(u: np.ndarray) -> np.ndarray:
+    """A dart at (2u₁ − 1, 2u₂ − 1) in the square [−1, 1]²: 4·1{inside the unit circle}."""
+    x = 2.0 * u[:, 0] - 1.0
+    y = 2.0 * u[:, 1] - 1.0
+    return 4.0 * (x * x + y * y < 1.0)
+
+
 pi = Model(
     name="pi",
     function=_darts,
@@ -55,9 +67,12 @@ pi = Model(
     chunk_sums=_pi_sums,
     # A proportion: reported with Wilson's interval, as `estimate` always has.
     binary={"pi": 4.0},
-    # The dart stream and hit test of mcpi.core.kernel, version 1: the tests pin its
-    # answers (tests/core/data/pinned.json), whatever else this file holds.
+    # The dart stream and hit test of mcpi.core.kernel, version 1, and the darts of
+    # uniforms below: the tests pin their answers (tests/core/data/pinned.json),
+    # whatever else this file holds.
     code="darts-1",
+    uniform=_dart_points,
+    dims=2,
 )
 
 
@@ -86,6 +101,22 @@ def ball(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     for j in range(1, d):
         radius += points[:, j] * points[:, j]
     return np.where(radius <= 1.0, 2.0**d, 0.0)
+
+
+def _ball_points(u: np.ndarray, d: int) -> np.ndarray:
+    """The same volume from a point 2u − 1 of the cube."""
+    x = 2.0 * u - 1.0
+    radius = x[:, 0] * x[:, 0]
+    for j in range(1, d):
+        radius += x[:, j] * x[:, j]
+    return np.where(radius <= 1.0, 2.0**d, 0.0)
+
+
+def _ball_dims(d: int) -> int:
+    return d
+
+
+ball = ball.with_uniform(_ball_points, _ball_dims)
 
 
 def black_scholes_call(S: float, K: float, T: float, r: float, sigma: float) -> float:
@@ -123,6 +154,16 @@ def call(
     z = rng.standard_normal(n)
     terminal = S * np.exp((r - sigma * sigma / 2) * T + sigma * math.sqrt(T) * z)
     return math.exp(-r * T) * np.maximum(terminal - K, 0.0)
+
+
+def _call_payoff(u: np.ndarray, S: float, K: float, T: float, r: float, sigma: float) -> np.ndarray:
+    """The same payoff from Z = Φ⁻¹(u): one uniform a sample."""
+    z = normal_quantile(u[:, 0])
+    terminal = S * np.exp((r - sigma * sigma / 2) * T + sigma * math.sqrt(T) * z)
+    return math.exp(-r * T) * np.maximum(terminal - K, 0.0)
+
+
+call = call.with_uniform(_call_payoff, 1)
 
 
 #: Uniforms drawn per unfinished sample per round of the e model: a sum of 8 exceeds 1
@@ -163,6 +204,33 @@ def ishigami(rng: np.random.Generator, n: int, a: float, b: float) -> np.ndarray
     x = rng.uniform(-math.pi, math.pi, size=(n, 3))
     s1 = np.sin(x[:, 0])
     return s1 + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * s1
+
+
+def _ishigami_points(u: np.ndarray, a: float, b: float) -> np.ndarray:
+    """The same function of x = π(2u − 1), uniform in (−π, π)³."""
+    x = math.pi * (2.0 * u - 1.0)
+    s1 = np.sin(x[:, 0])
+    return s1 + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * s1
+
+
+ishigami = ishigami.with_uniform(_ishigami_points, 3)
+
+
+def call_variance(
+    S: float = 100.0, K: float = 100.0, T: float = 1.0, r: float = 0.05, sigma: float = 0.2
+) -> float:
+    """The variance of the call's discounted payoff, e^{-rT}(S_T − K)⁺ (14.7194² at the
+    defaults): E[S_T^k 1{S_T > K}] = S^k e^{k(r − σ²/2)T + k²σ²T/2} Φ(d + kσ√T) with
+    d = (ln(S/K) + (r − σ²/2)T)/(σ√T), so E[((S_T − K)⁺)²] follows from k = 0, 1, 2."""
+    root = sigma * math.sqrt(T)
+    d = (math.log(S / K) + (r - sigma * sigma / 2) * T) / root
+
+    def moment(k: int) -> float:
+        cdf = 0.5 * math.erfc(-(d + k * root) / math.sqrt(2))
+        return S**k * math.exp(k * (r - sigma * sigma / 2) * T + k * k * root * root / 2) * cdf
+
+    second = math.exp(-2 * r * T) * (moment(2) - 2 * K * moment(1) + K * K * moment(0))
+    return second - black_scholes_call(S, K, T, r, sigma) ** 2
 
 
 def ishigami_variance(a: float = 7.0, b: float = 0.1) -> float:

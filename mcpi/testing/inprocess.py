@@ -143,7 +143,12 @@ class InProcess:
                 copies = 2 if chunk.index in faults.lose else 1
                 for _ in range(copies):  # a lost copy is computed, then computed again
                     time.sleep(faults.delay.get(chunk.index, 0.0))
-                    result = compute_chunk(model, job.model, job.seed, chunk)
+                    try:
+                        result = compute_chunk(model, job, chunk)
+                    except ModelError as exc:  # as the local pool and the workers report it
+                        raise JobFailed(
+                            f"chunk {chunk.index} failed: {type(exc).__name__}: {exc}"
+                        ) from None
                     self.computed.append((job.id, chunk.index))
                 host = hosts[chunk.index % len(hosts)]
                 result = replace(result, telemetry=replace(result.telemetry, host=host))

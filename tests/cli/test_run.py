@@ -49,6 +49,7 @@ def statistics(report: dict[str, Any]) -> dict[str, Any]:
     return {"samples": report["samples"], "seed": report["seed"], "outputs": report["outputs"]}
 
 
+@pytest.mark.parametrize("sampler", ["auto", "mc"])
 @pytest.mark.parametrize(
     ("model", "samples", "params"),
     [
@@ -60,9 +61,14 @@ def statistics(report: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_each_builtin_model_finds_its_exact_answer(
-    model: str, samples: str, params: list[str], env: dict[str, str]
+    model: str, samples: str, params: list[str], sampler: str, env: dict[str, str]
 ) -> None:
-    report = run_json(env, model, "-n", samples, "--seed", "20261203", *params)
+    if model == "e" and sampler == "auto":
+        pytest.skip("e is plain Monte Carlo only: auto is mc")
+    report = run_json(
+        env, model, "-n", samples, "--seed", "20261203", "--sampler", sampler, *params
+    )
+    assert report["sampler"]["kind"] == ("mc" if sampler == "mc" or model == "e" else "rqmc")
     (output,) = report["outputs"].values()
     assert abs(output["mean"] - output["exact"]) < 4 * output["std_error"], output
     assert output["ci95"][0] < output["mean"] < output["ci95"][1]
@@ -73,7 +79,7 @@ def test_each_builtin_model_finds_its_exact_answer(
 
 
 def test_the_pi_model_counts_the_darts_estimate_counts(env: dict[str, str]) -> None:
-    report = run_json(env, "pi", "-n", "1e7", "--seed", "5")
+    report = run_json(env, "pi", "-n", "1e7", "--seed", "5", "--sampler", "mc")
     status, out, err = hub(env, "estimate", "--json", "-n", "1e7", "--seed", "5")
     assert status == 0, err
     assert report["outputs"]["pi"]["mean"] == json.loads(out)["pi"]
@@ -92,8 +98,47 @@ def test_the_result_is_bit_identical_whatever_the_split(env: dict[str, str]) -> 
     assert all(statistics(r) == statistics(reports[0]) for r in reports)
 
 
+def test_call_to_a_precision_answers_in_seconds_bit_identical_however_split(
+    env: dict[str, str],
+) -> None:
+    """The RQMC issue's "done when", on the local pool (on Celery: tests/cluster)."""
+    args = ["call", "--precision", "1e-4", "--seed", "20261206"]
+    report = run_json(env, *args)
+    price = report["outputs"]["price"]
+    assert price["ci95"][0] <= 10.450583572185565 <= price["ci95"][1]
+    assert (price["ci95"][1] - price["ci95"][0]) / 2 <= 1e-4 and report["precision"]["reached"]
+    assert report["sampler"]["kind"] == "rqmc" and report["sampler"]["replicates"] == 16
+    assert report["wall_seconds"] < 30 and report["samples"] <= 16 * 2**20
+    # Plain Monte Carlo would need ~8e10 samples for this half-width.
+    assert price["worth_samples"] > 10**9
+    for split in (["--chunk-size", "1024", "--processes", "2"], ["--chunk-size", "65536"]):
+        assert statistics(run_json(env, *args, *split)) == statistics(report)
+
+
+def test_an_rqmc_report_names_its_sampler_and_variance_reduction(env: dict[str, str]) -> None:
+    status, out, err = hub(env, "run", "ishigami", "-n", "32768", "--seed", "4")
+    assert status == 0, err
+    assert (
+        "32,768 samples (randomized QMC, scrambled Sobol': 16 replicates of 2,048 points, " in out
+    )
+    assert "3 dimension(s)); seed 4" in out and "blocks of" not in out
+    assert "variance reduction against plain Monte Carlo: " in out
+    report = run_json(env, "ishigami", "-n", "32768", "--seed", "4", "--replicates", "32")
+    assert report["sampler"] == {
+        "kind": "rqmc",
+        "replicates": 32,
+        "points_per_replicate": 1024,
+        "dims": 3,
+    }
+    y = report["outputs"]["y"]
+    assert y["variance_reduction"] > 100 and y["worth_samples"] == 32768 * y["variance_reduction"]
+    assert run_json(env, "e", "-n", "4096")["sampler"] == {"kind": "mc"}
+
+
 def test_sizes_are_rounded_up_to_whole_blocks_and_the_report_says_so(env: dict[str, str]) -> None:
-    report = run_json(env, "call", "-n", "10000", "--chunk-size", "5000", "--seed", "1")
+    report = run_json(
+        env, "call", "-n", "10000", "--chunk-size", "5000", "--seed", "1", "--sampler", "mc"
+    )
     assert report["samples"] == 12_288 and report["chunk_size"] == 8192 and report["block"] == 4096
     rounded = "10,000 samples rounded up to whole blocks of 4,096: 12,288"
     assert any(rounded in n for n in report["notes"])
@@ -101,7 +146,8 @@ def test_sizes_are_rounded_up_to_whole_blocks_and_the_report_says_so(env: dict[s
 
 
 def test_text_report_names_outputs_exact_answers_and_hosts(env: dict[str, str]) -> None:
-    status, out, err = hub(env, "run", "call", "-n", "1e5", "--seed", "3", "--param", "K=90")
+    args = ["call", "-n", "1e5", "--seed", "3", "--param", "K=90", "--sampler", "mc"]
+    status, out, err = hub(env, "run", *args)
     assert status == 0, err
     assert out.startswith("model call (K=90.0, S=100.0, T=1.0, r=0.05, sigma=0.2), version 1\n")
     assert "price ≈ " in out and "exact 16.699" in out and "standard errors" in out
@@ -109,17 +155,18 @@ def test_text_report_names_outputs_exact_answers_and_hosts(env: dict[str, str]) 
 
 
 def test_a_precision_target_on_a_chosen_output_stops_in_whole_blocks(env: dict[str, str]) -> None:
-    report = run_json(env, "call", "--precision", "0.05", "--output", "price", "--seed", "8")
+    mc = ("--sampler", "mc")
+    report = run_json(env, "call", "--precision", "0.05", "--output", "price", "--seed", "8", *mc)
     price = report["outputs"]["price"]
     assert (price["ci95"][1] - price["ci95"][0]) / 2 <= 0.05
     assert report["precision"]["reached"] and report["precision"]["output"] == "price"
     assert all(s["samples"] % 4096 == 0 for s in report["stages"])
-    again = run_json(env, "call", "--precision", "0.05", "--seed", "8", "--chunk-size", "4096")
+    again = run_json(env, "call", "--precision", "0.05", "--seed", "8", "--chunk-size", "4096", *mc)
     # The looks depend on the exact sums only: the same stages, whatever the chunking.
     assert [s["samples"] for s in again["stages"]] == [s["samples"] for s in report["stages"]]
     assert statistics(again) == statistics(report)
     status, out, _ = hub(
-        env, "run", "call", "--precision", "1e-4", "--max-samples", "20000", "--json"
+        env, "run", "call", "--precision", "1e-4", "--max-samples", "20000", "--json", *mc
     )
     assert status == ExitStatus.PRECISION_NOT_REACHED
     assert json.loads(out)["samples"] == 20_480
@@ -158,6 +205,18 @@ MODELS_FILE = textwrap.dedent(
     def nan(rng, n):
         return np.full(n, np.nan)
 
+    @mcpi.model("square_u", outputs=("x2",), exact={"x2": 1 / 3}, dims=1)
+    def square_u(u):
+        return u[:, 0] ** 2
+
+    @mcpi.model("raises_u", dims=2)
+    def raises_u(u):
+        raise RuntimeError("the model broke")
+
+    @mcpi.model("shape_u", dims=2)
+    def shape_u(u):
+        return u
+
     not_a_model = 3
     """
 )
@@ -179,6 +238,22 @@ def test_a_model_in_a_file_runs_on_the_local_pool(env: dict[str, str], models_fi
         env, spec, "-n", "1e5", "--seed", "1", "--processes", "1", "--chunk-size", "512"
     )
     assert statistics(serial) == statistics(report)
+
+
+def test_a_model_of_uniforms_in_a_file_runs_either_sampler(
+    env: dict[str, str], models_file: Path
+) -> None:
+    spec = f"{models_file}:square_u"
+    report = run_json(env, spec, "-n", "65536", "--seed", "1", "--processes", "2")
+    x2 = report["outputs"]["x2"]
+    assert report["sampler"]["kind"] == "rqmc" and x2["ci95"][0] <= 1 / 3 <= x2["ci95"][1]
+    # A smooth integrand in one dimension: RQMC's error falls like n^-3/2.
+    assert x2["variance_reduction"] > 10**5
+    serial = run_json(env, spec, "-n", "65536", "--seed", "1", "--chunk-size", "512")
+    assert statistics(serial) == statistics(report)
+    plain = run_json(env, spec, "-n", "65536", "--seed", "1", "--sampler", "mc")
+    assert plain["sampler"] == {"kind": "mc"} and "variance_reduction" not in plain["outputs"]["x2"]
+    assert abs(plain["outputs"]["x2"]["mean"] - 1 / 3) < 4 * plain["outputs"]["x2"]["std_error"]
 
 
 @pytest.mark.parametrize(
@@ -211,6 +286,16 @@ def test_a_model_in_a_file_runs_on_the_local_pool(env: dict[str, str], models_fi
         (["/no/such.py:m"], ExitStatus.USAGE, "no model file /no/such.py"),
         (["no_such_module:m"], ExitStatus.USAGE, "cannot load no_such_module"),
         (["--resume", "0123456789abcdef", "call"], ExitStatus.USAGE, "drop MODEL"),
+        (["e", "--sampler", "rqmc"], ExitStatus.USAGE, "model e takes a generator (rng, n)"),
+        (["call", "--replicates", "4"], ExitStatus.USAGE, "at least 8 replicates"),
+        (["call", "--replicates", "2000"], ExitStatus.USAGE, "replicates"),
+        (["call", "--sampler", "qmc"], ExitStatus.USAGE, "invalid choice: 'qmc'"),
+        (["call", "--sampler", "mc", "--replicates", "16"], ExitStatus.USAGE, "drop it"),
+        # With a chunk size, nothing is calibrated: the first chunk is the job's own.
+        (["{file}:raises_u", "--chunk-size", "4"], 5, "raised in points [0, 4) of replicate "),
+        (["{file}:shape_u", "--chunk-size", "4"], 5, "returned shape (4, 2), expected (4,)"),
+        # Calibrating, the pool measures the model under plain Monte Carlo's uniforms.
+        (["{file}:shape_u"], ExitStatus.JOB_FAILED, "model shape_u, block 0: returned shape"),
     ],
 )
 def test_bad_input_gets_one_line_and_a_status(
@@ -305,8 +390,11 @@ def test_fuzzed_run_options_never_escape_as_tracebacks(
 
 
 def test_the_python_api_gives_the_cli_s_answer(env: dict[str, str], models_file: Path) -> None:
-    report = run_json(env, "call", "-n", "81920", "--seed", "12", "--param", "sigma=0.3")
-    result = mcpi.run("call", samples=81920, seed=12, params={"sigma": 0.3}, env=env, processes=2)
+    args = ["call", "-n", "81920", "--seed", "12", "--param", "sigma=0.3", "--sampler", "mc"]
+    report = run_json(env, *args)
+    result = mcpi.run(
+        "call", samples=81920, seed=12, params={"sigma": 0.3}, env=env, processes=2, sampler="mc"
+    )
     price = result["price"]
     assert [price.mean, price.std_error, [price.ci_low, price.ci_high]] == [
         report["outputs"]["price"][k] for k in ("mean", "std_error", "ci95")

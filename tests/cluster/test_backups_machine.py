@@ -31,7 +31,7 @@ from mcpi.models.builtin import pi
 
 PLAN = Plan(8 * 1000, 1000)
 JOB = Job("machine", 7, PLAN, pi.call({}))
-TRUE = {c.index: compute_chunk(pi, JOB.model, JOB.seed, c) for c in PLAN.chunks()}
+TRUE = {c.index: compute_chunk(pi, JOB, c) for c in PLAN.chunks()}
 MOST_COPIES = 3  # the original and at most two backups at once (mcpi.core.stragglers)
 
 
@@ -177,7 +177,7 @@ class BackupsAndTally(RuleBasedStateMachine):
         for task_id, index in self.backups.late_copies().items():
             if task_id not in self.lost:
                 self.deliver(task_id, success(index, 0.5, "h1"))
-        serial = compute_chunk(pi, JOB.model, JOB.seed, Chunk(0, 0, PLAN.darts))
+        serial = compute_chunk(pi, JOB, Chunk(0, 0, PLAN.darts))
         assert self.tally.sums == serial.sums
         note = self.backups.close()
         assert (note is None) == (not self.cluster.sent)

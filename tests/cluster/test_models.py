@@ -57,6 +57,8 @@ def test_every_builtin_model_on_the_cluster_equals_the_local_pool(  # type: igno
         ["pi", "-n", "2e7", "--chunk-size", "1e7"],
         ["ball", "-n", "2e5", "--chunk-size", "1e5", "--param", "d=4"],
         ["call", "-n", "2e5", "--chunk-size", "1e5", "--param", "K=95"],
+        ["call", "--sampler", "mc", "-n", "2e5", "--chunk-size", "1e5", "--param", "K=95"],
+        ["ball", "--sampler", "mc", "-n", "2e5", "--chunk-size", "1e5"],
         ["e", "-n", "2e5", "--chunk-size", "1e5"],
         ["ishigami", "-n", "2e5", "--chunk-size", "1e5"],
     ):
@@ -74,6 +76,25 @@ def test_every_builtin_model_on_the_cluster_equals_the_local_pool(  # type: igno
     }
 
 
+def test_call_to_a_precision_on_the_cluster_is_the_local_pool_s_answer(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    """The RQMC issue's "done when": seconds, an interval that covers the price, the
+    same bits as ``--local`` and as another chunking."""
+    start_worker("w1", concurrency=2)
+    args = ["call", "--precision", "1e-4", "--seed", "20261206"]
+    status, cluster, err = run_model(cluster_env, *args)
+    assert status == 0 and cluster is not None, err
+    price = cluster["outputs"]["price"]
+    assert cluster["mode"] == "cluster" and cluster["sampler"]["kind"] == "rqmc"
+    assert price["ci95"][0] <= 10.450583572185565 <= price["ci95"][1]
+    assert cluster["wall_seconds"] < 60 and cluster["precision"]["reached"]
+    for more in (["--local"], ["--chunk-size", "2048"]):
+        status, other, err = run_model(cluster_env, *args, *more)
+        assert status == 0 and other is not None, err
+        assert statistics(other) == statistics(cluster), more
+
+
 KILL_ONCE = """
 import os, signal
 from celery.signals import task_prerun
@@ -88,8 +109,17 @@ def _crash(task=None, args=None, **_):
 """
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["e", "-n", str(8 * 4096 * 4), "--chunk-size", str(4 * 4096)],
+        # Randomized QMC: chunk 2 is points [2048, 3072) of replicate 0.
+        ["call", "-n", str(16 * 4096), "--chunk-size", "1024"],
+    ],
+    ids=["mc", "rqmc"],
+)
 def test_a_model_job_survives_a_killed_pool_process(  # type: ignore[no-untyped-def]
-    cluster_env: dict[str, str], start_worker, tmp_path: Path
+    cluster_env: dict[str, str], start_worker, tmp_path: Path, args: list[str]
 ) -> None:
     (tmp_path / "inject").mkdir()
     (tmp_path / "inject" / "sitecustomize.py").write_text(KILL_ONCE)
@@ -100,7 +130,7 @@ def test_a_model_job_survives_a_killed_pool_process(  # type: ignore[no-untyped-
         PYTHONPATH=str(tmp_path / "inject"),
         MCPI_TEST_KILLED_MARKER=str(marker),
     )
-    args = ["e", "-n", str(8 * 4096 * 4), "--chunk-size", str(4 * 4096), "--seed", "5"]
+    args = [*args, "--seed", "5"]
     status, cluster, err = run_model(cluster_env, *args, "--timeout", "120")
     assert status == 0 and cluster is not None, err
     assert marker.exists(), "the pool process was not killed"
@@ -109,14 +139,35 @@ def test_a_model_job_survives_a_killed_pool_process(  # type: ignore[no-untyped-
     assert statistics(cluster) == statistics(local)
 
 
+@pytest.mark.parametrize(
+    ("sampler", "samples", "chunk", "chunks"),
+    [
+        # Chunks of about 0.15 s: several still wait in the queue when the first is done.
+        ("mc", 8 * 8_192_000, 8_192_000, 8),
+        # 16 replicates of 2^22 points, a replicate a chunk.
+        ("rqmc", 16 * 2**22, 2**22, 16),
+    ],
+)
 def test_a_model_chunk_delivered_twice_counts_once(  # type: ignore[no-untyped-def]
-    cluster_env: dict[str, str], start_worker, rabbitmq: RabbitMQ
+    cluster_env: dict[str, str],
+    start_worker,
+    rabbitmq: RabbitMQ,
+    sampler: str,
+    samples: int,
+    chunk: int,
+    chunks: int,
 ) -> None:
     worker = start_worker("w1", concurrency=1)
-    # Chunks of about 0.15 s: several still wait in the queue when the first is done.
-    samples, chunk = 8 * 8_192_000, 8_192_000
     job = Background(
-        cluster_env, "call", "-n", str(samples), "--chunk-size", str(chunk), command="run"
+        cluster_env,
+        "call",
+        "--sampler",
+        sampler,
+        "-n",
+        str(samples),
+        "--chunk-size",
+        str(chunk),
+        command="run",
     )
     wait_for(lambda: " succeeded in " in worker.log(), 120, "a first chunk to finish")
     connection = pika.BlockingConnection(rabbitmq.pika_parameters())
@@ -136,10 +187,10 @@ def test_a_model_chunk_delivered_twice_counts_once(  # type: ignore[no-untyped-d
     status, cluster, err = job.join(300)
     assert status == 0 and cluster is not None, err
     assert worker.log().count(f"[{duplicated}] received") == 2
-    assert sum(h["chunks"] for h in cluster["hosts"]) == cluster["chunks"] == 8
+    assert sum(h["chunks"] for h in cluster["hosts"]) == cluster["chunks"] == chunks
     seed = str(cluster["seed"])
     status, local, err = run_model(
-        cluster_env, "call", "-n", str(samples), "--seed", seed, "--local"
+        cluster_env, "call", "--sampler", sampler, "-n", str(samples), "--seed", seed, "--local"
     )
     assert status == 0 and local is not None, err
     assert statistics(cluster) == statistics(local)
@@ -274,16 +325,24 @@ def test_a_sweep_on_the_cluster_runs_its_jobs_at_once_each_as_alone(  # type: ig
         }
 
 
+@pytest.mark.parametrize(
+    ("size", "chunks"),
+    [
+        (["--sampler", "mc", "-n", str(4096 * 1600), "--chunk-size", str(4096 * 8)], 200),
+        # 16 replicates of 2^16 points of 64 dimensions, in chunks of 2^12 points.
+        (["--sampler", "rqmc", "-n", str(16 * 2**16), "--chunk-size", str(2**12)], 256),
+    ],
+    ids=["mc", "rqmc"],
+)
 def test_a_killed_hub_s_model_job_resumes_on_the_cluster(  # type: ignore[no-untyped-def]
-    cluster_env: dict[str, str], start_worker, tmp_path: Path
+    cluster_env: dict[str, str], start_worker, tmp_path: Path, size: list[str], chunks: int
 ) -> None:
     """Killed mid-job, the hub resumes from its journal and the backend, recomputing no
     counted chunk, and the result is the local pool's bit for bit."""
     start_worker("w1", concurrency=2)
     # About 1.5 s of work in 200 chunks (the 64-ball draws 64 numbers a sample): the
     # hub is killed early, with most of the job still to do.
-    args = ["ball", "--param", "d=64", "-n", str(4096 * 1600), "--seed", "5"]
-    args += ["--chunk-size", str(4096 * 8)]
+    args = ["ball", "--param", "d=64", *size, "--seed", "5"]
     journal = kill_once_journaled(["run", "--no-progress", *args], cluster_env, tmp_path / "cache")
     status, resumed, err = run_model(cluster_env, "--resume", journal.stem)
     assert status == 0 and resumed is not None, err
@@ -291,7 +350,7 @@ def test_a_killed_hub_s_model_job_resumes_on_the_cluster(  # type: ignore[no-unt
     taken = int(note.split()[1].replace(",", ""))
     assert taken >= 3 and resumed["resumed"] and resumed["mode"] == "cluster"
     sent = sum(h["chunks"] for h in resumed["hosts"])
-    assert taken + sent == resumed["chunks"] == 200 and taken < 200
+    assert taken + sent == resumed["chunks"] == chunks and taken < chunks
     status, local, err = run_model(cluster_env, *args, "--local")
     assert status == 0 and local is not None, err
     assert statistics(resumed) == statistics(local)

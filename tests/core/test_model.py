@@ -228,7 +228,7 @@ def test_the_task_body_runs_only_the_named_installed_model() -> None:
 def test_model_results_round_trip_and_tally_exactly_once() -> None:
     job = job_of(walk, {"limit": 2}, 4 * BLOCK, BLOCK)
     assert job.model is not None
-    results = [compute_chunk(walk, job.model, 9, c) for c in job.plan.chunks()]
+    results = [compute_chunk(walk, job, c) for c in job.plan.chunks()]
     for r in results:
         assert decode_result(encode_result(r)) == r
     messages = [encode_result(r) for r in results]

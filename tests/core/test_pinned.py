@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from mcpi.core import exact
+from mcpi.core import exact, sobol
 from mcpi.core.kernel import count_hits, count_hits_portable, count_hits_reference
 from mcpi.core.runtime import numeric_runtime
-from tests.core.pinned import PINNED, model_sums
+from tests.core.pinned import PINNED, model_sums, rqmc_sums, sobol_points
 
 ANSWERS: dict[str, Any] = json.loads(PINNED.read_text())
 RUNTIME_BOUND = ANSWERS["runtime_bound"]
@@ -50,6 +50,48 @@ def test_builtin_model_chunks_sum_to_the_pinned_answers(
     assert model_sums(name, params, seed, start, stop) == sums
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled-sobol", "numpy-sobol"])
+@pytest.mark.parametrize(
+    ("seed", "replicate", "dims", "first", "stop", "points"), ANSWERS["sobol_points"]
+)
+def test_scrambled_sobol_points_are_the_pinned_ones(
+    seed: int,
+    replicate: int,
+    dims: int,
+    first: int,
+    stop: int,
+    points: list[str],
+    compiled: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not compiled:
+        monkeypatch.setattr(sobol, "_compiled", None)
+    assert sobol_points(seed, replicate, dims, first, stop) == points
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize(
+    ("name", "params", "seed", "replicates", "replicate", "first", "stop", "sums"),
+    chunk_cases(ANSWERS["rqmc_chunks"]),
+)
+def test_rqmc_chunks_sum_to_the_pinned_answers(
+    name: str,
+    params: dict[str, Any],
+    seed: int,
+    replicates: int,
+    replicate: int,
+    first: int,
+    stop: int,
+    sums: list[str],
+    compiled: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not compiled:
+        monkeypatch.setattr(sobol, "_compiled", None)
+        monkeypatch.setattr(exact, "_compiled", None)
+    assert rqmc_sums(name, params, seed, replicates, replicate, first, stop) == sums
+
+
 PINNED_RUNTIME = RUNTIME_BOUND["runtime"]
 
 
@@ -66,3 +108,25 @@ def test_libm_bound_model_chunks_sum_to_their_pinned_answers(
     name: str, params: dict[str, Any], seed: int, start: int, stop: int, sums: list[str]
 ) -> None:
     assert model_sums(name, params, seed, start, stop) == sums
+
+
+@pytest.mark.skipif(
+    numeric_runtime() != PINNED_RUNTIME,
+    reason=f"pinned on numpy {PINNED_RUNTIME['numpy']} with this CPU's features; exp, log "
+    "and sin may differ in the last bits on another numeric runtime",
+)
+@pytest.mark.parametrize(
+    ("name", "params", "seed", "replicates", "replicate", "first", "stop", "sums"),
+    chunk_cases(RUNTIME_BOUND["rqmc_chunks"]),
+)
+def test_libm_bound_rqmc_chunks_sum_to_their_pinned_answers(
+    name: str,
+    params: dict[str, Any],
+    seed: int,
+    replicates: int,
+    replicate: int,
+    first: int,
+    stop: int,
+    sums: list[str],
+) -> None:
+    assert rqmc_sums(name, params, seed, replicates, replicate, first, stop) == sums

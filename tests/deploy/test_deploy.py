@@ -981,6 +981,20 @@ def test_a_user_model_project_is_deployed_run_and_updated(testbed: TestBed) -> N
         )
 
 
+def test_randomized_qmc_runs_on_the_deployed_workers(testbed: TestBed) -> None:
+    """The hardened units run the compiled Sobol' points from the wheel (its direction
+    numbers packaged with it): the call to ±1e-4 on three hosts, the local pool's bits."""
+    args = ("call", "--precision", "1e-4", "--seed", str(SEED))
+    code, cluster, err = run_json(testbed, *args)
+    assert code == 0 and cluster is not None, err
+    code, local, err = run_json(testbed, *args, "--local")
+    assert code == 0 and local is not None, err
+    assert cluster["mode"] == "cluster" and cluster["sampler"]["kind"] == "rqmc"
+    assert cluster["outputs"] == local["outputs"] and cluster["samples"] == local["samples"]
+    price = cluster["outputs"]["price"]
+    assert price["ci95"][0] <= price["exact"] <= price["ci95"][1]
+
+
 def test_hosts_lists_states_tails_and_runs_over_the_inventory(testbed: TestBed) -> None:
     # No -i: the playbook recorded the inventory in the hub's config file.
     code, listed = hosts_json(testbed, "list")

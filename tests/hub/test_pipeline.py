@@ -98,12 +98,14 @@ def test_a_precision_no_narrower_than_a_binary_output_s_range_is_refused(
 ) -> None:
     executor = InProcess()
     with pytest.raises(UsageError, match="output pi: a precision is a half-width, between 0 and 4"):
-        run(JobRequest("pi", precision=5.0, max_samples=10**6), settings, executor)
+        run(JobRequest("pi", precision=5.0, max_samples=10**6, sampler="mc"), settings, executor)
     assert executor.computed == [] and book(settings).recent() == []
 
 
 def test_a_model_job_rounds_up_to_whole_blocks_and_names_its_output(settings: Settings) -> None:
-    request = JobRequest("ball", {"d": 4}, samples=100_000, seed=SEED, chunk_size=10_000)
+    request = JobRequest(
+        "ball", {"d": 4}, samples=100_000, seed=SEED, chunk_size=10_000, sampler="mc"
+    )
     report = run(request, settings)
     assert report.samples == 102_400 and report.chunk_size == 12_288
     assert "the job: 100,000 samples rounded up to whole blocks of 4,096: 102,400" in report.notes
@@ -216,7 +218,9 @@ def test_a_binary_output_whose_samples_are_not_0_or_c_fails_the_job(
 def test_a_sweep_runs_each_job_as_its_single_run_and_survives_a_failure(
     settings: Settings,
 ) -> None:
-    requests = [JobRequest("ball", {"d": d}, samples=40_960, seed=SEED) for d in (2, 3, 5)]
+    requests = [
+        JobRequest("ball", {"d": d}, samples=40_960, seed=SEED, sampler="mc") for d in (2, 3, 5)
+    ]
     alone = [run(r, settings).outputs for r in requests]
     executor = InProcess({"a": 2, "b": 2})
     outcomes = run_sweep(requests, settings, Warm(executor))
@@ -228,7 +232,10 @@ def test_a_sweep_runs_each_job_as_its_single_run_and_survives_a_failure(
     # A job that fails while running (its chunk 3) does not stop the others (of 1 chunk).
     failing = InProcess(faults=Faults(fail={3: "boom"}))
     mixed = run_sweep(
-        [replace(requests[0], chunk_size=4096), JobRequest("pi", samples=10**5, seed=1)],
+        [
+            replace(requests[0], chunk_size=4096),
+            JobRequest("pi", samples=10**5, seed=1, sampler="mc", chunk_size=10**5),
+        ],
         settings,
         Warm(failing),
     )
@@ -262,7 +269,8 @@ def test_records_are_format_2_with_the_writer_s_version(settings: Settings) -> N
     path = book(settings).path(report.job_id)
     stored = json.loads(path.read_text())
     assert (stored["format"], stored["mcpi"], stored["view"]) == (2, __version__, "estimate")
-    assert stored["model"]["name"] == "pi" and stored["request"] == {"samples": 10**5}
+    assert stored["model"]["name"] == "pi"
+    assert stored["request"] == {"samples": 10**5, "sampler": {"kind": "mc"}}
     (stage,) = stored["stages"]
     assert stage["sums"] == [encode_exact(s) for s in dart_sums(count_hits(SEED, 0, 10**5))]
 
