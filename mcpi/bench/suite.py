@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mcpi.bench import peers, small
+from mcpi.bench import peers, precision, small
 from mcpi.core import kernel
 from mcpi.core.kernel import count_hits, count_hits_reference, generator_steps
 
@@ -100,6 +100,7 @@ class BenchReport:
     plain_tasks_per_second: float | None = None
     hub_rss_kib: dict[int, int] = field(default_factory=dict)
     small_jobs: small.SmallJobs | None = None
+    time_to_precision: precision.TimeToPrecision | None = None
     plot: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -191,12 +192,19 @@ def run_bench(
                 report.tiny_tasks_per_second, report.first_result_seconds = _overhead(settings)
                 env = small.cli_env(box.env(), Path(tmp) / "cache")
                 report.small_jobs = small.measure_small_jobs(settings, env, processes, quick, say)
+                report.time_to_precision = precision.measure(
+                    processes, _local_settings(Path(tmp) / "local"), settings, quick, say
+                )
                 for darts in rss_sizes:
                     say(f"hub memory: {darts:.0e} darts")
                     report.hub_rss_kib[darts] = _hub_rss(box, Path(tmp) / "cache", darts)
                     box.purge()
             finally:
                 box.close()
+        if report.time_to_precision is None:  # no cluster: the local pool and the peers
+            report.time_to_precision = precision.measure(
+                processes, _local_settings(Path(tmp) / "local"), None, quick, say
+            )
         if MCPI_CELERY not in report.skipped:
             say("TLS off: the same cluster in plain TCP, for what TLS costs")
             _measure_plain(report, Path(tmp) / "plain", processes, expected)
@@ -290,10 +298,10 @@ def _measure_plain(
         report.plain_tasks_per_second = _overhead(settings)[0]
 
 
-def _local_settings() -> Any:
+def _local_settings(cache: Path | None = None) -> Any:
     from mcpi.settings import Settings
 
-    return Settings()
+    return Settings(cache_dir=cache)
 
 
 def _cluster_settings(box: Any, cache: Path) -> Any:
@@ -454,6 +462,8 @@ def as_text(report: BenchReport) -> str:
         )
     if report.small_jobs is not None:
         lines += small.as_lines(report.small_jobs)
+    if report.time_to_precision is not None:
+        lines += precision.as_text(report.time_to_precision)
     if report.plot:
         lines.append(f"plot: {report.plot}")
     lines += [f"note: {n}" for n in report.notes]
@@ -479,6 +489,9 @@ def as_json(report: BenchReport) -> dict[str, Any]:
         "plain_tasks_per_second": report.plain_tasks_per_second,
         "hub_rss_kib": {str(k): v for k, v in report.hub_rss_kib.items()},
         "small_jobs": small.as_json(report.small_jobs) if report.small_jobs else None,
+        "time_to_precision": (
+            precision.as_json(report.time_to_precision) if report.time_to_precision else None
+        ),
         "plot": str(report.plot) if report.plot else None,
         "notes": report.notes,
     }

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from mcpi.bench.precision import MCPI_CELERY as PRECISION_CELERY
+from mcpi.bench.precision import MCPI_DARTS as DARTS
+from mcpi.bench.precision import MCPI_LOCAL as PRECISION_LOCAL
 from mcpi.bench.small import CLI, WARM
 from mcpi.bench.suite import DASK, IPYPARALLEL, MCPI_CELERY, MCPI_LOCAL, POOL, POOL_AGAIN, RAY
 from mcpi.cli import main
@@ -54,7 +59,35 @@ def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
     assert set(small["sweep"]["seconds"]) == {WARM, POOL, DASK} and small["sweep"]["jobs"] == 10
     assert small["targets"] == []  # judged on the full sizes only
 
+    # Time to precision: mcpi measured on the pool and on Celery, every peer beside it.
+    seconds = report["time_to_precision"]
+    rows = {(r["model"], r["backend"]): r for r in seconds["rows"]}
+    for model in ("call", "ishigami", "pi"):
+        for backend in (PRECISION_LOCAL, PRECISION_CELERY):
+            row = rows[(model, backend)]
+            assert row["how"] == "measured" and row["seconds"] > 0 and row["covered"] == [1, 1]
+        for peer in (POOL, DASK, RAY):
+            row = rows[(model, peer)]
+            assert row["seconds"] > 0 and row["how"] in ("measured", "computed")
+            assert row["how"] == "measured" or row["seconds"] == row["samples"] / row["rate"]
+    assert rows[("pi", DARTS)]["seconds"] > 0
+    assert len(seconds["targets"]) == 7 and seconds["skipped"] == {}
+
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_precision_benchmark_script_runs() -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "precision.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--no-celery", "--processes", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Time to precision" in done.stdout and "multiprocessing.Pool" in done.stdout
+    assert done.stdout.count("(target >= ") == 4, done.stdout  # local rows, and the darts
 
 
 @pytest.mark.parametrize(
