@@ -20,7 +20,7 @@ CLI and the hub.
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 import importlib
 from typing import Any
@@ -32,6 +32,7 @@ _EXPORTS = {
     "Session": "mcpi.api",
     "model": "mcpi.core.model",
     "Model": "mcpi.core.model",
+    "normal_quantile": "mcpi.core.special",
 }
 
 
