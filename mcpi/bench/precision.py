@@ -17,7 +17,10 @@ each target (``call`` to ±1e-4, ``ishigami`` to ±1e-4, ``pi`` to ±1e-5):
   the prediction is under a minute, else **computed** as n_H over the rate — the row says
   which;
 * for ``pi``, mcpi's own compiled dart kernel under plain Monte Carlo (``--sampler mc``),
-  the same way.
+  the same way;
+* the points themselves: scrambled Sobol' doubles per second on one core, in the batches
+  a chunk makes them, against numpy's PCG64 doubles (``Generator.random``) in the same
+  shapes (target: at least half PCG64's rate).
 
 The ratios are the best peer's time over mcpi's (targets: ≥ 1,000× for ``call``, ≥ 100×
 for ``ishigami`` and ``pi``, and ≥ 10× mcpi's compiled plain-MC darts for ``pi``).
@@ -37,7 +40,9 @@ from typing import Any
 import numpy as np
 
 from mcpi.bench import peers
+from mcpi.core import sobol
 from mcpi.core.kernel import count_hits_reference
+from mcpi.core.sampler import batch_points
 from mcpi.core.stats import Z95
 from mcpi.models import builtin
 
@@ -124,6 +129,45 @@ TARGETS = (
 )
 #: π to ±1e-5 against mcpi's own compiled plain-MC darts: at least this much sooner.
 DARTS_GOAL = 10.0
+#: Scrambled Sobol' doubles per second against PCG64's, one core: at least this.
+POINTS_GOAL = 0.5
+
+
+@dataclass(frozen=True)
+class GeneratorRates:
+    """Coordinates per second on one core: scrambled Sobol' doubles and PCG64's."""
+
+    dims: int
+    sobol: float
+    pcg64: float
+
+
+def generator_rates(dims: int = 2, coordinates: int = 1 << 24, rounds: int = 5) -> GeneratorRates:
+    """The best of ``rounds`` passes over ``coordinates`` doubles each way, in the batches
+    a randomized QMC chunk makes (:func:`mcpi.core.sampler.batch_points`)."""
+    batch = batch_points(dims)
+    batches = max(1, coordinates // (batch * dims))
+    rng = np.random.default_rng(SEED)
+    sobol.uniforms(SEED, 0, dims, 0, batch)  # the scramble made (cached), as in a chunk
+
+    def sobol_pass() -> None:
+        for k in range(batches):
+            sobol.uniforms(SEED, 0, dims, k * batch, (k + 1) * batch)
+
+    def pcg64_pass() -> None:
+        for _ in range(batches):
+            rng.random((batch, dims))
+
+    done = batches * batch * dims
+    rates = []
+    for run in (sobol_pass, pcg64_pass):
+        best = math.inf
+        for _ in range(rounds):
+            began = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - began)
+        rates.append(done / best)
+    return GeneratorRates(dims, rates[0], rates[1])
 
 
 @dataclass(frozen=True)
@@ -147,6 +191,7 @@ class TimeToPrecision:
     processes: int
     rows: list[Row] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    points: GeneratorRates | None = None
 
     def seconds(self, model: str, backend: str) -> float | None:
         for row in self.rows:
@@ -171,6 +216,9 @@ class TimeToPrecision:
         darts, mine = self.seconds("pi", MCPI_DARTS), self.seconds("pi", MCPI_LOCAL)
         if darts and mine:
             found.append((f"pi: {MCPI_DARTS} / {MCPI_LOCAL}", darts / mine, DARTS_GOAL))
+        if self.points is not None:
+            what = f"Sobol' doubles / PCG64 doubles per second, one core, d={self.points.dims}"
+            found.append((what, self.points.sobol / self.points.pcg64, POINTS_GOAL))
         return found
 
 
@@ -185,6 +233,8 @@ def measure(
     on ``cluster`` (its settings, or None to leave it out), the peers' on ``processes``."""
     result = TimeToPrecision(processes)
     rounds = 1 if quick else 3
+    say("time to precision: scrambled Sobol' and PCG64 doubles, one core")
+    result.points = generator_rates(coordinates=1 << (20 if quick else 24))
     with _warm(settings, local=processes) as local:
         for target in TARGETS:
             say(f"time to precision: {target.model} to ±{target.half_width:g}, local pool")
@@ -347,10 +397,21 @@ def as_text(result: TimeToPrecision) -> list[str]:
         )
     for name, why in result.skipped.items():
         lines.append(f"  {name}: skipped ({why})")
+    if result.points is not None:
+        rates = result.points
+        lines.append(
+            f"points, one core, d={rates.dims}: scrambled Sobol' {rates.sobol:.3g} doubles/s, "
+            f"PCG64 {rates.pcg64:.3g} doubles/s"
+        )
     for what, ratio, goal in result.targets():
         verdict = "met" if ratio >= goal else "NOT met"
-        lines.append(f"  {what}: {ratio:,.0f}x (target >= {goal:,.0f}x: {verdict})")
+        lines.append(f"  {what}: {_times(ratio)} (target >= {_times(goal)}: {verdict})")
     return lines
+
+
+def _times(ratio: float) -> str:
+    """``10,597x``, ``34x``, ``0.92x``."""
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
 
 
 def as_json(result: TimeToPrecision) -> dict[str, Any]:
@@ -371,6 +432,15 @@ def as_json(result: TimeToPrecision) -> dict[str, Any]:
             for r in result.rows
         ],
         "skipped": result.skipped,
+        "points": (
+            {
+                "dims": result.points.dims,
+                "sobol_per_second": result.points.sobol,
+                "pcg64_per_second": result.points.pcg64,
+            }
+            if result.points
+            else None
+        ),
         "targets": [
             {"what": what, "ratio": ratio, "goal": goal, "met": ratio >= goal}
             for what, ratio, goal in result.targets()

@@ -71,7 +71,9 @@ def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
             assert row["seconds"] > 0 and row["how"] in ("measured", "computed")
             assert row["how"] == "measured" or row["seconds"] == row["samples"] / row["rate"]
     assert rows[("pi", DARTS)]["seconds"] > 0
-    assert len(seconds["targets"]) == 7 and seconds["skipped"] == {}
+    assert len(seconds["targets"]) == 8 and seconds["skipped"] == {}
+    points = seconds["points"]
+    assert points["sobol_per_second"] > 0 and points["pcg64_per_second"] > 0
 
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -87,7 +89,8 @@ def test_the_precision_benchmark_script_runs() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Time to precision" in done.stdout and "multiprocessing.Pool" in done.stdout
-    assert done.stdout.count("(target >= ") == 4, done.stdout  # local rows, and the darts
+    # The local rows, the darts and the points.
+    assert done.stdout.count("(target >= ") == 5, done.stdout
 
 
 @pytest.mark.parametrize(
