@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpi import models as registry
+from mcpi.core.distribution import ExceedanceEstimate, HistogramResult, QuantileEstimate
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.model import Model
 from mcpi.core.stats import HostThroughput
@@ -38,7 +39,7 @@ from mcpi.errors import UsageError
 from mcpi.hub.executor import choose_executor
 from mcpi.hub.progress import NoProgress
 from mcpi.hub.report import JobReport
-from mcpi.hub.request import RUN, JobRequest
+from mcpi.hub.request import RUN, HistogramSpec, JobRequest
 from mcpi.hub.run import run_job
 from mcpi.hub.sweep import SweepOutcome, describe, run_sweep
 from mcpi.hub.warm import Warm
@@ -96,6 +97,21 @@ class Result:
     def notes(self) -> list[str]:
         return self.report.notes
 
+    @property
+    def histograms(self) -> dict[str, HistogramResult]:
+        """Each histogram counted, by output: ``edges``, ``counts``, ``under``, ``over``."""
+        return {h.output: h for h in self.report.distribution.histograms}
+
+    @property
+    def quantiles(self) -> list[QuantileEstimate]:
+        """Each quantile asked: ``output``, ``p``, ``value``, ``ci_low``, ``ci_high``."""
+        return self.report.distribution.quantiles
+
+    @property
+    def exceedances(self) -> list[ExceedanceEstimate]:
+        """Each exceedance asked: ``output``, ``threshold``, ``probability``, its interval."""
+        return self.report.distribution.exceedances
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{o.name}={o.mean:.6g}±{o.half_width:.2g}" for o in self.report.outputs)
         return f"<mcpi.Result {self.model}: {shown}; {self.samples:,} samples, seed {self.seed}>"
@@ -113,6 +129,9 @@ def run(
     chunk_size: int | None = None,
     sampler: str | None = None,
     replicates: int | None = None,
+    hist: Mapping[str, Sequence[Any]] | None = None,
+    quantiles: Sequence[float | tuple[str, float]] | None = None,
+    exceed: Mapping[str, float | Sequence[float]] | None = None,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -126,14 +145,18 @@ def run(
 
     ``samples`` (default 1e6) or ``precision`` (the 95 % half-width of ``output``,
     bounded by ``max_samples``); ``sampler`` ``"auto"`` (randomized QMC for a model of
-    uniforms, else plain Monte Carlo), ``"mc"`` or ``"rqmc"`` with ``replicates``; the
-    rest as ``mcpi-hub run``'s options. Many jobs in a row are quicker in a
-    :class:`Session`.
+    uniforms, else plain Monte Carlo), ``"mc"`` or ``"rqmc"`` with ``replicates``;
+    ``hist={"price": (0, 100, 50)}`` (or ``(1, 1e4, 40, "log")``), ``quantiles=[0.99]``
+    (or ``[("price", 0.99)]``) and ``exceed={"price": 20.0}`` (or a list of thresholds)
+    as ``--hist``, ``--quantile`` and ``--exceed`` (the answers: :attr:`Result.histograms`,
+    :attr:`Result.quantiles`, :attr:`Result.exceedances`); the rest as ``mcpi-hub run``'s
+    options. Many jobs in a row are quicker in a :class:`Session`.
     """
     settings = _settings(broker, backend, config, timeout, env)
     request = _request(
         model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
         local=local, processes=processes, sampler=sampler, replicates=replicates,
+        beyond=_beyond(hist, quantiles, exceed),
     )  # fmt: skip
     return Result(run_job(request, settings, NoProgress()))
 
@@ -218,6 +241,9 @@ class Session:
         resume: str | None = None,
         sampler: str | None = None,
         replicates: int | None = None,
+        hist: Mapping[str, Sequence[Any]] | None = None,
+        quantiles: Sequence[float | tuple[str, float]] | None = None,
+        exceed: Mapping[str, float | Sequence[float]] | None = None,
     ) -> Result:
         """Run ``model`` as :func:`run` does, on this session's cluster or pool."""
         if self._warm is None:
@@ -225,6 +251,7 @@ class Session:
         request = _request(
             model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
             local=self.local, processes=self.processes, sampler=sampler, replicates=replicates,
+            beyond=_beyond(hist, quantiles, exceed),
         )  # fmt: skip
         return Result(run_job(request, self.settings, NoProgress(), self._warm))
 
@@ -342,6 +369,7 @@ def _request(
     processes: int | None,
     sampler: str | None = None,
     replicates: int | None = None,
+    beyond: Mapping[str, Any] | None = None,
 ) -> JobRequest:
     if isinstance(samples, float) and samples.is_integer():
         samples = int(samples)  # 1e6
@@ -360,7 +388,32 @@ def _request(
         resume=resume,
         sampler=sampler,
         replicates=replicates,
+        **(beyond or {}),
     )
+
+
+def _beyond(
+    hist: Mapping[str, Sequence[Any]] | None,
+    quantiles: Sequence[float | tuple[str, float]] | None,
+    exceed: Mapping[str, float | Sequence[float]] | None,
+) -> dict[str, Any]:
+    """The request's histograms, quantiles and exceedances from the API's arguments."""
+    histograms = []
+    for output, spec in (hist or {}).items():
+        if not isinstance(spec, Sequence) or len(spec) not in (3, 4):
+            raise UsageError(f"hist of {output}: (low, high, bins) or (low, high, bins, 'log')")
+        if len(spec) == 4 and spec[3] != "log":
+            raise UsageError(f"hist of {output}: the fourth item is 'log', for log-spaced bins")
+        histograms.append(
+            HistogramSpec(output, float(spec[0]), float(spec[1]), int(spec[2]), len(spec) == 4)
+        )
+    levels = tuple(q if isinstance(q, tuple) else (None, q) for q in quantiles or ())
+    thresholds = tuple(
+        (output, float(t))
+        for output, given in (exceed or {}).items()
+        for t in (given if isinstance(given, Sequence) else [given])
+    )
+    return {"histograms": tuple(histograms), "quantiles": levels, "exceed": thresholds}
 
 
 def source_of(model: str | Model) -> str:

@@ -34,6 +34,9 @@ JOB_DEFINING = (
     ("bound", "max_samples"),
     ("--sampler", "sampler"),
     ("--replicates", "replicates"),
+    ("--hist", "hist"),
+    ("--quantile", "quantile"),
+    ("--exceed", "exceed"),
     ("--local", "local"),
 )
 
@@ -114,6 +117,9 @@ def job_request(
         resume=args.resume,
         sampler=sampler or getattr(args, "sampler", None),
         replicates=getattr(args, "replicates", None),
+        histograms=tuple(getattr(args, "hist", [])),
+        quantiles=tuple(getattr(args, "quantile", [])),
+        exceed=tuple(getattr(args, "exceed", [])),
     )
 
 

@@ -3,18 +3,24 @@
 Left: an output's running mean (the output a precision targets, else the first; π̂
 for ``estimate``) against samples (darts), with its 95 % interval as
 a band and the exact answer, where known, as a line; the looks of a
-precision-targeted job are marked. Right: each host's share of the cluster's rate and
-its per-slot rate while computing. matplotlib is optional (``pip install
+precision-targeted job are marked (under randomized QMC, the estimate at each look).
+Middle, where the output has a histogram: its density from the exact counts, with its
+quantiles and their intervals. Right: each host's share of the cluster's rate and its
+per-slot rate while computing. matplotlib is optional (``pip install
 'mcpi[plot]'``) and imported only here.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mcpi.core.exact import output_estimate
+from mcpi.core.distribution import HistogramResult
+from mcpi.core.exact import output_estimate, replicate_estimate
+from mcpi.core.sampler import RQMC
 from mcpi.errors import UsageError
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import ESTIMATE
@@ -39,7 +45,22 @@ def plot_job(report: JobReport, path: Path) -> None:
     output = report.targeted
     index = report.outputs.index(output)
     series = []
-    for p in report.trace.points if report.trace else []:
+    sampler = report.sampler
+    if isinstance(sampler, RQMC):
+        # The replicates' estimate at the end of each stage (mid-stage, some replicates
+        # hold more points than others).
+        total: tuple[int, ...] = ()
+        for stage in report.stages:
+            if not stage.sums:
+                continue
+            total = tuple(map(sum, zip(total, stage.sums, strict=True))) if total else stage.sums
+            samples = stage.first + stage.samples
+            group = len(total) // sampler.replicates
+            e = replicate_estimate(
+                output.name, sampler.points(samples), sampler.pairs(total, group, index)
+            )
+            series.append((samples, e.mean, e.ci_low, e.ci_high))
+    for p in report.trace.points if report.trace and not isinstance(sampler, RQMC) else []:
         if p.darts > 0 and p.sums:
             e = output_estimate(
                 output.name,
@@ -76,9 +97,17 @@ def _plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (running, hosts) = plt.subplots(
-        1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]}
-    )
+    histograms = {h.output: h for h in report.distribution.histograms}
+    histogram = histograms.get(report.targeted.name)
+    if histogram is None:
+        figure, (running, hosts) = plt.subplots(
+            1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]}
+        )
+    else:
+        figure, (running, counts, hosts) = plt.subplots(
+            1, 3, figsize=(17, 4.5), gridspec_kw={"width_ratios": [2, 2, 1]}
+        )
+        _histogram(counts, report, histogram)
     if series:
         xs = [x for x, _, _, _ in series]
         running.fill_between(
@@ -111,6 +140,32 @@ def _plot(
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _histogram(axes: Any, report: JobReport, histogram: HistogramResult) -> None:
+    """The output's histogram as a density, its quantiles marked with their intervals."""
+    edges, counts = histogram.edges, histogram.counts
+    widths = [b - a for a, b in itertools.pairwise(edges)]
+    total = max(histogram.samples, 1)
+    axes.bar(
+        edges[:-1],
+        [c / (total * w) for c, w in zip(counts, widths, strict=True)],
+        width=widths,
+        align="edge",
+        alpha=0.6,
+        label=f"{histogram.under:,} below, {histogram.over:,} above",
+    )
+    for q in (q for q in report.distribution.quantiles if q.output == histogram.output):
+        low = q.ci_low if q.ci_low > -math.inf else edges[0]
+        high = q.ci_high if q.ci_high < math.inf else edges[-1]
+        axes.axvspan(low, high, color="tab:red", alpha=0.15)
+        axes.axvline(q.value, color="tab:red", linewidth=0.8, label=f"{100 * q.p:g}% quantile")
+    if histogram.log:
+        axes.set_xscale("log")
+    axes.set_xlabel(histogram.output)
+    axes.set_ylabel("density")
+    axes.set_title(f"{histogram.output}: {len(counts)} bins, exact counts")
+    axes.legend(loc="upper right")
 
 
 def _hosts(axes: Any, report: JobReport, unit: str) -> None:

@@ -8,12 +8,14 @@ once, in the view's unit.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mcpi import __version__
 from mcpi.cli.render import decimals_for, table
 from mcpi.core.exact import OutputEstimate, successes_of
 from mcpi.core.sampler import RQMC
+from mcpi.hub.binding import Distribution
 from mcpi.hub.records import Stage
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import ESTIMATE
@@ -27,7 +29,7 @@ def as_text(report: JobReport) -> str:
     else:
         head = [f"model {model_line(report.model)}"]
         for output in report.outputs:
-            head += output_lines(output)
+            head += output_lines(output) + distribution_lines(report.distribution, output.name)
         size = (
             f"{report.samples:,} samples{sampler_text(report)}; seed {report.seed}; "
             f"job {report.job_id}"
@@ -84,6 +86,87 @@ def output_lines(output: OutputEstimate) -> list[str]:
             f"(worth {worth(output):.3g} plain Monte Carlo samples)"
         )
     return lines
+
+
+def distribution_lines(found: Distribution, name: str) -> list[str]:
+    """An output's exceedances, quantiles and histogram, a line each."""
+    lines = []
+    for e in (e for e in found.exceedances if e.output == name):
+        d = decimals_for(e.std_error) if e.std_error else 6
+        lines.append(
+            f"  P({name} > {e.threshold:g}) ≈ {e.probability:.{d}f}  "
+            f"(95% CI {e.ci_low:.{d}f} … {e.ci_high:.{d}f}; std error {e.std_error:.3g})"
+        )
+    for q in (q for q in found.quantiles if q.output == name):
+        line = (
+            f"  {_level(q.p)} quantile ≈ {_edge(q.value)}  "
+            f"(95% CI {_edge(q.ci_low)} … {_edge(q.ci_high)})"
+        )
+        if q.bin_limited:
+            line += ": as narrow as the bins allow (finer --hist bins there would narrow it)"
+        lines.append(line)
+    for h in (h for h in found.histograms if h.output == name):
+        kind = "log-spaced bins" if h.log else "bins"
+        lines.append(
+            f"  histogram: {len(h.counts)} {kind} in [{h.edges[0]:g}, {h.edges[-1]:g}), "
+            f"{h.under:,} sample(s) below, {h.over:,} above (--json or --plot: the counts)"
+        )
+    return lines
+
+
+def _level(p: float) -> str:
+    """``99%``, ``99.9%``, ``50%``."""
+    return f"{100 * p:.10g}%"
+
+
+def _edge(value: float) -> str:
+    if value == -math.inf:
+        return "below the histogram"
+    if value == math.inf:
+        return "above the histogram"
+    return f"{value:.6g}"
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def distribution_json(found: Distribution, name: str) -> dict[str, Any]:
+    """An output's histogram, quantiles and exceedances for ``--json`` (a quantile or
+    bound outside the histogram's range is null)."""
+    entry: dict[str, Any] = {}
+    for h in (h for h in found.histograms if h.output == name):
+        entry["histogram"] = {
+            "edges": list(h.edges),
+            "counts": list(h.counts),
+            "under": h.under,
+            "over": h.over,
+            "log": h.log,
+        }
+    quantiles = [q for q in found.quantiles if q.output == name]
+    if quantiles:
+        entry["quantiles"] = [
+            {
+                "p": q.p,
+                "value": _finite(q.value),
+                "ci95": [_finite(q.ci_low), _finite(q.ci_high)],
+                "bin_limited": q.bin_limited,
+            }
+            for q in quantiles
+        ]
+    exceedances = [e for e in found.exceedances if e.output == name]
+    if exceedances:
+        entry["exceedances"] = [
+            {
+                "threshold": e.threshold,
+                "probability": e.probability,
+                "std_error": e.std_error,
+                "ci95": [e.ci_low, e.ci_high],
+            }
+            | ({"exceeded": e.exceeded} if e.exceeded is not None else {})
+            for e in exceedances
+        ]
+    return entry
 
 
 def worth(output: OutputEstimate) -> float:
@@ -220,7 +303,10 @@ def as_json(report: JobReport) -> dict[str, Any]:
             "digest": report.model["digest"],
             "block": report.model["block"],
             "samples": report.samples,
-            "outputs": {o.name: output_json(o) for o in report.outputs},
+            "outputs": {
+                o.name: output_json(o) | distribution_json(report.distribution, o.name)
+                for o in report.outputs
+            },
         }
     return own | shared
 

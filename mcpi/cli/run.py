@@ -87,6 +87,32 @@ def add_parser(commands: Any) -> None:
         "at least 8)",
     )
     run.add_argument(
+        "--hist",
+        type=types.histogram,
+        action="append",
+        default=[],
+        metavar="OUTPUT=LO:HI:BINS",
+        help="count OUTPUT's samples in BINS bins between LO and HI, exactly (OUTPUT=log:LO:"
+        "HI:BINS for log-spaced bins; repeat for other outputs)",
+    )
+    run.add_argument(
+        "--quantile",
+        type=types.quantile,
+        action="append",
+        default=[],
+        metavar="[OUTPUT=]P",
+        help="the P quantile (e.g. 0.99) with its 95%% interval, read from the output's "
+        "histogram (--hist, or the model's bins; repeat for more)",
+    )
+    run.add_argument(
+        "--exceed",
+        type=types.exceedance,
+        action="append",
+        default=[],
+        metavar="OUTPUT>T",
+        help="the probability that OUTPUT exceeds T, with its 95%% interval (repeat for more)",
+    )
+    run.add_argument(
         "--seed", type=types.seed, metavar="S", help="job seed (default: random, printed)"
     )
     run.add_argument(

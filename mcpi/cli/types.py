@@ -79,6 +79,58 @@ def sweep(text: str) -> tuple[str, list[str]]:
     return name.strip(), listed
 
 
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number ({what})") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{what} is a finite number, not {text}")
+    return value
+
+
+def histogram(text: str) -> Any:
+    """``OUTPUT=LO:HI:BINS`` (bins of equal width), or ``OUTPUT=log:LO:HI:BINS``."""
+    from mcpi.core.tallies import Histogram
+    from mcpi.hub.request import HistogramSpec
+
+    output, equals, spec = text.partition("=")
+    parts = spec.split(":")
+    log = parts[0].strip() == "log"
+    if log:
+        parts = parts[1:]
+    if not equals or not output.strip() or len(parts) != 3:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not OUTPUT=LO:HI:BINS (or OUTPUT=log:LO:HI:BINS)"
+        )
+    low, high = _number(parts[0], "LO"), _number(parts[1], "HI")
+    bins = parse_count(parts[2], "bins", 10**9)
+    try:
+        Histogram(0, low, high, bins, log)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return HistogramSpec(output.strip(), low, high, bins, log)
+
+
+def quantile(text: str) -> tuple[str | None, float]:
+    """``P`` (of the first output) or ``OUTPUT=P``, P in (0, 1)."""
+    output, equals, level = text.rpartition("=")
+    p = _number(level, "a quantile's level")
+    if not 0 < p < 1:
+        raise argparse.ArgumentTypeError(f"a quantile's level is between 0 and 1, not {level}")
+    if equals and not output.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not P or OUTPUT=P")
+    return (output.strip() or None) if equals else None, p
+
+
+def exceedance(text: str) -> tuple[str, float]:
+    """``OUTPUT>T``: the probability that OUTPUT exceeds T."""
+    output, above, threshold = text.partition(">")
+    if not above or not output.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not OUTPUT>T (quote it for the shell)")
+    return output.strip(), _number(threshold, "a threshold")
+
+
 def replicates(text: str) -> int:
     """Randomized QMC's replicates: a whole number from 8 to 1024."""
     from mcpi.core.sampler import MAX_REPLICATES, MIN_REPLICATES

@@ -88,7 +88,7 @@ class Publisher:
         run = WaveRun(
             ids={chunk_task_id(job.id, i): i for i in wave},
             callback_id=wave_task_id(job.id, wave.start) if len(wave) > 1 else None,
-            tally=WaveTally(job.plan, wave, job.width),
+            tally=WaveTally(job.plan, wave, job.width, job.shape),
         )
         if self.resumed is not None:
             counted = self._counted_before(run)

@@ -74,7 +74,7 @@ class ClusterJob:
     def run(self, deadline: float | None) -> JobTally:
         """Run the job wave by wave, the next wave queued while the current one is counted."""
         job, in_flight = self.job, self.in_flight
-        tally = JobTally(job.plan, job.width)
+        tally = JobTally(job.plan, job.width, job.shape)
         watchdog = Watchdog(
             deadline,
             counted=lambda: f"{tally.chunks} of {job.plan.chunk_count}",

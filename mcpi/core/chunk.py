@@ -50,9 +50,11 @@ def compute_chunk(model: Model, job: Job, chunk: Chunk) -> ChunkResult:
     sampler, call = job.sampler, job.model
     if isinstance(sampler, RQMC):
         replicate, first, stop = sampler.locate(job.plan, chunk)
-        sums = rqmc_chunk_sums(model, call, job.seed, sampler.replicates, replicate, first, stop)
+        sums = rqmc_chunk_sums(
+            model, call, job.seed, sampler.replicates, replicate, first, stop, job.tallies
+        )
     else:
-        sums = chunk_sums(model, call, job.seed, chunk.start, chunk.stop)
+        sums = chunk_sums(model, call, job.seed, chunk.start, chunk.stop, job.tallies)
     return ChunkResult(
         chunk=chunk,
         sums=sums,

@@ -41,6 +41,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -448,15 +449,10 @@ def replicate_estimate(
     total2 = sum(s2 for _, s2 in pairs)
     _, per_sample = mean_and_variance(points * replicates, total1, total2)
     std_error = math.sqrt(spread / replicates)
-    quantile = t_quantile(0.5 + level / 2, replicates - 1)
     centre = float(mean)
-    low, high = centre - quantile * std_error, centre + quantile * std_error
-    if spread and third:
-        sd = math.sqrt(spread)
-        skewness = float(third / spread) / sd
-        reach = quantile / math.sqrt(replicates)
-        low = min(low, centre - sd * _hall_inverse(reach, skewness, replicates))
-        high = max(high, centre - sd * _hall_inverse(-reach, skewness, replicates))
+    sd = math.sqrt(spread)
+    skewness = float(third / spread) / sd if spread else 0.0
+    low, high = _union_interval(centre, sd, skewness, replicates, level)
     plain = per_sample / (points * replicates)
     reduction = float(plain / (spread / replicates)) if spread else math.inf
     return OutputEstimate(
@@ -465,15 +461,53 @@ def replicate_estimate(
         mean=centre,
         variance=float(per_sample),
         std_error=std_error,
-        ci_low=low,
-        ci_high=high,
+        ci_low=float(low),
+        ci_high=float(high),
         exact=exact,
         replicates=replicates,
         variance_reduction=reduction,
     )
 
 
-def _hall_inverse(value: float, skewness: float, replicates: int) -> float:
+def replicate_intervals(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of :func:`replicate_estimate` for each row of ``values`` (rows: the
+    quantities, columns: their R replicates' estimates), in floating point: what a
+    quantile's interval scans over a histogram's edges.
+
+    >>> low, high = replicate_intervals(np.array([[1.0, 2, 3, 4, 5, 6, 7, 8], [2.0] * 8]))
+    >>> low.round(4).tolist(), high.round(4).tolist()
+    ([2.4522, 2.0], [6.5478, 2.0])
+    """
+    replicates = values.shape[1]
+    centre = values.mean(axis=1)
+    deviations = values - centre[:, None]
+    sd = np.sqrt((deviations**2).sum(axis=1) / (replicates - 1))
+    third = (deviations**3).mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skewness = np.where(sd > 0, third / sd**3, 0.0)
+    low, high = _union_interval(centre, sd, skewness, replicates, level)
+    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
+
+def _union_interval(centre: Any, sd: Any, skewness: Any, replicates: int, level: float) -> Any:
+    """Student's t interval united with Hall's where the replicates are skewed, elementwise
+    (floats or numpy arrays; see :func:`replicate_estimate`)."""
+    quantile = t_quantile(0.5 + level / 2, replicates - 1)
+    reach = quantile / math.sqrt(replicates)
+    low, high = centre - reach * sd, centre + reach * sd
+    skewed = np.asarray(skewness) != 0
+    if not skewed.any():
+        return low, high
+    gamma = np.where(skewed, skewness, 1.0)  # Hall's inverse is for γ ≠ 0 only
+    hall_low = centre - sd * _hall_inverse(reach, gamma, replicates)
+    hall_high = centre - sd * _hall_inverse(-reach, gamma, replicates)
+    return (
+        np.where(skewed, np.minimum(low, hall_low), low),
+        np.where(skewed, np.maximum(high, hall_high), high),
+    )
+
+
+def _hall_inverse(value: float, skewness: Any, replicates: int) -> Any:
     """W with g(W) = ``value`` for Hall's transform g (see :func:`replicate_estimate`)."""
     inner = 1 + skewness * (value - skewness / (6 * replicates))
-    return 3 / skewness * (math.cbrt(inner) - 1)
+    return 3 / skewness * (np.cbrt(inner) - 1)

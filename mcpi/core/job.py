@@ -9,6 +9,7 @@ from mcpi.core.kernel import check_seed
 from mcpi.core.model import ModelCall
 from mcpi.core.plan import Plan
 from mcpi.core.sampler import MC, RQMC, Sampler
+from mcpi.core.tallies import NO_TALLIES, Tallies
 
 #: Bits of a fresh seed: a full PCG64 state's worth, as numpy recommends for the
 #: entropy a ``SeedSequence`` is given (fewer bits would make two jobs' streams
@@ -31,9 +32,12 @@ class Job:
     plan: Plan
     model: ModelCall
     sampler: Sampler = MC
+    #: What each chunk counts besides the moments: histograms, exceedances.
+    tallies: Tallies = NO_TALLIES
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
+        self.tallies.check(len(self.model.outputs))
         if isinstance(self.sampler, RQMC):
             self.sampler.check_plan(self.plan)
             return
@@ -42,10 +46,20 @@ class Job:
             raise ValueError(f"a model job's chunks must be whole blocks of {block} samples")
 
     @property
+    def group(self) -> int:
+        """Integers per group (the job, or each replicate under randomized QMC): Σx and
+        Σx² of each output, then the tallies' counts."""
+        return 2 * len(self.model.outputs) + self.tallies.slots
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(integers per group, of which each output's (Σx, Σx²) come first)."""
+        return self.group, 2 * len(self.model.outputs)
+
+    @property
     def width(self) -> int:
-        """Sums per chunk result: Σx and Σx² of each output (of each replicate, under
-        randomized QMC)."""
-        return self.sampler.width(len(self.model.outputs))
+        """Integers per chunk result: a group, or one per replicate."""
+        return self.sampler.width(self.group)
 
 
 def new_job_id() -> str:

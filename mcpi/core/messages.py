@@ -7,7 +7,9 @@ result is a plain dict or list built and checked here:
   "block", "version", "digest", "outputs"}}`` (a model is *named*, never sent: workers
   run only the models installed on them; π is the model ``pi``; ``darts`` is the job's
   samples, named as when π was the only job), and under randomized QMC ``"sampler":
-  {"kind": "rqmc", "replicates", "dims"}``;
+  {"kind": "rqmc", "replicates", "dims"}``, and with tallies ``"tallies": [{"kind":
+  "histogram", "output", "low", "high", "bins"[, "log", "ratio"]} | {"kind":
+  "exceedance", "output", "threshold"}, ...]`` (:mod:`mcpi.core.tallies`);
 * a chunk: ``[index, start, stop]``, checked against the job's plan;
 * a chunk result: ``{"chunk": {"index", "start", "stop", "sums"},
   "telemetry": {"host", "pid", "seconds", "version"}}``, ``"sums"`` being the chunk's
@@ -37,6 +39,7 @@ from mcpi.core.kernel import dart_sums
 from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk, Plan
 from mcpi.core.sampler import MC, RQMC, sampler_from_json
+from mcpi.core.tallies import Tallies
 from mcpi.core.tally import WaveTally
 
 #: Finds a model by name: the worker's registry of installed models.
@@ -68,6 +71,8 @@ def encode_job(job: Job) -> dict[str, Any]:
     message["model"] = job.model.to_json()
     if job.sampler is not MC:
         message["sampler"] = job.sampler.to_json()
+    if job.tallies.items:
+        message["tallies"] = job.tallies.to_json()
     return message
 
 
@@ -86,6 +91,7 @@ def decode_job(message: Any) -> Job:
             ),
             model=ModelCall.from_json(message["model"]),
             sampler=sampler_from_json(message.get("sampler")),
+            tallies=Tallies.from_json(message.get("tallies")),
         )
     except ValueError as exc:
         raise MalformedMessage(f"invalid job: {exc}") from None
@@ -218,7 +224,7 @@ def tally_wave_message(results: Any, job_message: Any, first: int, stop: int) ->
     job = decode_job(job_message)
     if not isinstance(results, list):
         raise MalformedMessage("a chord delivers a list of results")
-    tally = WaveTally(job.plan, range(first, stop), job.width)
+    tally = WaveTally(job.plan, range(first, stop), job.width, job.shape)
     for message in results:
         tally.add(decode_result(message))
     tally.check_complete()

@@ -51,6 +51,7 @@ import numpy as np
 from mcpi.core import sobol
 from mcpi.core.exact import MAX_MAGNITUDE, ExactMoments, NotFinite, exact_sum
 from mcpi.core.sampler import batch_points
+from mcpi.core.tallies import NO_TALLIES, Histogram, Tallies
 
 #: Samples per block unless a model declares its own: enough to amortise a
 #: generator's construction (~40 µs) over cheap samples, few enough that a slow model's
@@ -139,6 +140,9 @@ class Model:
     #: The uniform form ``uniform(u, **params)``, and its dimension.
     uniform: Callable[..., Samples] | None = None
     dims: Dims | None = None
+    #: Histograms every job of the model counts, by output: (low, high, bins) or
+    #: (low, high, bins, "log") (:mod:`mcpi.core.tallies`).
+    bins: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.function is None and self.uniform is None:
@@ -161,6 +165,24 @@ class Model:
         for output, value in self.binary.items():
             if output not in self.outputs or not (math.isfinite(value) and value > 0):
                 raise ModelError(f"model {self.name}: binary outputs are outputs with a value > 0")
+        object.__setattr__(self, "bins", {k: self._bins(k, v) for k, v in self.bins.items()})
+
+    def _bins(self, output: str, declared: Any) -> tuple[float, float, int, bool]:
+        """A declared histogram as (low, high, bins, log), checked."""
+        where = f"model {self.name}: bins of {output!r}"
+        if output not in self.outputs:
+            raise ModelError(f"{where}: no such output")
+        if not isinstance(declared, tuple | list) or len(declared) not in (3, 4):
+            raise ModelError(f"{where}: give (low, high, bins) or (low, high, bins, 'log')")
+        log = len(declared) == 4
+        if log and declared[3] != "log":
+            raise ModelError(f"{where}: the fourth item is 'log', for log-spaced bins")
+        try:
+            spec = (float(declared[0]), float(declared[1]), int(declared[2]), log)
+            Histogram(0, *spec)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{where}: {exc}") from None
+        return spec
 
     def __call__(self, rng: np.random.Generator, n: int, **params: ParamValue) -> Samples:
         return self.generate(rng, n, params)
@@ -255,6 +277,7 @@ def model(
     check: Callable[..., None] | None = None,
     binary: Mapping[str, float] | None = None,
     dims: Dims | None = None,
+    bins: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> Callable[[Callable[..., Samples]], Model]:
     """Declare a model: a decorator over ``function(rng, n, **params)``, or with ``dims``
     over ``function(u, **params)``, ``u`` an ``(n, dims)`` array of uniforms in (0, 1)
@@ -266,7 +289,8 @@ def model(
     before a job (or any job of a sweep) runs. ``binary`` names outputs whose samples
     are only ever 0 or a value c (an indicator times c), with c: their mean is c times a
     proportion, reported with Wilson's interval, which stays honest for rare events
-    (a job whose sums say otherwise fails).
+    (a job whose sums say otherwise fails). ``bins`` declares histograms every job
+    counts, by output: ``{"loss": (0, 1e6, 100)}``, or ``(1, 1e6, 60, "log")``.
 
     >>> @model("coin", outputs=("heads",), exact={"heads": 0.5})
     ... def coin(rng, n):
@@ -289,6 +313,7 @@ def model(
             version=version,
             check=check,
             binary=dict(binary or {}),
+            bins=dict(bins or {}),
             description=description
             if description is not None
             else (inspect.getdoc(function) or "").split("\n", 1)[0],
@@ -416,8 +441,16 @@ def block_generator(seed: int, block: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
 
 
-def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) -> tuple[int, ...]:
-    """Exact (Σx, Σx²) of each output over samples [start, stop), whole blocks of ``call``.
+def chunk_sums(
+    model: Model,
+    call: ModelCall,
+    seed: int,
+    start: int,
+    stop: int,
+    tallies: Tallies = NO_TALLIES,
+) -> tuple[int, ...]:
+    """Exact (Σx, Σx²) of each output over samples [start, stop), whole blocks of ``call``,
+    then the counts of ``tallies`` (:mod:`mcpi.core.tallies`).
 
     >>> normal = model("normal", block=100)(lambda rng, n: rng.standard_normal(n))
     >>> call = normal.call({})
@@ -431,6 +464,8 @@ def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) 
         raise ModelError(f"samples [{start}, {stop}) are not whole blocks of {block}")
     params = call.kwargs
     if model.chunk_sums is not None:
+        if tallies.items:
+            raise ModelError(f"model {model.name} counts its samples, it does not draw them")
         return model.chunk_sums(seed, start, stop, params)
     blocks = range(start // call.block, stop // call.block)
     return _exact_moments(
@@ -441,13 +476,18 @@ def chunk_sums(model: Model, call: ModelCall, seed: int, start: int, stop: int) 
             (block_samples(model, params, seed, b, call.block, check=False), f"block {b}")
             for b in blocks
         ),
+        tallies,
     )
 
 
-def _exact_moments(model: Model, parts: Iterable[tuple[np.ndarray, str]]) -> tuple[int, ...]:
-    """Each output's exact (Σx, Σx²) over ``parts``, each (outputs × n samples, its name);
-    a part with a non-finite sample fails, naming the output and the part."""
+def _exact_moments(
+    model: Model, parts: Iterable[tuple[np.ndarray, str]], tallies: Tallies = NO_TALLIES
+) -> tuple[int, ...]:
+    """Each output's exact (Σx, Σx²) over ``parts``, each (outputs × n samples, its name),
+    then the counts of ``tallies``; a part with a non-finite sample fails, naming the
+    output and the part."""
     totals = [ExactMoments() for _ in model.outputs]
+    counts = np.zeros(tallies.slots, dtype=np.int64)
     # A binary output's samples are 0 or c: counting the cs gives its sums exactly
     # (k·c and k·c², the same integers), at a fraction of the cost. A part with any other
     # value takes the general pass, so that the hub's check sees it.
@@ -466,6 +506,8 @@ def _exact_moments(model: Model, parts: Iterable[tuple[np.ndarray, str]]) -> tup
         except NotFinite:
             check_samples(model, values, part)
             raise
+        if tallies.items:  # after the sums: a non-finite sample has failed the part
+            counts += tallies.count(values)
     sums: list[int] = []
     for total, value, hits in zip(totals, binary, counted, strict=True):
         s1, s2 = total.sums()
@@ -474,7 +516,7 @@ def _exact_moments(model: Model, parts: Iterable[tuple[np.ndarray, str]]) -> tup
             s1 += hits * exact_sum(np.array([value]))
             s2 += hits * exact_sum(np.array([value * value]))
         sums += (s1, s2)
-    return tuple(sums)
+    return (*sums, *(int(c) for c in counts))
 
 
 def rqmc_chunk_sums(
@@ -485,10 +527,12 @@ def rqmc_chunk_sums(
     replicate: int,
     first: int,
     stop: int,
+    tallies: Tallies = NO_TALLIES,
 ) -> tuple[int, ...]:
     """Exact sums of points [first, stop) of replicate ``replicate``'s scrambled Sobol'
-    sequence, fed to the model's uniform form: that replicate's (Σx, Σx²) per output, in
-    its slots of a vector of ``replicates`` such groups (zero elsewhere).
+    sequence, fed to the model's uniform form: that replicate's (Σx, Σx²) per output and
+    its counts of ``tallies``, in its slots of a vector of ``replicates`` such groups
+    (zero elsewhere).
 
     >>> square = model("square", dims=1, block=8)(lambda u: u[:, 0] ** 2)
     >>> call = square.call({})
@@ -518,7 +562,7 @@ def rqmc_chunk_sums(
                 ) from None
             yield as_samples(model, produced, b - a, part), part
 
-    sums = _exact_moments(model, batches())
+    sums = _exact_moments(model, batches(), tallies)
     group = len(sums)
     placed = [0] * (group * replicates)
     placed[group * replicate : group * (replicate + 1)] = sums

@@ -197,9 +197,11 @@ class ReplicatePrecision:
     half-width ≤ ``half_width``, doubling every replicate's points at each look, or at
     ``max_samples`` (in all; rounded down to the sampler's replicates times a power of two).
 
-    The rule looks at the interval :func:`mcpi.core.exact.replicate_estimate` reports,
-    t_{R−1}·s_R/√R, after 1024 points per replicate, 2048, 4096 … and stops at the first
-    look where it is narrow enough. Unlike Chow–Robbins for plain Monte Carlo, no
+    The rule looks at the interval :func:`mcpi.core.exact.replicate_estimate` reports
+    (its half-width: Student's t's, or wider where the replicates are skewed), after 1024
+    points per replicate, 2048, 4096 … and stops at the first look where it is narrow
+    enough. ``group`` is the integers each replicate holds in a job's sums
+    (:attr:`mcpi.core.job.Job.group`). Unlike Chow–Robbins for plain Monte Carlo, no
     asymptotic result covers this rule (the literature's is for a fixed n): its
     coverage is checked by simulation in ``tests/core/test_rqmc.py``, as the
     fixed-size interval's is. The looks depend only on the exact sums, so the same seed
@@ -209,7 +211,7 @@ class ReplicatePrecision:
     half_width: float
     max_samples: int
     sampler: RQMC
-    outputs: int
+    group: int
     output: int = 0
 
     def __post_init__(self) -> None:
@@ -236,6 +238,6 @@ class ReplicatePrecision:
 
     def reached(self, sums: Sums, samples: int) -> bool:
         """Whether the replicates' interval at ``samples`` samples is narrow enough."""
-        pairs = self.sampler.pairs(sums, self.outputs, self.output)
+        pairs = self.sampler.pairs(sums, self.group, self.output)
         estimate = replicate_estimate("", self.sampler.points(samples), pairs)
         return estimate.half_width <= self.half_width

@@ -15,7 +15,8 @@ replicate always holds a power of two. A chunk is a power-of-two range of one
 replicate's points; its result is the exact sums *of that replicate*, in the replicate's
 slots of a vector of R · (Σx, Σx²) per output, zero elsewhere, so that adding chunk
 results, in any order, gives every replicate's exact sums, from which the hub forms the
-R replicate means once.
+R replicate means once. (A group is each output's (Σx, Σx²), then the job's tallies'
+counts: :mod:`mcpi.core.tallies`.)
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ class MonteCarlo:
 
     kind = "mc"
 
-    def width(self, outputs: int) -> int:
-        """Exact sums a chunk's result carries: Σx and Σx² of each output."""
-        return 2 * outputs
+    def width(self, group: int) -> int:
+        """Integers a chunk's result carries: one ``group`` (each output's Σx and Σx², and
+        the tallies' counts) for the job."""
+        return group
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind}
@@ -79,9 +81,9 @@ class RQMC:
                 f"randomized QMC's Sobol' points have 1 to {MAX_DIMS} dimensions, not {self.dims}"
             )
 
-    def width(self, outputs: int) -> int:
-        """Exact sums a chunk's result carries: each replicate's Σx and Σx² per output."""
-        return 2 * outputs * self.replicates
+    def width(self, group: int) -> int:
+        """Integers a chunk's result carries: one ``group`` per replicate."""
+        return group * self.replicates
 
     @property
     def batch(self) -> int:
@@ -130,22 +132,25 @@ class RQMC:
         """Points per replicate of a job of ``samples`` samples (in all)."""
         return samples // self.replicates
 
-    def pairs(self, sums: tuple[int, ...], outputs: int, output: int) -> list[tuple[int, int]]:
-        """Each replicate's exact (Σx, Σx²) of output ``output`` (of ``outputs``) in a
-        job's sums.
+    def pairs(self, sums: tuple[int, ...], group: int, output: int) -> list[tuple[int, int]]:
+        """Each replicate's exact (Σx, Σx²) of output ``output`` in a job's sums, whose
+        replicates hold ``group`` integers each (:attr:`mcpi.core.job.Job.group`).
 
-        >>> RQMC(8, 1).pairs(tuple(range(32)), 2, 1)[:2]
+        >>> RQMC(8, 1).pairs(tuple(range(32)), 4, 1)[:2]
         [(2, 3), (6, 7)]
         """
-        group = 2 * outputs
         return [
             (sums[r * group + 2 * output], sums[r * group + 2 * output + 1])
             for r in range(self.replicates)
         ]
 
-    def pooled(self, sums: tuple[int, ...], outputs: int) -> tuple[int, ...]:
-        """The sums of all replicates together: each output's (Σx, Σx²) over every sample."""
-        group = 2 * outputs
+    def groups(self, sums: tuple[int, ...], group: int) -> list[tuple[int, ...]]:
+        """Each replicate's ``group`` integers of a job's sums."""
+        return [sums[r * group : (r + 1) * group] for r in range(self.replicates)]
+
+    def pooled(self, sums: tuple[int, ...], group: int) -> tuple[int, ...]:
+        """The integers of all replicates added: every output's (Σx, Σx²) over every
+        sample, and every tally's counts."""
         return tuple(sum(sums[i::group]) for i in range(group))
 
 

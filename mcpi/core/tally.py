@@ -101,20 +101,32 @@ def add_sums(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(a + b for a, b in zip(left, right, strict=True))
 
 
-def plausible(sums: tuple[int, ...], samples: int) -> bool:
-    """Whether each output's (Σx, Σx²) can be the exact sums of ``samples`` samples.
+def plausible(sums: tuple[int, ...], samples: int, shape: Shape | None = None) -> bool:
+    """Whether each output's (Σx, Σx²) can be the exact sums of ``samples`` samples, and
+    each count (a tally's, after the moments of each group: see ``shape``) one of them.
 
     Σx² ≥ 0, and (Cauchy–Schwarz) (Σx)² ≤ n·Σx², with room for the squares' rounding
     (each x² is rounded once: relatively by 2**-53, or absolutely by 2**-1075 below the
-    normal range). A result outside this is forged or broken: say, more hits than darts.
+    normal range); 0 ≤ count ≤ n. A result outside this is forged or broken: say, more
+    hits than darts.
 
     >>> plausible((4 << SCALE_BITS, 16 << SCALE_BITS), 1), plausible((8 << SCALE_BITS, 0), 1)
     (True, False)
     """
-    for s1, s2 in zip(sums[0::2], sums[1::2], strict=True):
-        if s2 < 0 or s1 * s1 > samples * ((s2 + (s2 >> 50) + samples) << SCALE_BITS):
+    group, moments = shape or (len(sums), len(sums))
+    for start in range(0, len(sums), group):
+        part = sums[start : start + moments]
+        for s1, s2 in zip(part[0::2], part[1::2], strict=True):
+            if s2 < 0 or s1 * s1 > samples * ((s2 + (s2 >> 50) + samples) << SCALE_BITS):
+                return False
+        if not all(0 <= c <= samples for c in sums[start + moments : start + group]):
             return False
     return True
+
+
+#: How a chunk result's integers fall into groups: (integers per group, of which the
+#: first are each output's (Σx, Σx²)); see :attr:`mcpi.core.job.Job.shape`.
+Shape = tuple[int, int]
 
 
 @dataclass
@@ -127,6 +139,8 @@ class WaveTally(Totals):
     plan: Plan
     indices: range
     width: int = 2
+    #: Groups and their moments (None: moments alone).
+    shape: Shape | None = None
     _sums_by_chunk: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False)
 
     def add(self, result: ChunkResult, earlier: bool = False) -> bool:
@@ -141,7 +155,7 @@ class WaveTally(Totals):
             raise TallyError(f"chunk {chunk.index} has bounds that do not match the plan")
         if len(result.sums) != self.width:
             raise TallyError(f"chunk {chunk.index} carries a result of another kind of job")
-        if not plausible(result.sums, chunk.darts):
+        if not plausible(result.sums, chunk.darts, self.shape):
             raise TallyError(f"chunk {chunk.index} reports impossible sums")
         seen = self._sums_by_chunk.get(chunk.index)
         if seen is not None:
@@ -174,10 +188,11 @@ class JobTally(Totals):
 
     plan: Plan
     width: int = 2
+    shape: Shape | None = None
 
     def wave(self, indices: range) -> WaveTally:
         """An empty tally for the wave ``indices`` of this job."""
-        return WaveTally(self.plan, indices, self.width)
+        return WaveTally(self.plan, indices, self.width, self.shape)
 
     def fold(self, wave: WaveTally) -> None:
         """Add a complete wave's totals."""
@@ -199,9 +214,13 @@ class Collector:
     """
 
     def __init__(
-        self, plan: Plan, width: int, counted: Callable[[ChunkResult], None] | None = None
+        self,
+        plan: Plan,
+        width: int,
+        counted: Callable[[ChunkResult], None] | None = None,
+        shape: Shape | None = None,
     ) -> None:
-        self.tally = JobTally(plan, width)
+        self.tally = JobTally(plan, width, shape)
         self.counted = counted
         self._open: dict[range, WaveTally] = {}
 

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcpi import models
+from mcpi.core.distribution import (
+    ExceedanceEstimate,
+    HistogramResult,
+    QuantileEstimate,
+    exceedance_estimate,
+    histogram_result,
+    quantile_estimate,
+)
 from mcpi.core.exact import OutputEstimate, output_estimate, replicate_estimate
 from mcpi.core.model import Model, ModelCall, ModelError
 from mcpi.core.sampler import DEFAULT_REPLICATES, MC, RQMC, Sampler
+from mcpi.core.tallies import Exceedance, Histogram, Tallies, Tally
 from mcpi.errors import UsageError
+
+
+@dataclass
+class Distribution:
+    """A job's answers beyond the mean (:mod:`mcpi.core.distribution`)."""
+
+    histograms: list[HistogramResult] = field(default_factory=list)
+    quantiles: list[QuantileEstimate] = field(default_factory=list)
+    exceedances: list[ExceedanceEstimate] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -38,20 +57,96 @@ class BoundModel:
         """The value c of output ``output`` if its samples are only 0 or c, else None."""
         return self.model.binary.get(self.call.outputs[output])
 
+    def index(self, output: str) -> int:
+        """The position of output ``output`` (UsageError naming the outputs if none)."""
+        outputs = self.call.outputs
+        if output not in outputs:
+            raise UsageError(
+                f"model {self.call.name} has no output {output!r} (its outputs: "
+                f"{', '.join(outputs)})"
+            )
+        return outputs.index(output)
+
+    def tallies(self, asked: Mapping[str, Any], sampler: Sampler) -> Tallies:
+        """What a job asked as ``asked`` (its record's request) counts beyond the moments:
+        one histogram an output (the request's ``--hist``, else the model's declared
+        ``bins``), then each exceedance. A quantile needs its output's histogram."""
+        outputs = self.call.outputs
+        histograms: dict[int, Histogram] = {}
+        for name, declared in self.model.bins.items():
+            histograms[outputs.index(name)] = Histogram(outputs.index(name), *declared)
+        for spec in asked.get("histograms", []):
+            at = self.index(spec["output"])
+            histograms[at] = Histogram(at, spec["low"], spec["high"], spec["bins"], spec["log"])
+        for quantile in asked.get("quantiles", []):
+            name = quantile["output"]
+            if self.index(name) not in histograms:
+                raise UsageError(
+                    f"a quantile of {name} is read from its histogram: give one, "
+                    f"--hist {name}=LO:HI:BINS (or declare bins= on the model)"
+                )
+        exceed = [
+            Exceedance(self.index(e["output"]), e["threshold"]) for e in asked.get("exceed", [])
+        ]
+        items: tuple[Tally, ...] = (*(histograms[k] for k in sorted(histograms)), *exceed)
+        if items and sampler is MC and self.model.chunk_sums is not None:
+            raise UsageError(
+                f"model {self.call.name} counts its plain Monte Carlo samples without drawing "
+                "them: for histograms, quantiles or exceedances, --sampler rqmc"
+            )
+        try:
+            return Tallies(items)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+    def distribution(
+        self,
+        sums: tuple[int, ...],
+        samples: int,
+        sampler: Sampler,
+        tallies: Tallies,
+        asked: Mapping[str, Any],
+    ) -> Distribution:
+        """The histograms, quantiles and exceedance probabilities of a job's counts."""
+        outputs = self.call.outputs
+        group = 2 * len(outputs) + tallies.slots
+        if isinstance(sampler, RQMC):
+            groups, points = sampler.groups(sums, group), sampler.points(samples)
+        else:
+            groups, points = [sums], samples
+        found = Distribution()
+        by_output: dict[int, tuple[Histogram, list[tuple[int, ...]]]] = {}
+        for tally, at in zip(tallies.items, tallies.offsets(len(outputs)), strict=True):
+            counts = [g[at : at + tally.slots] for g in groups]
+            name = outputs[tally.output]
+            if isinstance(tally, Histogram):
+                pooled = [sum(column) for column in zip(*counts, strict=True)]
+                found.histograms.append(histogram_result(name, tally, pooled))
+                by_output[tally.output] = (tally, counts)
+            else:
+                per_group = [c[0] for c in counts]
+                found.exceedances.append(exceedance_estimate(name, tally, per_group, points))
+        for quantile in asked.get("quantiles", []):
+            histogram, counts = by_output[self.index(quantile["output"])]
+            found.quantiles.append(
+                quantile_estimate(quantile["output"], quantile["p"], histogram, counts, points)
+            )
+        return found
+
     def estimates(
-        self, sums: tuple[int, ...], samples: int, sampler: Sampler = MC
+        self, sums: tuple[int, ...], samples: int, sampler: Sampler = MC, group: int = 0
     ) -> list[OutputEstimate]:
-        """Each output's estimate from the job's exact sums: the report's numbers. Under
-        randomized QMC, from the replicates' means (Student's t); else from all samples
-        (Wilson's interval for a binary output)."""
+        """Each output's estimate from the job's exact sums (``group`` integers per
+        replicate; default: the moments alone): the report's numbers. Under randomized
+        QMC, from the replicates' means; else from all samples (Wilson's interval for a
+        binary output)."""
         exact = self.exact
         outputs = self.call.outputs
         if isinstance(sampler, RQMC):
             points = sampler.points(samples)
+            group = group or 2 * len(outputs)
             return [
-                replicate_estimate(
-                    name, points, sampler.pairs(sums, len(outputs), j), exact.get(name)
-                )
+                replicate_estimate(name, points, sampler.pairs(sums, group, j), exact.get(name))
                 for j, name in enumerate(outputs)
             ]
         return [

@@ -121,7 +121,7 @@ class LocalPool:
     ) -> JobTally:
         """Count ``job``; a resumed one first takes the chunks counted ``earlier``."""
         plan = job.plan
-        collector = Collector(plan, job.width, counted)
+        collector = Collector(plan, job.width, counted, job.shape)
         tally = collector.tally
         done = collector.resume(earlier or ())
         results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()

@@ -11,6 +11,7 @@ from mcpi.core.precision import Precision, ReplicatePrecision
 from mcpi.core.sampler import MC, Sampler
 from mcpi.core.stats import HostThroughput, rate
 from mcpi.core.tuning import Capacity, ChunkChoice
+from mcpi.hub.binding import Distribution
 from mcpi.hub.records import Stage
 from mcpi.hub.request import View
 from mcpi.hub.trace import Trace
@@ -50,6 +51,8 @@ class JobReport:
     earlier_samples: int = 0
     #: Where the samples came from: plain Monte Carlo, or randomized QMC's replicates.
     sampler: Sampler = MC
+    #: Histograms, quantiles and exceedance probabilities, where asked.
+    distribution: Distribution = field(default_factory=Distribution)
 
     @property
     def samples(self) -> int:

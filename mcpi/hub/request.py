@@ -8,10 +8,12 @@ of the report, never what is computed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcpi.core.tallies import Histogram
 from mcpi.errors import UsageError
 
 
@@ -45,6 +47,27 @@ VIEWS = {view.name: view for view in (ESTIMATE, RUN)}
 
 
 @dataclass(frozen=True)
+class HistogramSpec:
+    """A histogram the user asked for: ``bins`` bins of ``output`` in [low, high), of
+    equal width or (``log``) ratio."""
+
+    output: str
+    low: float
+    high: float
+    bins: int
+    log: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "low": self.low,
+            "high": self.high,
+            "bins": self.bins,
+            "log": self.log,
+        }
+
+
+@dataclass(frozen=True)
 class JobRequest:
     """What the user asked for; None means "choose for me".
 
@@ -72,6 +95,12 @@ class JobRequest:
     #: or ``rqmc``, with its ``replicates`` (default 16); None: the view's default.
     sampler: str | None = None
     replicates: int | None = None
+    #: Answers beyond the mean (:mod:`mcpi.core.distribution`): histograms, quantiles
+    #: (output, p) — output None: ``output``'s, or the first — and exceedance
+    #: probabilities (output, threshold).
+    histograms: tuple[HistogramSpec, ...] = ()
+    quantiles: tuple[tuple[str | None, float], ...] = ()
+    exceed: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def asked(
@@ -107,6 +136,17 @@ class JobRequest:
                 "estimate counts π's darts by plain Monte Carlo: for randomized QMC, "
                 "`mcpi-hub run pi --sampler rqmc`"
             )
+        for _, p in self.quantiles:
+            if not (isinstance(p, float | int) and 0 < p < 1):
+                raise UsageError(f"a quantile's level is between 0 and 1, not {p!r}")
+        for spec in self.histograms:
+            try:
+                Histogram(0, spec.low, spec.high, spec.bins, spec.log)
+            except ValueError as exc:
+                raise UsageError(f"--hist {spec.output}: {exc}") from None
+        for _, threshold in self.exceed:
+            if not math.isfinite(threshold):
+                raise UsageError(f"an exceedance threshold is a finite number, not {threshold}")
         if self.resume is not None:
             return
         if self.precision is not None and self.samples is not None:

@@ -37,10 +37,11 @@ from mcpi.core.sampler import (
     power_of_two_at_most,
 )
 from mcpi.core.stats import host_throughput
+from mcpi.core.tallies import NO_TALLIES, Tallies
 from mcpi.core.tally import Totals
 from mcpi.core.tuning import Capacity, ChunkChoice, choose_chunk_size
 from mcpi.errors import JobFailed, McpiError, UsageError
-from mcpi.hub.binding import BoundModel, bind
+from mcpi.hub.binding import BoundModel, Distribution, bind
 from mcpi.hub.executor import Executor, choose_executor
 from mcpi.hub.progress import Progress, Tee
 from mcpi.hub.rates import RateBook
@@ -211,6 +212,7 @@ class JobRun:
         self.totals = Totals()
         self.rule: StoppingRule = FixedSize(1)
         self.sampler: Sampler = MC
+        self.tallies: Tallies = NO_TALLIES
 
     def run(self) -> JobReport:
         self.slots = self.executor.prepare(self.bound.call, self.bound.source)
@@ -218,6 +220,7 @@ class JobRun:
         if self.record is not None:
             self._check_resumable(record)
         self.sampler = self._sampler(record)
+        self.tallies = self.bound.tallies(record.request, self.sampler)
         self.rule = self._rule(record)
         began = time.monotonic()
         deadline = began + self.settings.timeout if self.settings.timeout else None
@@ -232,6 +235,10 @@ class JobRun:
                 self._count(record, stage, observer, deadline, resuming=stage is unfinished)
                 stage = self._next_stage(record)
             outputs = self._outputs(record)
+            sums, samples = record.counted
+            distribution = self.bound.distribution(
+                sums, samples, self.sampler, self.tallies, record.request
+            )
         except BaseException as exc:
             # Left "running" (or "failed" with the reason) and resumable.
             if isinstance(exc, McpiError):
@@ -251,12 +258,17 @@ class JobRun:
         journal = self.book.journal(record.id)
         if journal is not None:
             journal.remove()
-        return self._report(record, outputs, wall)
+        return self._report(record, outputs, distribution, wall)
+
+    @property
+    def group(self) -> int:
+        """Integers per group of the job's sums (see :attr:`mcpi.core.job.Job.group`)."""
+        return 2 * len(self.bound.call.outputs) + self.tallies.slots
 
     def _outputs(self, record: JobRecord) -> list[OutputEstimate]:
         sums, samples = record.counted
         try:
-            return self.bound.estimates(sums, samples, self.sampler)
+            return self.bound.estimates(sums, samples, self.sampler, self.group)
         except ValueError as exc:  # a binary output whose sums are not 0s and cs
             raise JobFailed(f"model {self.bound.call.name}: {exc}") from None
 
@@ -282,6 +294,8 @@ class JobRun:
         if request.chunk_size is not None:
             asked["chunk_size"] = self._whole_chunk(request.chunk_size)
         asked["sampler"] = _sampler_request(self.sampler)
+        asked |= self._beyond_the_mean()
+        self.bound.tallies(asked, self.sampler)  # refused now, before anything runs
         record = JobRecord(
             id=new_job_id(),
             seed=new_seed() if request.seed is None else request.seed,
@@ -295,6 +309,20 @@ class JobRun:
             self.book.prune()
         # Saved with its first stage, before any chunk is sent (or with its error).
         return record
+
+    def _beyond_the_mean(self) -> dict[str, object]:
+        """What the request asks beyond the mean, as its record keeps it (a quantile's
+        output named: the request's ``output``, else the first)."""
+        request, bound = self.request, self.bound
+        asked: dict[str, object] = {}
+        if request.histograms:
+            asked["histograms"] = [h.to_json() for h in request.histograms]
+        if request.quantiles:
+            default = bound.call.outputs[bound.output]
+            asked["quantiles"] = [{"output": o or default, "p": p} for o, p in request.quantiles]
+        if request.exceed:
+            asked["exceed"] = [{"output": o, "threshold": t} for o, t in request.exceed]
+        return asked
 
     def _whole(self, samples: int, what: str) -> int:
         """``samples`` rounded up to whole blocks of the model, or under randomized QMC to
@@ -357,7 +385,7 @@ class JobRun:
                     asked["precision"],
                     asked["max_samples"],
                     self.sampler,
-                    len(bound.call.outputs),
+                    self.group,
                     bound.output,
                 )
             except ValueError as exc:
@@ -424,7 +452,12 @@ class JobRun:
         try:
             plan = Plan(stage.samples, stage.chunk_size, stage.first)
             job = Job(
-                stage_job_id(record.id, index), record.seed, plan, self.bound.call, self.sampler
+                stage_job_id(record.id, index),
+                record.seed,
+                plan,
+                self.bound.call,
+                self.sampler,
+                self.tallies,
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
@@ -460,7 +493,13 @@ class JobRun:
             self.trace.look(stage.first + stage.samples)
         self.totals.absorb(tally)
 
-    def _report(self, record: JobRecord, outputs: list[OutputEstimate], wall: float) -> JobReport:
+    def _report(
+        self,
+        record: JobRecord,
+        outputs: list[OutputEstimate],
+        distribution: Distribution,
+        wall: float,
+    ) -> JobReport:
         notes = self.notes
         versions = sorted(self.totals.versions)
         if versions and versions != [__version__]:
@@ -489,6 +528,7 @@ class JobRun:
             trace=self.trace,
             earlier_samples=self.totals.earlier_darts,
             sampler=self.sampler,
+            distribution=distribution,
         )
 
     def _precision_note(

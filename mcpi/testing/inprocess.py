@@ -120,7 +120,7 @@ class InProcess:
         earlier: Sequence[ChunkResult] | None,
     ) -> JobTally:
         self._call("run")
-        collector = Collector(job.plan, job.width, counted)
+        collector = Collector(job.plan, job.width, counted, job.shape)
         done = collector.resume(earlier or ())
         model = models.find(self.sources.get(job.model.name, job.model.name))
         try:

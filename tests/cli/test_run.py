@@ -115,6 +115,34 @@ def test_call_to_a_precision_answers_in_seconds_bit_identical_however_split(
         assert statistics(run_json(env, *args, *split)) == statistics(report)
 
 
+@pytest.mark.parametrize("sampler", ["mc", "rqmc"])
+def test_histograms_quantiles_and_exceedances_are_reported_and_split_free(
+    env: dict[str, str], sampler: str
+) -> None:
+    args = ["call", "-n", str(16 * 2**14), "--seed", "9", "--sampler", sampler]
+    args += ["--hist", "price=log:0.01:400:200", "--quantile", "0.99", "--quantile", "price=0.5"]
+    args += ["--exceed", "price>20", "--exceed", "price>100"]
+    report = run_json(env, *args)
+    price = report["outputs"]["price"]
+    histogram = price["histogram"]
+    assert len(histogram["counts"]) == 200 and len(histogram["edges"]) == 201 and histogram["log"]
+    assert histogram["under"] + sum(histogram["counts"]) + histogram["over"] == report["samples"]
+    tail, median = price["quantiles"]
+    assert (tail["p"], median["p"]) == (0.99, 0.5)
+    assert tail["ci95"][0] <= tail["value"] <= tail["ci95"][1]
+    above20, above100 = price["exceedances"]
+    assert above20["ci95"][0] <= above20["probability"] <= above20["ci95"][1] < 0.25
+    assert above100["threshold"] == 100.0
+    again = run_json(env, *args, "--chunk-size", str(2**14), "--processes", "2")
+    assert statistics(again) == statistics(report)
+    plot = Path(env["HOME"]) / f"{sampler}.png"
+    status, out, err = hub(env, "run", *args, "--plot", str(plot))
+    assert status == 0, err
+    assert "  P(price > 20) ≈ " in out and "  99% quantile ≈ " in out and "  50% quantile" in out
+    assert "  histogram: 200 log-spaced bins in [0.01, 400)" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the histogram's panel beside
+
+
 def test_an_rqmc_report_names_its_sampler_and_variance_reduction(env: dict[str, str]) -> None:
     status, out, err = hub(env, "run", "ishigami", "-n", "32768", "--seed", "4")
     assert status == 0, err
@@ -294,6 +322,14 @@ def test_a_model_of_uniforms_in_a_file_runs_either_sampler(
         # With a chunk size, nothing is calibrated: the first chunk is the job's own.
         (["{file}:raises_u", "--chunk-size", "4"], 5, "raised in points [0, 4) of replicate "),
         (["{file}:shape_u", "--chunk-size", "4"], 5, "returned shape (4, 2), expected (4,)"),
+        (["call", "--hist", "price=0:100"], ExitStatus.USAGE, "is not OUTPUT=LO:HI:BINS"),
+        (["call", "--hist", "price=9:1:10"], ExitStatus.USAGE, "range is LO < HI"),
+        (["call", "--hist", "price=log:0:1:10"], ExitStatus.USAGE, "start above 0"),
+        (["call", "--quantile", "1.2"], ExitStatus.USAGE, "between 0 and 1, not 1.2"),
+        (["call", "--quantile", "0.9"], ExitStatus.USAGE, "--hist price=LO:HI:BINS"),
+        (["call", "--exceed", "price20"], ExitStatus.USAGE, "is not OUTPUT>T"),
+        (["call", "--exceed", "vol>1"], ExitStatus.USAGE, "no output 'vol'"),
+        (["pi", "--sampler", "mc", "--exceed", "pi>1"], ExitStatus.USAGE, "--sampler rqmc"),
         # Calibrating, the pool measures the model under plain Monte Carlo's uniforms.
         (["{file}:shape_u"], ExitStatus.JOB_FAILED, "model shape_u, block 0: returned shape"),
     ],

@@ -95,6 +95,23 @@ def test_call_to_a_precision_on_the_cluster_is_the_local_pool_s_answer(  # type:
         assert statistics(other) == statistics(cluster), more
 
 
+def test_histograms_quantiles_and_exceedances_on_the_cluster_are_the_local_pool_s(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    start_worker("w1", concurrency=2)
+    for sampler in ("mc", "rqmc"):
+        args = ["call", "--sampler", sampler, "-n", str(16 * 2**15), "--seed", "7"]
+        args += ["--chunk-size", str(2**15), "--hist", "price=log:0.01:400:100"]
+        args += ["--quantile", "0.99", "--exceed", "price>20"]
+        status, cluster, err = run_model(cluster_env, *args)
+        assert status == 0 and cluster is not None, err
+        assert cluster["mode"] == "cluster" and cluster["chunks"] >= 2
+        status, local, err = run_model(cluster_env, *args, "--local")
+        assert status == 0 and local is not None, err
+        assert statistics(cluster) == statistics(local), sampler
+        assert "histogram" in cluster["outputs"]["price"]
+
+
 KILL_ONCE = """
 import os, signal
 from celery.signals import task_prerun

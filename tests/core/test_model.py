@@ -175,6 +175,21 @@ def test_booleans_and_integers_are_samples_too() -> None:
     assert len(chunk_sums(coin, coin.call({}), 1, 0, 16)) == 2
 
 
+@pytest.mark.parametrize(
+    ("bins", "message"),
+    [
+        ({"z": (0, 1, 4)}, "bins of 'z': no such output"),
+        ({"y": (0, 1)}, r"give \(low, high, bins\)"),
+        ({"y": (0, 1, 4, "lin")}, "the fourth item is 'log'"),
+        ({"y": (1, 0, 4)}, "LO < HI"),
+        ({"y": (0, 1, 4, "log")}, "start above 0"),
+    ],
+)
+def test_declared_bins_are_checked(bins: dict[str, Any], message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        model("binned", outputs=("y",), bins=bins)(lambda rng, n: rng.random(n))
+
+
 def test_declarations_are_checked() -> None:
     with pytest.raises(ModelError, match="lower case"):
         model("Bad Name")(lambda rng, n: np.zeros(n))

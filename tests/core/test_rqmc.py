@@ -63,7 +63,8 @@ class Job:
         self.call = case.model.call(case.params)
         self.sampler = RQMC(replicates, case.model.dimension(self.call.kwargs))
         self.points = 0
-        self.sums = (0,) * self.sampler.width(len(case.model.outputs))
+        self.group = 2 * len(case.model.outputs)
+        self.sums = (0,) * self.sampler.width(self.group)
 
     def grow(self, points: int) -> None:
         """Every replicate to ``points`` points."""
@@ -81,12 +82,12 @@ class Job:
         self.points = points
 
     def estimate(self) -> OutputEstimate:
-        pairs = self.sampler.pairs(self.sums, len(self.case.model.outputs), 0)
+        pairs = self.sampler.pairs(self.sums, self.group, 0)
         return replicate_estimate(self.case.name, self.points, pairs, self.case.exact)
 
     def to_precision(self, half_width: float) -> OutputEstimate:
         rule = ReplicatePrecision(
-            half_width, self.sampler.replicates << 20, self.sampler, len(self.case.model.outputs)
+            half_width, self.sampler.replicates << 20, self.sampler, self.group
         )
         samples = 0
         while (total := rule.next_total(self.sums, samples)) is not None:

@@ -73,7 +73,7 @@ def test_auto_runs_a_model_of_uniforms_under_rqmc_and_the_report_says_so(
     record = book(settings).load(report.job_id)
     sums, samples = record.counted
     assert samples == 16 * 4096
-    pairs = report.sampler.pairs(sums, 1, 0)
+    pairs = report.sampler.pairs(sums, 2, 0)
     assert price == replicate_estimate("price", 4096, pairs, CALL_PRICE)
     # …and the mean is the replicates' means' mean (up to their rounding to doubles).
     assert price.mean == pytest.approx(float(np.mean(by_hand("call", 16, 4096))), rel=1e-14)

@@ -1,0 +1,129 @@
+"""Histograms, quantiles and exceedances through the hub's one pipeline, on the in-process
+executor: bit-identical on any split and through faults and a resume, kept in the record,
+and refused in one line where they cannot be answered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcpi.errors import UsageError
+from mcpi.hub.progress import NoProgress
+from mcpi.hub.records import RUNNING, JobBook
+from mcpi.hub.report import JobReport
+from mcpi.hub.request import HistogramSpec, JobRequest
+from mcpi.hub.run import run_job
+from mcpi.hub.warm import Warm
+from mcpi.settings import Settings
+from mcpi.testing.inprocess import Faults, HubStopped, InProcess
+
+SEED = 20261208
+PRICE_BINS = HistogramSpec("price", 0.0, 100.0, 400)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(cache_dir=tmp_path)
+
+
+def run(request: JobRequest, settings: Settings, executor: InProcess | None = None) -> JobReport:
+    return run_job(request, settings, NoProgress(), Warm(executor or InProcess()))
+
+
+def call(sampler: str, samples: int | None = 16 * 2**15, **fields: object) -> JobRequest:
+    return JobRequest(
+        "call",
+        samples=samples,
+        seed=SEED,
+        sampler=sampler,
+        histograms=(PRICE_BINS,),
+        quantiles=((None, 0.5), ("price", 0.99)),
+        exceed=(("price", 20.0), ("price", 60.0)),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def answers(report: JobReport) -> object:
+    d = report.distribution
+    return (report.outputs, d.histograms, d.quantiles, d.exceedances)
+
+
+@pytest.mark.parametrize("sampler", ["mc", "rqmc"])
+def test_the_answers_are_bit_identical_whatever_the_split_and_the_faults(
+    settings: Settings, sampler: str
+) -> None:
+    reference = run(call(sampler, chunk_size=16 * 2**15), settings)
+    faults = Faults(duplicate={0, 3}, lose={1, 5})
+    split = run(
+        call(sampler, chunk_size=2**15), settings, InProcess({"a": 2, "b": 1}, faults=faults)
+    )
+    assert answers(split) == answers(reference)
+    (histogram,) = split.distribution.histograms
+    assert histogram.samples == split.samples and len(histogram.counts) == 400
+    median, tail = split.distribution.quantiles
+    assert (median.p, tail.p) == (0.5, 0.99) and median.value < tail.value
+    above20, above60 = split.distribution.exceedances
+    assert 0.2 < above20.probability < 0.22 and above60.probability < 0.02
+
+
+def test_a_killed_hub_s_job_resumes_with_its_tallies(settings: Settings) -> None:
+    uninterrupted = run(call("rqmc", None, precision=1e-3, max_samples=10**8), settings)
+    with pytest.raises(HubStopped):
+        run(
+            call("rqmc", None, precision=1e-3, max_samples=10**8),
+            settings,
+            InProcess(faults=Faults(stop_after=4)),
+        )
+    (record,) = [r for r in JobBook(settings.cache_dir / "jobs").recent() if r.status == RUNNING]  # type: ignore[operator]
+    assert record.request["quantiles"] == [
+        {"output": "price", "p": 0.5},
+        {"output": "price", "p": 0.99},
+    ]
+    resumed = run(JobRequest(resume=record.id), settings)
+    assert answers(resumed) == answers(uninterrupted)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"quantiles": ((None, 0.9),)}, "a quantile of price is read from its histogram"),
+        ({"quantiles": ((None, 1.5),)}, "between 0 and 1"),
+        ({"exceed": (("volume", 1.0),)}, "model call has no output 'volume'"),
+        ({"histograms": (HistogramSpec("price", 5.0, 1.0, 10),)}, "LO < HI"),
+        ({"histograms": (HistogramSpec("nope", 0.0, 1.0, 10),)}, "no output 'nope'"),
+        ({"model": "pi", "sampler": "mc", "exceed": (("pi", 1.0),)}, "--sampler rqmc"),
+    ],
+)
+def test_what_cannot_be_answered_is_refused_before_anything_runs(
+    settings: Settings, fields: dict[str, object], message: str
+) -> None:
+    request = {"model": "call", "samples": 4096, "seed": SEED} | fields
+    executor = InProcess()
+    with pytest.raises(UsageError, match=message) as refused:
+        run(JobRequest(**request), settings, executor)  # type: ignore[arg-type]
+    assert "\n" not in str(refused.value) and executor.computed == []
+
+
+def test_a_model_s_declared_bins_are_counted_in_every_job(
+    settings: Settings, tmp_path: Path
+) -> None:
+    module = tmp_path / "binned.py"
+    module.write_text(
+        "import mcpi\n"
+        "@mcpi.model('binned', outputs=('x',), dims=1, bins={'x': (0, 1, 10)})\n"
+        "def binned(u):\n"
+        "    return u[:, 0]\n"
+    )
+    report = run(
+        JobRequest(f"{module}:binned", samples=16 * 1024, seed=1, quantiles=((None, 0.25),)),
+        settings,
+    )
+    (histogram,) = report.distribution.histograms
+    # A scrambled net: every replicate puts exactly 1,024/10 or so in each tenth.
+    assert (
+        histogram.counts == tuple([16 * 1024 // 10] * 10)
+        or max(histogram.counts) - min(histogram.counts) <= 16
+    )
+    (quarter,) = report.distribution.quantiles
+    assert quarter.ci_low <= 0.25 <= quarter.ci_high
