@@ -20,7 +20,7 @@ CLI and the hub.
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 import importlib
 from typing import Any
