@@ -141,15 +141,20 @@ def encode_sums(sums: tuple[int, ...]) -> dict[str, Any]:
 
 
 def decode_sums(message: Any) -> tuple[int, ...]:
-    """The exact sums of a result (or a wave's totals), mcpi 0.1.0's ``"hits"`` included."""
+    """The exact sums of a result (or a wave's totals), mcpi 0.1.0's ``"hits"`` included.
+
+    Each output's Σx and Σx², then any tally counts (:mod:`mcpi.core.tallies`).
+    """
     if isinstance(message, dict) and "hits" in message and "sums" not in message:
         hits = require_field(message, "hits", int)
         return dart_sums(hits)  # a π result of mcpi 0.1.0, as the pi model's sums
     if not isinstance(message, dict) or "sums" not in message:
         raise MalformedMessage("missing field 'sums'")
     sums = message["sums"]
-    if not (isinstance(sums, list) and sums and len(sums) % 2 == 0):
-        raise MalformedMessage("field 'sums' must be a list of Σx, Σx² pairs")
+    # Its length is the job's shape to check (moments, then tally counts), not a parity:
+    # the hub tests each result's sums against the job's shape before it counts them.
+    if not (isinstance(sums, list) and sums):
+        raise MalformedMessage("field 'sums' must be a non-empty list of exact sums")
     return tuple(decode_exact(s) for s in sums)
 
 

@@ -17,6 +17,7 @@ can say what was recomputed and what was not.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from mcpi import models
 from mcpi.core.chunk import ChunkResult, compute_chunk
 from mcpi.core.job import Job
+from mcpi.core.messages import decode_job, decode_result, encode_job, encode_result
 from mcpi.core.model import ModelCall, ModelError
 from mcpi.core.tally import Collector, JobTally, TallyError
 from mcpi.core.tuning import Capacity, HostRate
@@ -129,6 +131,7 @@ class InProcess:
             raise JobFailed(str(exc)) from None
         hosts = [host for host, slots in self.hosts.items() for _ in range(slots)]
         faults = self.faults
+        job = decode_job(json.loads(json.dumps(encode_job(job))))  # as a worker receives it
         try:
             for chunk in job.plan.chunks():
                 if chunk.index in done:
@@ -144,7 +147,7 @@ class InProcess:
                 for _ in range(copies):  # a lost copy is computed, then computed again
                     time.sleep(faults.delay.get(chunk.index, 0.0))
                     try:
-                        result = compute_chunk(model, job, chunk)
+                        result = over_the_wire(compute_chunk(model, job, chunk))
                     except ModelError as exc:  # as the local pool and the workers report it
                         raise JobFailed(
                             f"chunk {chunk.index} failed: {type(exc).__name__}: {exc}"
@@ -176,3 +179,8 @@ class InProcess:
             due = self.faults.stop_after is not None and self._counted >= self.faults.stop_after
         if due:
             raise HubStopped(f"the hub stopped after {self._counted} chunk(s) (injected)")
+
+
+def over_the_wire(result: ChunkResult) -> ChunkResult:
+    """``result`` as the hub reads it from a worker: encoded, in JSON, and decoded."""
+    return decode_result(json.loads(json.dumps(encode_result(result))))

@@ -18,7 +18,7 @@ from mcpi.core.messages import (
     encode_result,
     tally_wave_message,
 )
-from mcpi.core.tally import MissingChunks
+from mcpi.core.tally import MissingChunks, TallyError
 from tests.helpers import JOB, PLAN, result
 
 
@@ -52,7 +52,7 @@ def divmod_bounds(index: int) -> list[int]:
             "telemetry": {"host": "h", "pid": 1, "seconds": 0.1, "version": "x"},
         },
         {
-            "chunk": {"index": 0, "start": 0, "stop": 100, "sums": ["1p5"]},
+            "chunk": {"index": 0, "start": 0, "stop": 100, "sums": []},
             "telemetry": {"host": "h", "pid": 1, "seconds": 0.1, "version": "x"},
         },
     ],
@@ -60,6 +60,15 @@ def divmod_bounds(index: int) -> list[int]:
 def test_malformed_results_are_refused(message: object) -> None:
     with pytest.raises(MalformedMessage):
         decode_result(message)
+
+
+def test_a_result_of_the_wrong_width_is_refused_by_the_wave_it_claims() -> None:
+    # A sums list's length is the job's shape (moments, then tally counts), so the decoder
+    # takes any non-empty list and the wave, which knows the job, refuses the wrong one.
+    message = count(encode_job(JOB), [0, *divmod_bounds(0)])
+    message["chunk"]["sums"] = message["chunk"]["sums"][:1]
+    with pytest.raises(TallyError, match="another kind of job"):
+        tally_wave_message([message], encode_job(JOB), 0, 1)
 
 
 def test_result_messages_round_trip() -> None:

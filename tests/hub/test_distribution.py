@@ -4,6 +4,7 @@ and refused in one line where they cannot be answered."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,17 @@ def test_the_answers_are_bit_identical_whatever_the_split_and_the_faults(
     assert (median.p, tail.p) == (0.5, 0.99) and median.value < tail.value
     above20, above60 = split.distribution.exceedances
     assert 0.2 < above20.probability < 0.22 and above60.probability < 0.02
+
+
+def test_a_tally_of_any_width_travels_as_the_workers_send_it(settings: Settings) -> None:
+    # One output's (Σx, Σx²) and one exceedance count: three sums a result, an odd number,
+    # through the same JSON encoding as a worker's result (0.4.0's CI found a parity check).
+    request = JobRequest(
+        "call", samples=4 * 2**15, seed=SEED, sampler="mc", exceed=(("price", 20.0),)
+    )
+    whole = run(replace(request, chunk_size=4 * 2**15), settings)
+    split = run(replace(request, chunk_size=2**15), settings, InProcess({"a": 2}))
+    assert answers(split) == answers(whole) and split.chunks > whole.chunks
 
 
 def test_a_killed_hub_s_job_resumes_with_its_tallies(settings: Settings) -> None:
