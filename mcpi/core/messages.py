@@ -39,6 +39,7 @@ from mcpi.core.kernel import dart_sums
 from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk, Plan
 from mcpi.core.sampler import MC, RQMC, sampler_from_json
+from mcpi.core.sensitivity import runnable
 from mcpi.core.tallies import Tallies
 from mcpi.core.tally import WaveTally
 
@@ -217,8 +218,7 @@ def count_chunk_message(job_message: Any, chunk_message: Any, resolve: Resolver)
         planned = None
     if chunk != planned:
         raise MalformedMessage(f"chunk {chunk_message} is not in the job's plan")
-    model = resolve(job.model.name)
-    job.model.check(model)
+    model = runnable(resolve(job.model.name), job.model)
     if isinstance(job.sampler, RQMC) and model.dimension(job.model.kwargs) != job.sampler.dims:
         raise MalformedMessage(f"model {model.name} does not take {job.sampler.dims} uniforms")
     return encode_result(compute_chunk(model, job, chunk))

@@ -143,6 +143,9 @@ class Model:
     #: Histograms every job of the model counts, by output: (low, high, bins) or
     #: (low, high, bins, "log") (:mod:`mcpi.core.tallies`).
     bins: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: The names of a model of uniforms' inputs, one per uniform (for its Sobol'
+    #: indices: :mod:`mcpi.core.sensitivity`); empty: x1 … xd.
+    inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.function is None and self.uniform is None:
@@ -166,6 +169,16 @@ class Model:
             if output not in self.outputs or not (math.isfinite(value) and value > 0):
                 raise ModelError(f"model {self.name}: binary outputs are outputs with a value > 0")
         object.__setattr__(self, "bins", {k: self._bins(k, v) for k, v in self.bins.items()})
+        if self.inputs and (
+            self.uniform is None
+            or len(set(self.inputs)) != len(self.inputs)
+            or not all(isinstance(i, str) and _PARAM.fullmatch(i) for i in self.inputs)
+            or (isinstance(self.dims, int) and len(self.inputs) != self.dims)
+        ):
+            raise ModelError(
+                f"model {self.name}: inputs are distinct names, one per uniform of a model "
+                "of uniforms"
+            )
 
     def _bins(self, output: str, declared: Any) -> tuple[float, float, int, bool]:
         """A declared histogram as (low, high, bins, log), checked."""
@@ -264,6 +277,10 @@ class Model:
             outputs=self.outputs,
         )
 
+    def with_inputs(self, *names: str) -> Model:
+        """This model with its uniforms named (see :attr:`inputs`)."""
+        return replace(self, inputs=tuple(names))
+
 
 def model(
     name: str | None = None,
@@ -278,6 +295,7 @@ def model(
     binary: Mapping[str, float] | None = None,
     dims: Dims | None = None,
     bins: Mapping[str, tuple[Any, ...]] | None = None,
+    inputs: tuple[str, ...] | list[str] | None = None,
 ) -> Callable[[Callable[..., Samples]], Model]:
     """Declare a model: a decorator over ``function(rng, n, **params)``, or with ``dims``
     over ``function(u, **params)``, ``u`` an ``(n, dims)`` array of uniforms in (0, 1)
@@ -291,6 +309,8 @@ def model(
     proportion, reported with Wilson's interval, which stays honest for rare events
     (a job whose sums say otherwise fails). ``bins`` declares histograms every job
     counts, by output: ``{"loss": (0, 1e6, 100)}``, or ``(1, 1e6, 60, "log")``.
+    ``inputs`` names a model of uniforms' inputs, one per column of ``u``, for its
+    Sobol' indices (``mcpi-hub sensitivity``): ``inputs=("x1", "x2", "x3")``.
 
     >>> @model("coin", outputs=("heads",), exact={"heads": 0.5})
     ... def coin(rng, n):
@@ -314,6 +334,7 @@ def model(
             check=check,
             binary=dict(binary or {}),
             bins=dict(bins or {}),
+            inputs=tuple(inputs or ()),
             description=description
             if description is not None
             else (inspect.getdoc(function) or "").split("\n", 1)[0],
@@ -373,6 +394,11 @@ class ModelCall:
     version: str
     digest: str
     outputs: tuple[str, ...] = ("value",)
+    #: The output whose Sobol' indices the job estimates: its chunks then run the
+    #: model's Saltelli design, whose outputs ``outputs`` are (:mod:`mcpi.core.sensitivity`).
+    #: In JSON, a design: ``{"kind": "sobol", "output": NAME}`` (a worker that does not
+    #: know a design's kind refuses the chunk).
+    sensitivity: str | None = None
 
     @property
     def width(self) -> int:
@@ -384,7 +410,7 @@ class ModelCall:
         return dict(self.params)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        message = {
             "name": self.name,
             "params": dict(self.params),
             "block": self.block,
@@ -392,6 +418,9 @@ class ModelCall:
             "digest": self.digest,
             "outputs": list(self.outputs),
         }
+        if self.sensitivity is not None:
+            message["design"] = {"kind": SOBOL_DESIGN, "output": self.sensitivity}
+        return message
 
     @classmethod
     def from_json(cls, message: Any) -> ModelCall:
@@ -399,7 +428,7 @@ class ModelCall:
             raise ModelError("a model call is an object")
         name, params, block = message.get("name"), message.get("params"), message.get("block")
         version, digest = message.get("version"), message.get("digest")
-        outputs = message.get("outputs")
+        outputs, sensitivity = message.get("outputs"), _design_output(message.get("design"))
         if not (
             isinstance(outputs, list)
             and outputs
@@ -420,7 +449,15 @@ class ModelCall:
             raise ModelError("invalid model block size")
         if not (isinstance(version, str) and isinstance(digest, str)):
             raise ModelError("a model call needs the model's version and digest")
-        return cls(name, tuple(sorted(params.items())), block, version, digest, tuple(outputs))
+        return cls(
+            name,
+            tuple(sorted(params.items())),
+            block,
+            version,
+            digest,
+            tuple(outputs),
+            sensitivity,
+        )
 
     def check(self, model: Model) -> None:
         """Refuse to run ``model`` for this call unless it is the same code."""
@@ -434,6 +471,23 @@ class ModelCall:
                 f"model {self.name}: this worker has version {model.version} "
                 f"(code {model.digest}), the job needs {self.version} (code {self.digest})"
             )
+
+
+#: The kind of design a job of Sobol' indices runs (see :attr:`ModelCall.sensitivity`).
+SOBOL_DESIGN = "sobol"
+
+
+def _design_output(design: Any) -> str | None:
+    """The analysed output of a model call's design (None: no design)."""
+    if design is None:
+        return None
+    if not isinstance(design, dict) or design.get("kind") != SOBOL_DESIGN:
+        kind = design.get("kind") if isinstance(design, dict) else design
+        raise ModelError(f"a model call's design is of a kind this mcpi does not know: {kind!r}")
+    output = design.get("output")
+    if not (isinstance(output, str) and _PARAM.fullmatch(output)):
+        raise ModelError("a model call's design names an output")
+    return output
 
 
 def block_generator(seed: int, block: int) -> np.random.Generator:

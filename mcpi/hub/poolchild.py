@@ -18,6 +18,7 @@ from mcpi.core.chunk import ChunkResult, compute_chunk
 from mcpi.core.job import Job
 from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk
+from mcpi.core.sensitivity import runnable
 
 #: How often a pool process checks that its hub is still alive.
 HUB_WATCH_SECONDS = 1.0
@@ -27,9 +28,7 @@ models.installed()  # the registry, scanned once in the fork server for every ch
 
 def find_model(source: str, call: ModelCall) -> Model:
     """The model ``source`` names, checked to be the code ``call`` was made from."""
-    model = models.find(source)
-    call.check(model)
-    return model
+    return runnable(models.find(source), call)
 
 
 def compute_chunk_of(source: str, job: Job, chunk: Chunk) -> ChunkResult:

@@ -213,7 +213,7 @@ def _ishigami_points(u: np.ndarray, a: float, b: float) -> np.ndarray:
     return s1 + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * s1
 
 
-ishigami = ishigami.with_uniform(_ishigami_points, 3)
+ishigami = ishigami.with_uniform(_ishigami_points, 3).with_inputs("x1", "x2", "x3")
 
 
 def call_variance(
@@ -236,6 +236,20 @@ def call_variance(
 def ishigami_variance(a: float = 7.0, b: float = 0.1) -> float:
     """The Ishigami function's exact variance (13.8446 at a=7, b=0.1)."""
     return a * a / 8 + b * math.pi**4 / 5 + b * b * math.pi**8 / 18 + 0.5
+
+
+def ishigami_indices(
+    a: float = 7.0, b: float = 0.1
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The Ishigami function's exact Sobol' indices, (first-order, total): its variance
+    parts V₁ = ½(1 + bπ⁴/5)², V₂ = a²/8, V₃ = 0 and V₁₃ = 8b²π⁸/225 (Ishigami and Homma
+    1990; Sobol' and Levitan 1999), over the variance :func:`ishigami_variance`. At
+    a=7, b=0.1: S = (0.3139, 0.4424, 0), ST = (0.5576, 0.4424, 0.2437)."""
+    v1 = 0.5 * (1 + b * math.pi**4 / 5) ** 2
+    v2 = a * a / 8
+    v13 = 8 * b * b * math.pi**8 / 225
+    v = ishigami_variance(a, b)
+    return (v1 / v, v2 / v, 0.0), ((v1 + v13) / v, v2 / v, v13 / v)
 
 
 E_VARIANCE = 3 * math.e - math.e**2

@@ -28,6 +28,7 @@ from mcpi.core.chunk import ChunkResult, compute_chunk
 from mcpi.core.job import Job
 from mcpi.core.messages import decode_job, decode_result, encode_job, encode_result
 from mcpi.core.model import ModelCall, ModelError
+from mcpi.core.sensitivity import runnable
 from mcpi.core.tally import Collector, JobTally, TallyError
 from mcpi.core.tuning import Capacity, HostRate
 from mcpi.errors import JobFailed, JobTimeout, ModelMissing
@@ -126,7 +127,7 @@ class InProcess:
         done = collector.resume(earlier or ())
         model = models.find(self.sources.get(job.model.name, job.model.name))
         try:
-            job.model.check(model)
+            model = runnable(model, job.model)
         except ModelError as exc:
             raise JobFailed(str(exc)) from None
         hosts = [host for host, slots in self.hosts.items() for _ in range(slots)]
