@@ -30,6 +30,7 @@ _EXPORTS = {
     "run": "mcpi.api",
     "sweep": "mcpi.api",
     "Session": "mcpi.api",
+    "sensitivity": "mcpi.api",
     "model": "mcpi.core.model",
     "Model": "mcpi.core.model",
     "normal_quantile": "mcpi.core.special",

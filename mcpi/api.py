@@ -34,12 +34,13 @@ from mcpi import models as registry
 from mcpi.core.distribution import ExceedanceEstimate, HistogramResult, QuantileEstimate
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.model import Model
+from mcpi.core.sensitivity import IndexEstimate, Sensitivity
 from mcpi.core.stats import HostThroughput
 from mcpi.errors import UsageError
 from mcpi.hub.executor import choose_executor
 from mcpi.hub.progress import NoProgress
 from mcpi.hub.report import JobReport
-from mcpi.hub.request import RUN, HistogramSpec, JobRequest
+from mcpi.hub.request import RUN, SENSITIVITY, HistogramSpec, JobRequest, View
 from mcpi.hub.run import run_job
 from mcpi.hub.sweep import SweepOutcome, describe, run_sweep
 from mcpi.hub.warm import Warm
@@ -117,6 +118,76 @@ class Result:
         return f"<mcpi.Result {self.model}: {shown}; {self.samples:,} samples, seed {self.seed}>"
 
 
+@dataclass(frozen=True)
+class Indices:
+    """A finished job of Sobol' indices: ``indices.first["x1"].value``, its ``ci_low``
+    and ``ci_high``; ``indices.total``; ``indices.inputs`` in the model's order."""
+
+    report: JobReport
+
+    @property
+    def found(self) -> Sensitivity:
+        assert self.report.sensitivity is not None
+        return self.report.sensitivity
+
+    @property
+    def model(self) -> str:
+        return str(self.report.model["name"])
+
+    @property
+    def output(self) -> str:
+        return self.found.output
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.found.inputs)
+
+    @property
+    def first(self) -> dict[str, IndexEstimate]:
+        """Each input's first-order index S_j, with its 95 % interval."""
+        return {i.name: i.first for i in self.found.inputs}
+
+    @property
+    def total(self) -> dict[str, IndexEstimate]:
+        """Each input's total index ST_j, with its 95 % interval."""
+        return {i.name: i.total for i in self.found.inputs}
+
+    @property
+    def points(self) -> int:
+        return self.found.points
+
+    @property
+    def evaluations(self) -> int:
+        """Model evaluations in all: the points times d + 2."""
+        return self.found.evaluations
+
+    @property
+    def seed(self) -> int:
+        return self.report.seed
+
+    @property
+    def job_id(self) -> str:
+        return self.report.job_id
+
+    @property
+    def hosts(self) -> list[HostThroughput]:
+        return self.report.hosts
+
+    @property
+    def precision_reached(self) -> bool:
+        return self.report.precision_reached
+
+    @property
+    def notes(self) -> list[str]:
+        return self.report.notes
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{i.name}: S={i.first.value:.3g} ST={i.total.value:.3g}" for i in self.found.inputs
+        )
+        return f"<mcpi.Indices {self.model} {self.output}: {shown}; seed {self.seed}>"
+
+
 def run(
     model: str | Model,
     samples: int | None = None,
@@ -159,6 +230,45 @@ def run(
         beyond=_beyond(hist, quantiles, exceed),
     )  # fmt: skip
     return Result(run_job(request, settings, NoProgress()))
+
+
+def sensitivity(
+    model: str | Model,
+    samples: int | None = None,
+    *,
+    seed: int | None = None,
+    params: Mapping[str, Any] | None = None,
+    output: str | None = None,
+    precision: float | None = None,
+    max_samples: int | None = None,
+    chunk_size: int | None = None,
+    replicates: int | None = None,
+    local: bool = False,
+    processes: int | None = None,
+    timeout: float | None = None,
+    resume: str | None = None,
+    broker: str | None = None,
+    backend: str | None = None,
+    config: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Indices:
+    """The Sobol' indices of a model of uniforms' ``output`` (default: its first), as
+    ``mcpi-hub sensitivity``: ``samples`` design points (default 2^20; each d + 2
+    evaluations) or ``precision`` (every index's 95 % half-width, bounded by
+    ``max_samples``), under randomized QMC with ``replicates`` (default 16).
+
+    >>> import mcpi
+    >>> found = mcpi.sensitivity("ishigami", 2**14, seed=1, local=True, processes=1)
+    >>> s2 = found.first["x2"]
+    >>> s2.ci_low <= 0.4424 <= s2.ci_high, found.evaluations
+    (True, 81920)
+    """
+    settings = _settings(broker, backend, config, timeout, env)
+    request = _request(
+        model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
+        local=local, processes=processes, replicates=replicates, view=SENSITIVITY,
+    )  # fmt: skip
+    return Indices(run_job(request, settings, NoProgress()))
 
 
 def sweep(
@@ -254,6 +364,30 @@ class Session:
             beyond=_beyond(hist, quantiles, exceed),
         )  # fmt: skip
         return Result(run_job(request, self.settings, NoProgress(), self._warm))
+
+    def sensitivity(
+        self,
+        model: str | Model,
+        samples: int | None = None,
+        *,
+        seed: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        output: str | None = None,
+        precision: float | None = None,
+        max_samples: int | None = None,
+        chunk_size: int | None = None,
+        replicates: int | None = None,
+        resume: str | None = None,
+    ) -> Indices:
+        """The Sobol' indices of ``model`` as :func:`sensitivity` finds them, here."""
+        if self._warm is None:
+            raise UsageError("this session is closed")
+        request = _request(
+            model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
+            local=self.local, processes=self.processes, replicates=replicates,
+            view=SENSITIVITY,
+        )  # fmt: skip
+        return Indices(run_job(request, self.settings, NoProgress(), self._warm))
 
     def sweep(
         self,
@@ -370,12 +504,13 @@ def _request(
     sampler: str | None = None,
     replicates: int | None = None,
     beyond: Mapping[str, Any] | None = None,
+    view: View = RUN,
 ) -> JobRequest:
     if isinstance(samples, float) and samples.is_integer():
         samples = int(samples)  # 1e6
     return JobRequest.asked(
         source_of(model) if resume is None else "",
-        RUN,
+        view,
         params=dict(params or {}),
         samples=samples,
         precision=precision,

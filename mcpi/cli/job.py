@@ -84,7 +84,11 @@ def check_job_options(args: argparse.Namespace, view: View) -> None:
         raise UsageError(
             f"{view.bound_flag} bounds --precision; for a fixed number use {view.size_flag}"
         )
-    if getattr(args, "output", None) is not None and args.precision is None:
+    if (
+        getattr(args, "output", None) is not None
+        and args.precision is None
+        and not view.sensitivity
+    ):
         raise UsageError("--output names the output --precision applies to")
     if getattr(args, "replicates", None) is not None and getattr(args, "sampler", None) == "mc":
         raise UsageError(

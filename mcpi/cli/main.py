@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import NoReturn, TextIO
 
 from mcpi import __version__
-from mcpi.cli import bench, estimate, hosts, jobs, models, run, status, tune
+from mcpi.cli import bench, estimate, hosts, jobs, models, run, sensitivity, status, tune
 from mcpi.cli.options import PROG, Parser
 from mcpi.errors import ExitStatus, McpiError
 from mcpi.settings import ConfigError, default_config_path
@@ -25,6 +25,7 @@ from mcpi.settings import ConfigError, default_config_path
 COMMANDS: dict[str, ModuleType] = {
     "estimate": estimate,
     "run": run,
+    "sensitivity": sensitivity,
     "models": models,
     "tune": tune,
     "status": status,

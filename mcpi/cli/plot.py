@@ -21,6 +21,7 @@ from typing import Any
 from mcpi.core.distribution import HistogramResult
 from mcpi.core.exact import output_estimate, replicate_estimate
 from mcpi.core.sampler import RQMC
+from mcpi.core.sensitivity import Sensitivity
 from mcpi.errors import UsageError
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import ESTIMATE
@@ -41,7 +42,11 @@ def check_plot_path(path: str) -> Path:
 
 
 def plot_job(report: JobReport, path: Path) -> None:
-    """The job's plot: the targeted (or first) output's running mean, with its band."""
+    """The job's plot: the targeted (or first) output's running mean, with its band; for
+    Sobol' indices, their bars."""
+    if report.sensitivity is not None:
+        _plot_indices(report, report.sensitivity, path)
+        return
     output = report.targeted
     index = report.outputs.index(output)
     series = []
@@ -166,6 +171,43 @@ def _histogram(axes: Any, report: JobReport, histogram: HistogramResult) -> None
     axes.set_ylabel("density")
     axes.set_title(f"{histogram.output}: {len(counts)} bins, exact counts")
     axes.legend(loc="upper right")
+
+
+def _plot_indices(report: JobReport, found: Sensitivity, path: Path) -> None:
+    """Each input's first-order and total index as a bar, its 95 % interval as whiskers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (bars, hosts) = plt.subplots(
+        1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]}
+    )
+    positions = range(len(found.inputs))
+    for shift, kind, label in ((-0.2, "first", "first-order S"), (0.2, "total", "total ST")):
+        indices = [getattr(i, kind) for i in found.inputs]
+        bars.bar(
+            [x + shift for x in positions],
+            [e.value for e in indices],
+            width=0.4,
+            yerr=[
+                [e.value - e.ci_low for e in indices],
+                [e.ci_high - e.value for e in indices],
+            ],
+            capsize=3,
+            label=f"{label} (95% interval)",
+        )
+    bars.set_xticks(list(positions), [i.name for i in found.inputs])
+    bars.axhline(0, color="black", linewidth=0.6)
+    bars.set_ylabel("share of the variance")
+    bars.set_title(
+        f"job {report.job_id}: Sobol' indices of {found.output} ({found.evaluations:,} evaluations)"
+    )
+    bars.legend(loc="upper right")
+    _hosts(hosts, report, report.view.unit)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def _hosts(axes: Any, report: JobReport, unit: str) -> None:

@@ -242,6 +242,14 @@ def _record_result(record: JobRecord) -> str:
     """A finished job's result in a few characters: π, or its model's first output."""
     if not record.result:
         return "-"
+    indices = record.result.get("sensitivity")
+    if isinstance(indices, dict):
+        totals = {
+            name: found.get("total", {}).get("value", math.nan)
+            for name, found in (indices.get("inputs") or {}).items()
+        }
+        top = max(totals, key=lambda name: totals[name], default="-")
+        return f"{record.kind}: {top} leads, ST {totals.get(top, math.nan):.3g}"
     outputs: dict[str, dict[str, Any]] = record.result.get("outputs") or {}
     for name, first in outputs.items():
         mean = first.get("mean", math.nan)

@@ -15,6 +15,7 @@ from mcpi import __version__
 from mcpi.cli.render import decimals_for, table
 from mcpi.core.exact import OutputEstimate, successes_of
 from mcpi.core.sampler import RQMC
+from mcpi.core.sensitivity import IndexEstimate, Sensitivity
 from mcpi.hub.binding import Distribution
 from mcpi.hub.records import Stage
 from mcpi.hub.report import JobReport
@@ -26,6 +27,8 @@ def as_text(report: JobReport) -> str:
     unit = report.view.unit
     if report.view is ESTIMATE:
         head, size, blocks = _pi_lines(report)
+    elif report.sensitivity is not None:
+        head, size, blocks = _sensitivity_lines(report, report.sensitivity)
     else:
         head = [f"model {model_line(report.model)}"]
         for output in report.outputs:
@@ -60,6 +63,33 @@ def _pi_lines(report: JobReport) -> tuple[list[str], str, str]:
         f"{report.samples:,} darts, {pi.successes:,} hits; seed {report.seed}; job {report.job_id}"
     )
     return head, size, ""
+
+
+def _sensitivity_lines(report: JobReport, found: Sensitivity) -> tuple[list[str], str, str]:
+    head = [
+        f"Sobol' indices of {found.output}, model {model_line(report.model)}",
+        f"mean {found.mean:.6g}, variance {found.variance:.6g} (of f over the design's A and B)",
+        "",
+    ]
+    # One number of decimals for the table: about a hundredth of the smallest error.
+    errors = [e.std_error for i in found.inputs for e in (i.first, i.total) if e.std_error]
+    d = max(4, min(decimals_for(min(errors, default=0.0)), 8))
+    rows = [(i.name, *_index_cells(i.first, d), *_index_cells(i.total, d)) for i in found.inputs]
+    head += table(("input", "first-order", "95% CI", "total", "95% CI"), rows)
+    head.append("")
+    size = (
+        f"{found.points:,} design points × {len(found.inputs) + 2} = "
+        f"{found.evaluations:,} model evaluations"
+        f"{sampler_text(report)}; seed {report.seed}; job {report.job_id}"
+    )
+    return head, size, ""
+
+
+def _index_cells(index: IndexEstimate, d: int) -> tuple[str, str]:
+    return (
+        f"{index.value:.{d}f} ± {index.half_width:.2g}",
+        f"{index.ci_low:.{d}f} … {index.ci_high:.{d}f}",
+    )
 
 
 def model_line(model: dict[str, Any]) -> str:
@@ -284,9 +314,19 @@ def as_json(report: JobReport) -> dict[str, Any]:
         if isinstance(sampler, RQMC)
         else {"kind": sampler.kind}
     )
-    if estimate:
+    own: dict[str, Any]
+    if report.sensitivity is not None:
+        own = {
+            "model": report.model["name"],
+            "params": report.model["params"],
+            "version": report.model["version"],
+            "digest": report.model["digest"],
+            "points": report.samples,
+            "sensitivity": report.sensitivity.to_json(),
+        }
+    elif estimate:
         (pi,) = report.outputs
-        own: dict[str, Any] = {
+        own = {
             "pi": pi.mean,
             "std_error": pi.std_error,
             "ci95": [pi.ci_low, pi.ci_high],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcpi import models
@@ -18,6 +18,7 @@ from mcpi.core.distribution import (
 from mcpi.core.exact import OutputEstimate, output_estimate, replicate_estimate
 from mcpi.core.model import Model, ModelCall, ModelError
 from mcpi.core.sampler import DEFAULT_REPLICATES, MC, RQMC, Sampler
+from mcpi.core.sensitivity import Sensitivity, design_model, input_names, runnable, sobol_indices
 from mcpi.core.tallies import Exceedance, Histogram, Tallies, Tally
 from mcpi.errors import UsageError
 
@@ -37,13 +38,17 @@ class BoundModel:
 
     ``source`` is how the user named it: an installed model's name, or a
     ``FILE.py:NAME`` / ``MODULE:NAME`` spec that only the local pool can run.
-    ``output`` is the index of the output a precision target applies to.
+    ``output`` is the index of the output a precision target applies to. A job of
+    Sobol' indices (``call.sensitivity``) runs the model's Saltelli design
+    (:mod:`mcpi.core.sensitivity`): ``model`` is the design, ``inputs`` the names of
+    the model's uniforms.
     """
 
     model: Model
     call: ModelCall
     source: str
     output: int = 0
+    inputs: tuple[str, ...] = ()
 
     @property
     def local_only(self) -> bool:
@@ -156,6 +161,15 @@ class BoundModel:
             for j, name in enumerate(outputs)
         ]
 
+    def indices(
+        self, sums: tuple[int, ...], samples: int, sampler: Sampler, group: int
+    ) -> Sensitivity | None:
+        """A design job's Sobol' indices from its exact sums (None for any other job)."""
+        if self.call.sensitivity is None:
+            return None
+        assert isinstance(sampler, RQMC)
+        return sobol_indices(self.call.sensitivity, self.inputs, sums, samples, sampler, group)
+
     def sampler(self, kind: str, replicates: int | None = None) -> Sampler:
         """The sampler a job of this model runs under, asked for as ``kind`` (``auto``,
         ``mc`` or ``rqmc``): ``auto`` is randomized QMC for a model of uniforms, plain Monte
@@ -163,6 +177,11 @@ class BoundModel:
         takes_uniforms = self.model.uniform is not None
         if kind == "auto":
             kind = RQMC.kind if takes_uniforms else MC.kind
+        if kind == MC.kind and self.call.sensitivity is not None:
+            raise UsageError(
+                "Sobol' indices take their intervals from randomized QMC's replicates: "
+                "drop --sampler mc"
+            )
         if kind == MC.kind:
             return MC
         if kind != RQMC.kind:
@@ -185,7 +204,10 @@ class BoundModel:
     def rate_key(self) -> str:
         """What a rate measured for this model depends on: its code and parameters."""
         params = ",".join(f"{k}={v!r}" for k, v in self.call.params)
-        return f"model {self.call.name}@{self.call.version}:{self.call.digest} {params}".rstrip()
+        key = f"model {self.call.name}@{self.call.version}:{self.call.digest} {params}".rstrip()
+        if self.call.sensitivity is not None:  # d + 2 evaluations a point
+            key += f" design=sobol:{self.call.sensitivity}"
+        return key
 
 
 def bind(
@@ -193,23 +215,33 @@ def bind(
     params: dict[str, Any] | None = None,
     output: str | None = None,
     recorded: dict[str, Any] | None = None,
+    sensitivity: bool = False,
 ) -> BoundModel:
-    """Find the model ``source`` names and bind ``params`` (or a recorded job's call).
+    """Find the model ``source`` names and bind ``params`` (or a recorded job's call);
+    with ``sensitivity``, for the Sobol' indices of ``output`` (default: the first).
 
     A resumed job (``recorded``) must find the very code it started with.
     """
     try:
         model = models.find(source)
+        base = model
         if recorded is not None:
             call = ModelCall.from_json({k: v for k, v in recorded.items() if k != "source"})
             try:
-                call.check(model)
+                model = runnable(model, call)
             except ModelError as exc:
                 raise UsageError(f"cannot resume: {exc}") from None
         else:
             call = model.call(params or {})
+            if sensitivity:
+                analysed = output or model.outputs[0]
+                model = design_model(model, analysed, call.kwargs)
+                call = replace(call, outputs=model.outputs, sensitivity=analysed)
+        inputs = input_names(base, call.kwargs) if call.sensitivity is not None else ()
     except ModelError as exc:
         raise UsageError(str(exc)) from None
+    if call.sensitivity is not None:
+        return BoundModel(model, call, source, 0, inputs)
     index = 0
     if output is not None:
         if output not in model.outputs:

@@ -132,7 +132,10 @@ class JobRecord:
 
     @property
     def kind(self) -> str:
-        """What the job computes: "π" (``estimate``'s jobs) or the model's name."""
+        """What the job computes: "π" (``estimate``'s jobs), the model's name, or for a
+        ``sensitivity`` job "Sobol' indices of MODEL"."""
+        if self.view == "sensitivity":
+            return f"Sobol' indices of {self.model.get('name')}"
         return "π" if self.view == "estimate" else str(self.model.get("name"))
 
     def to_json(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from mcpi.core.exact import OutputEstimate
 from mcpi.core.plan import Plan
 from mcpi.core.precision import Precision, ReplicatePrecision
 from mcpi.core.sampler import MC, Sampler
+from mcpi.core.sensitivity import Sensitivity
 from mcpi.core.stats import HostThroughput, rate
 from mcpi.core.tuning import Capacity, ChunkChoice
 from mcpi.hub.binding import Distribution
@@ -53,6 +54,8 @@ class JobReport:
     sampler: Sampler = MC
     #: Histograms, quantiles and exceedance probabilities, where asked.
     distribution: Distribution = field(default_factory=Distribution)
+    #: Of a job of Sobol' indices: the indices, input by input.
+    sensitivity: Sensitivity | None = None
 
     @property
     def samples(self) -> int:
@@ -75,6 +78,8 @@ class JobReport:
     @property
     def precision_reached(self) -> bool:
         target = self.precision
+        if target is not None and self.sensitivity is not None:
+            return self.sensitivity.widest <= target.half_width
         return target is None or self.targeted.half_width <= target.half_width
 
     @property

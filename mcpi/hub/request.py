@@ -39,11 +39,19 @@ class View:
         """Whether the report names the output a precision applies to (π has one)."""
         return self.name == "run"
 
+    @property
+    def sensitivity(self) -> bool:
+        """Whether the job estimates Sobol' indices (its samples: design points)."""
+        return self.name == "sensitivity"
+
 
 #: π in darts: 1e8 by default; a precision target bounded by about an hour of 2e8 darts/s.
 ESTIMATE = View("estimate", "darts", "--darts", "--max-darts", 10**8, 10**12, "mc")
 RUN = View("run", "samples", "--samples", "--max-samples", 10**6, 10**10, "auto")
-VIEWS = {view.name: view for view in (ESTIMATE, RUN)}
+#: Sobol' indices: 2^20 design points by default (16 replicates of 2^16), each d + 2
+#: evaluations of the model; always randomized QMC, whose replicates give the intervals.
+SENSITIVITY = View("sensitivity", "points", "--samples", "--max-samples", 1 << 20, 1 << 30, "rqmc")
+VIEWS = {view.name: view for view in (ESTIMATE, RUN, SENSITIVITY)}
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,16 @@ class JobRequest:
         )
 
     def __post_init__(self) -> None:
+        if self.view is SENSITIVITY and self.sampler not in (None, "auto", "rqmc"):
+            raise UsageError(
+                "Sobol' indices take their intervals from randomized QMC's replicates: "
+                "drop --sampler mc"
+            )
+        if self.view is SENSITIVITY and (self.histograms or self.quantiles or self.exceed):
+            raise UsageError(
+                "Sobol' indices are of a mean: histograms, quantiles and "
+                "exceedances are `mcpi-hub run`'s"
+            )
         if self.view is ESTIMATE and self.sampler not in (None, "mc"):
             raise UsageError(
                 "estimate counts π's darts by plain Monte Carlo: for randomized QMC, "

@@ -36,6 +36,7 @@ from mcpi.core.sampler import (
     power_of_two_at_least,
     power_of_two_at_most,
 )
+from mcpi.core.sensitivity import IndexPrecision, Sensitivity
 from mcpi.core.stats import host_throughput
 from mcpi.core.tallies import NO_TALLIES, Tallies
 from mcpi.core.tally import Totals
@@ -75,6 +76,7 @@ def run_job(
         # A resumed job's precision targets the output it started with.
         record.request.get("output") if record is not None else request.output,
         recorded=record.model if record is not None else None,
+        sensitivity=request.view.sensitivity,
     )
     executor: Executor
     if warm is None:
@@ -239,6 +241,7 @@ class JobRun:
             distribution = self.bound.distribution(
                 sums, samples, self.sampler, self.tallies, record.request
             )
+            sensitivity = self.bound.indices(sums, samples, self.sampler, self.group)
         except BaseException as exc:
             # Left "running" (or "failed" with the reason) and resumable.
             if isinstance(exc, McpiError):
@@ -253,12 +256,14 @@ class JobRun:
                 for o in outputs
             },
         }
+        if sensitivity is not None:
+            record.result["sensitivity"] = sensitivity.to_json()
         record.status, record.error = DONE, None
         self.book.save(record)
         journal = self.book.journal(record.id)
         if journal is not None:
             journal.remove()
-        return self._report(record, outputs, distribution, wall)
+        return self._report(record, outputs, distribution, sensitivity, wall)
 
     @property
     def group(self) -> int:
@@ -286,7 +291,8 @@ class JobRun:
             asked = {
                 "precision": request.precision,
                 "max_samples": bound_samples,
-                "output": bound.call.outputs[bound.output],
+                # A design job's target is every index of its analysed output.
+                "output": bound.call.sensitivity or bound.call.outputs[bound.output],
             }
         else:
             assert request.samples is not None
@@ -379,6 +385,18 @@ class JobRun:
         asked, bound = record.request, self.bound
         if "precision" not in asked:
             return FixedSize(asked["samples"])
+        if isinstance(self.sampler, RQMC) and bound.call.sensitivity is not None:
+            try:
+                return IndexPrecision(
+                    asked["precision"],
+                    asked["max_samples"],
+                    self.sampler,
+                    self.group,
+                    inputs=bound.inputs,
+                    what=bound.call.sensitivity,
+                )
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
         if isinstance(self.sampler, RQMC):
             try:
                 return ReplicatePrecision(
@@ -498,6 +516,7 @@ class JobRun:
         record: JobRecord,
         outputs: list[OutputEstimate],
         distribution: Distribution,
+        sensitivity: Sensitivity | None,
         wall: float,
     ) -> JobReport:
         notes = self.notes
@@ -505,7 +524,9 @@ class JobRun:
         if versions and versions != [__version__]:
             notes.append(f"workers ran mcpi {', '.join(versions)}; this hub is {__version__}")
         rule = self.rule if isinstance(self.rule, Precision | ReplicatePrecision) else None
-        if rule is not None:
+        if isinstance(rule, IndexPrecision) and sensitivity is not None:
+            notes.append(self._index_note(rule, sensitivity, len(record.stages)))
+        elif rule is not None:
             notes.append(self._precision_note(rule, outputs[rule.output], len(record.stages)))
         return JobReport(
             job_id=record.id,
@@ -529,6 +550,7 @@ class JobRun:
             earlier_samples=self.totals.earlier_darts,
             sampler=self.sampler,
             distribution=distribution,
+            sensitivity=sensitivity,
         )
 
     def _precision_note(
@@ -543,6 +565,15 @@ class JobRun:
         return (
             f"{what} NOT reached: stopped at the bound of {rule.bound:,} {view.unit} "
             f"({view.bound_flag})"
+        )
+
+    def _index_note(self, rule: IndexPrecision, found: Sensitivity, looks: int) -> str:
+        what = f"precision ±{rule.half_width:g} on every index"
+        if found.widest <= rule.half_width:
+            return f"{what} reached after {looks} look(s)"
+        return (
+            f"{what} NOT reached (widest ±{found.widest:.2g}): stopped at the bound of "
+            f"{rule.bound:,} points (--max-samples)"
         )
 
 
@@ -561,4 +592,6 @@ def outcome(record: JobRecord) -> str:
         outputs: dict[str, dict[str, Any]] = result.get("outputs", {})
         mean = next(iter(outputs.values()), {}).get("mean")
         return f"π ≈ {mean} from {samples:,} darts, {record.updated}"
+    if record.view == "sensitivity":
+        return f"{record.kind} from {samples:,} points, {record.updated}"
     return f"{record.kind} from {samples:,} samples, {record.updated}"

@@ -17,10 +17,11 @@ import pytest
 import mcpi
 from mcpi.cli import main
 from mcpi.errors import ExitStatus
-from mcpi.models.builtin import call
+from mcpi.models.builtin import call, ishigami_indices
 from mcpi.testing.servers import RabbitMQ, wait_for
 from tests.helpers import (
     Background,
+    hub_json,
     install_user_models,
     kill_once_journaled,
     publish_task,
@@ -110,6 +111,21 @@ def test_histograms_quantiles_and_exceedances_on_the_cluster_are_the_local_pool_
         assert status == 0 and local is not None, err
         assert statistics(cluster) == statistics(local), sampler
         assert "histogram" in cluster["outputs"]["price"]
+
+
+def test_sobol_indices_on_the_cluster_are_the_local_pool_s(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    start_worker("w1", concurrency=2)
+    args = ["ishigami", "-n", str(16 * 2**13), "--seed", "7", "--chunk-size", "4096"]
+    status, cluster, err = hub_json("sensitivity", cluster_env, *args)
+    assert status == 0 and cluster is not None, err
+    assert cluster["mode"] == "cluster" and cluster["chunks"] == 32
+    status, local, err = hub_json("sensitivity", cluster_env, *args, "--local")
+    assert status == 0 and local is not None, err
+    assert cluster["sensitivity"] == local["sensitivity"]
+    first = cluster["sensitivity"]["inputs"]["x2"]["first"]["ci95"]
+    assert first[0] <= ishigami_indices()[0][1] <= first[1]
 
 
 KILL_ONCE = """

@@ -1,0 +1,101 @@
+"""``mcpi-hub sensitivity MODEL``: the Sobol' indices of a model of uniforms, with intervals.
+
+The job runs the model's Saltelli design (:mod:`mcpi.core.sensitivity`) through the
+same pipeline as ``run`` (the :data:`~mcpi.hub.request.SENSITIVITY` view): N design
+points under randomized QMC, each d + 2 evaluations of the model, spread over the
+cluster or the local pool, the same indices bit for bit on either.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from mcpi.cli import types
+from mcpi.cli.job import add_job_options, check_job_options, job_request, run_job
+from mcpi.core.plan import MAX_DARTS
+from mcpi.hub.request import SENSITIVITY
+
+DEFAULT_POINTS = SENSITIVITY.default_samples
+DEFAULT_MAX_POINTS = SENSITIVITY.default_max_samples
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "sensitivity",
+        help="estimate the Sobol' indices of a model of uniforms, with their intervals",
+        description=(
+            "Estimate the first-order and total Sobol' indices of each input of MODEL (a "
+            "model of uniforms: see `mcpi-hub models`) for one output, each with a 95%% "
+            "interval from randomized QMC replicates. N design points cost N·(d+2) model "
+            "evaluations, spread over the cluster like any job; the same seed gives the "
+            "bit-identical indices however the work is split, on the cluster or locally."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL", nargs="?", help="the model to analyse")
+    parser.add_argument(
+        "-n",
+        "--samples",
+        type=types.samples,
+        metavar="N",
+        help=f"design points, e.g. 1e6 (default {DEFAULT_POINTS:,}, maximum {MAX_DARTS:.0e}); "
+        "rounded up to the replicates times a power of two",
+    )
+    parser.add_argument(
+        "--param",
+        type=types.param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model parameter (repeat for several)",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="NAME",
+        help="the output whose variance is shared out (default: the model's first)",
+    )
+    parser.add_argument(
+        "--precision",
+        type=types.half_width,
+        metavar="H",
+        help="instead of N points: double the points until every index's 95%% interval "
+        "has half-width at most H",
+    )
+    parser.add_argument(
+        "--max-samples",
+        type=types.samples,
+        metavar="M",
+        help=f"with --precision: stop at M points at most (default {DEFAULT_MAX_POINTS:,})",
+    )
+    parser.add_argument(
+        "--replicates",
+        type=types.replicates,
+        metavar="R",
+        help="independent scrambles, whose indices give the intervals (default 16, at least 8)",
+    )
+    parser.add_argument(
+        "--seed", type=types.seed, metavar="S", help="job seed (default: random, printed)"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="JOB",
+        help="finish sensitivity job JOB (see `mcpi-hub jobs`) where it ran",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=types.sample_chunk_size,
+        metavar="C",
+        help="points per chunk, a power of two (default: from measured rates)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the indices as bars with their intervals (needs matplotlib)",
+    )
+    add_job_options(parser)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    check_job_options(args, SENSITIVITY)
+    return run_job(args, env, stdout, stderr, job_request(args, SENSITIVITY))
