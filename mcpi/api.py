@@ -48,8 +48,8 @@ from mcpi.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
-class Result:
-    """A finished model job: ``result["price"].mean``, ``result.seed``, ``result.hosts``."""
+class Finished:
+    """What every finished job tells: its model, seed, job id, hosts and notes."""
 
     report: JobReport
 
@@ -60,23 +60,6 @@ class Result:
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.report.model["params"])
-
-    @property
-    def outputs(self) -> dict[str, OutputEstimate]:
-        return {o.name: o for o in self.report.outputs}
-
-    def __getitem__(self, output: str) -> OutputEstimate:
-        return self.outputs[output]
-
-    @property
-    def mean(self) -> float:
-        """The mean of a one-output model."""
-        (only,) = self.report.outputs
-        return only.mean
-
-    @property
-    def samples(self) -> int:
-        return self.report.samples
 
     @property
     def seed(self) -> int:
@@ -97,6 +80,28 @@ class Result:
     @property
     def notes(self) -> list[str]:
         return self.report.notes
+
+
+@dataclass(frozen=True)
+class Result(Finished):
+    """A finished model job: ``result["price"].mean``, ``result.seed``, ``result.hosts``."""
+
+    @property
+    def outputs(self) -> dict[str, OutputEstimate]:
+        return {o.name: o for o in self.report.outputs}
+
+    def __getitem__(self, output: str) -> OutputEstimate:
+        return self.outputs[output]
+
+    @property
+    def mean(self) -> float:
+        """The mean of a one-output model."""
+        (only,) = self.report.outputs
+        return only.mean
+
+    @property
+    def samples(self) -> int:
+        return self.report.samples
 
     @property
     def histograms(self) -> dict[str, HistogramResult]:
@@ -119,20 +124,14 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Indices:
+class Indices(Finished):
     """A finished job of Sobol' indices: ``indices.first["x1"].value``, its ``ci_low``
     and ``ci_high``; ``indices.total``; ``indices.inputs`` in the model's order."""
-
-    report: JobReport
 
     @property
     def found(self) -> Sensitivity:
         assert self.report.sensitivity is not None
         return self.report.sensitivity
-
-    @property
-    def model(self) -> str:
-        return str(self.report.model["name"])
 
     @property
     def output(self) -> str:
@@ -160,26 +159,6 @@ class Indices:
     def evaluations(self) -> int:
         """Model evaluations in all: the points times d + 2."""
         return self.found.evaluations
-
-    @property
-    def seed(self) -> int:
-        return self.report.seed
-
-    @property
-    def job_id(self) -> str:
-        return self.report.job_id
-
-    @property
-    def hosts(self) -> list[HostThroughput]:
-        return self.report.hosts
-
-    @property
-    def precision_reached(self) -> bool:
-        return self.report.precision_reached
-
-    @property
-    def notes(self) -> list[str]:
-        return self.report.notes
 
     def __repr__(self) -> str:
         shown = ", ".join(

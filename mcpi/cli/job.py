@@ -55,6 +55,40 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     add_cluster(parser)
 
 
+def add_param(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--param",
+        type=types.param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model parameter (repeat for several)",
+    )
+
+
+def add_replicates(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--replicates", type=types.replicates, metavar="R", help=text)
+
+
+def add_model_job_tail(
+    parser: argparse.ArgumentParser, *, what: str, chunk: str, plot: str
+) -> None:
+    """What ``run`` and ``sensitivity`` end with: ``--seed``, ``--resume`` (of a ``what``
+    job), ``--chunk-size`` and ``--plot`` (their help: ``chunk``, ``plot``), then
+    :func:`add_job_options`."""
+    parser.add_argument(
+        "--seed", type=types.seed, metavar="S", help="job seed (default: random, printed)"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="JOB",
+        help=f"finish {what} job JOB (see `mcpi-hub jobs`) where it ran, recomputing nothing",
+    )
+    parser.add_argument("--chunk-size", type=types.sample_chunk_size, metavar="C", help=chunk)
+    parser.add_argument("--plot", metavar="FILE.png", help=plot)
+    add_job_options(parser)
+
+
 def check_job_options(args: argparse.Namespace, view: View) -> None:
     """Options that contradict each other, refused in one line before anything runs."""
     flags = {"size": view.size_flag, "bound": view.bound_flag}

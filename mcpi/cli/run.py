@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from mcpi.cli import types
-from mcpi.cli.job import add_job_options, check_job_options, job_request, run_job
+from mcpi.cli.job import (
+    add_model_job_tail,
+    add_param,
+    add_replicates,
+    check_job_options,
+    job_request,
+    run_job,
+)
 from mcpi.core.plan import MAX_DARTS
 from mcpi.hub.request import RUN
 
@@ -36,14 +43,7 @@ def add_parser(commands: Any) -> None:
         help=f"number of samples, e.g. 1e7 (default {DEFAULT_SAMPLES:.0e}, maximum "
         f"{MAX_DARTS:.0e}); rounded up to whole blocks",
     )
-    run.add_argument(
-        "--param",
-        type=types.param,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a model parameter (repeat for several)",
-    )
+    add_param(run)
     run.add_argument(
         "--sweep",
         type=types.sweep,
@@ -79,12 +79,9 @@ def add_parser(commands: Any) -> None:
         "uniforms, mc (plain Monte Carlo) for any; auto (the default) picks rqmc where "
         "the model allows it",
     )
-    run.add_argument(
-        "--replicates",
-        type=types.replicates,
-        metavar="R",
-        help="with rqmc: independent scrambles, whose means give the interval (default 16, "
-        "at least 8)",
+    add_replicates(
+        run,
+        "with rqmc: independent scrambles, whose means give the interval (default 16, at least 8)",
     )
     run.add_argument(
         "--hist",
@@ -112,26 +109,12 @@ def add_parser(commands: Any) -> None:
         metavar="OUTPUT>T",
         help="the probability that OUTPUT exceeds T, with its 95%% interval (repeat for more)",
     )
-    run.add_argument(
-        "--seed", type=types.seed, metavar="S", help="job seed (default: random, printed)"
+    add_model_job_tail(
+        run,
+        what="model",
+        chunk="samples per chunk, rounded up to whole blocks (default: from measured rates)",
+        plot="draw each output's running mean with its band (needs matplotlib)",
     )
-    run.add_argument(
-        "--resume",
-        metavar="JOB",
-        help="finish model job JOB (see `mcpi-hub jobs`) where it ran, recomputing nothing",
-    )
-    run.add_argument(
-        "--chunk-size",
-        type=types.sample_chunk_size,
-        metavar="C",
-        help="samples per chunk, rounded up to whole blocks (default: from measured rates)",
-    )
-    run.add_argument(
-        "--plot",
-        metavar="FILE.png",
-        help="draw each output's running mean with its band (needs matplotlib)",
-    )
-    add_job_options(run)
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from mcpi.cli import types
-from mcpi.cli.job import add_job_options, check_job_options, job_request, run_job
+from mcpi.cli.job import (
+    add_model_job_tail,
+    add_param,
+    add_replicates,
+    check_job_options,
+    job_request,
+    run_job,
+)
 from mcpi.core.plan import MAX_DARTS
 from mcpi.hub.request import SENSITIVITY
 
@@ -42,14 +49,7 @@ def add_parser(commands: Any) -> None:
         help=f"design points, e.g. 1e6 (default {DEFAULT_POINTS:,}, maximum {MAX_DARTS:.0e}); "
         "rounded up to the replicates times a power of two",
     )
-    parser.add_argument(
-        "--param",
-        type=types.param,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a model parameter (repeat for several)",
-    )
+    add_param(parser)
     parser.add_argument(
         "--output",
         metavar="NAME",
@@ -68,32 +68,15 @@ def add_parser(commands: Any) -> None:
         metavar="M",
         help=f"with --precision: stop at M points at most (default {DEFAULT_MAX_POINTS:,})",
     )
-    parser.add_argument(
-        "--replicates",
-        type=types.replicates,
-        metavar="R",
-        help="independent scrambles, whose indices give the intervals (default 16, at least 8)",
+    add_replicates(
+        parser, "independent scrambles, whose indices give the intervals (default 16, at least 8)"
     )
-    parser.add_argument(
-        "--seed", type=types.seed, metavar="S", help="job seed (default: random, printed)"
+    add_model_job_tail(
+        parser,
+        what="sensitivity",
+        chunk="points per chunk, a power of two (default: from measured rates)",
+        plot="draw the indices as bars with their intervals (needs matplotlib)",
     )
-    parser.add_argument(
-        "--resume",
-        metavar="JOB",
-        help="finish sensitivity job JOB (see `mcpi-hub jobs`) where it ran",
-    )
-    parser.add_argument(
-        "--chunk-size",
-        type=types.sample_chunk_size,
-        metavar="C",
-        help="points per chunk, a power of two (default: from measured rates)",
-    )
-    parser.add_argument(
-        "--plot",
-        metavar="FILE.png",
-        help="draw the indices as bars with their intervals (needs matplotlib)",
-    )
-    add_job_options(parser)
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:

@@ -35,15 +35,6 @@ def run_json(env: dict[str, str], *args: str) -> dict[str, Any]:
     return report
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "HOME": str(tmp_path),
-        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    }
-
-
 def statistics(report: dict[str, Any]) -> dict[str, Any]:
     """What must be bit-identical between two runs of the same job."""
     return {"samples": report["samples"], "seed": report["seed"], "outputs": report["outputs"]}

@@ -4,7 +4,6 @@ the plot, and one clear line for every kind of bad input."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,11 @@ from typing import Any
 import pytest
 
 import mcpi
-from mcpi.cli import main
 from mcpi.errors import ExitStatus
 from mcpi.models.builtin import ishigami_indices
+from tests.cli.test_run import hub
 
 FIRST, TOTAL = ishigami_indices()
-
-
-def hub(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = main(list(args), {**env, "MCPI_DEBUG": "1"}, out, err)
-    return status, out.getvalue(), err.getvalue()
 
 
 def sensitivity_json(env: dict[str, str], *args: str) -> dict[str, Any]:
@@ -30,15 +23,6 @@ def sensitivity_json(env: dict[str, str], *args: str) -> dict[str, Any]:
     assert status == ExitStatus.OK, err
     report: dict[str, Any] = json.loads(out)
     return report
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "HOME": str(tmp_path),
-        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    }
 
 
 def test_ishigami_s_exact_indices_are_within_their_intervals_on_any_split(
