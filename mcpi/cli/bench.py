@@ -24,7 +24,7 @@ def add_parser(commands: Any) -> None:
             "print darts/s with ratios to the Pool and to the limit (P x raw PCG64), and "
             "plot rate against job size. Then small jobs (1, 1e7, 1e8 darts) through the CLI "
             "and a warm API session, and a sweep of 50 jobs, beside the Pool and Dask. "
-            "Last, time to precision: the wall time to a 95%% half-width for call, ishigami "
+            "Last, time to precision: the wall time to a 95% half-width for call, ishigami "
             "and pi, mcpi's randomized QMC against the peers' plain Monte Carlo. "
             "Peers: pip install 'mcpi[bench]'."
         ),

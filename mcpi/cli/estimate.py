@@ -25,7 +25,7 @@ def add_parser(commands: Any) -> None:
         help="throw darts and report π with its confidence interval",
         description=(
             "Throw N darts (split into chunks, counted by the cluster's workers as one "
-            "Celery chord per wave) and report π, its 95%% confidence interval and the "
+            "Celery chord per wave) and report π, its 95% confidence interval and the "
             "throughput per host. With no cluster configured, runs on a local process "
             "pool and gives the same count for the same seed."
         ),

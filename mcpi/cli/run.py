@@ -29,7 +29,7 @@ def add_parser(commands: Any) -> None:
         description=(
             "Run MODEL (an installed model, see `mcpi-hub models`; or FILE.py:NAME or "
             "MODULE:NAME on the local pool only) on N samples, split into chunks of whole "
-            "blocks, and report each output's mean, standard error and 95%% interval. The "
+            "blocks, and report each output's mean, standard error and 95% interval. The "
             "same seed gives the bit-identical result however the work is split, on the "
             "cluster or the local pool."
         ),

@@ -34,7 +34,7 @@ def add_parser(commands: Any) -> None:
         help="estimate the Sobol' indices of a model of uniforms, with their intervals",
         description=(
             "Estimate the first-order and total Sobol' indices of each input of MODEL (a "
-            "model of uniforms: see `mcpi-hub models`) for one output, each with a 95%% "
+            "model of uniforms: see `mcpi-hub models`) for one output, each with a 95% "
             "interval from randomized QMC replicates. N design points cost N·(d+2) model "
             "evaluations, spread over the cluster like any job; the same seed gives the "
             "bit-identical indices however the work is split, on the cluster or locally."
