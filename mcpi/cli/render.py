@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mcpi.core.model import Model
+from mcpi.core.model import Model, ModelError
+from mcpi.core.sensitivity import input_names
 from mcpi.hub.records import DONE, JobRecord
 from mcpi.hub.report import TuneReport
 from mcpi.ops.hosts import HostResult
@@ -330,9 +331,21 @@ def hosts_as_json(action: str, results: Sequence[HostResult]) -> dict[str, Any]:
     }
 
 
+def _uniforms(model: Model) -> list[str] | None:
+    """A model of uniforms' input names at its default parameters (None: it takes a
+    generator, or its dimension needs parameters it has no default for)."""
+    if model.uniform is None or any(p.default is None for p in model.params.values()):
+        return None
+    try:
+        return list(input_names(model, model.bind({})))
+    except ModelError:
+        return None
+
+
 def _model_entry(model: Model) -> dict[str, Any]:
     return {
         "outputs": list(model.outputs),
+        "inputs": _uniforms(model),
         "params": {
             name: {"type": p.kind.__name__, "default": p.default}
             for name, p in model.params.items()
@@ -393,6 +406,11 @@ def models_as_text(
             lines.append(f"  params: {params}")
         if exact:
             lines.append(f"  exact: {exact}")
+        if entry["inputs"] is not None:
+            lines.append(
+                f"  uniforms: {', '.join(entry['inputs'])} (randomized QMC by default; "
+                f"`mcpi-hub sensitivity {name}` for their Sobol' indices)"
+            )
         if workers is not None:
             ours = f"{model.version}:{model.digest}"
             held = _holders(name, workers)

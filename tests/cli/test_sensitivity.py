@@ -99,3 +99,15 @@ def test_a_resumed_job_is_finished_by_the_command_that_started_it(env: dict[str,
     report = sensitivity_json(env, "ishigami", "-n", "65536", "--seed", "2")
     status, _, err = hub(env, "run", "--resume", report["job_id"])
     assert status == ExitStatus.USAGE and "is finished already" in err
+
+
+def test_the_model_list_names_each_model_of_uniforms_inputs(env: dict[str, str]) -> None:
+    status, out, err = hub(env, "models")
+    assert status == ExitStatus.OK, err
+    ishigami = out[out.index("ishigami  version") :]
+    assert ishigami.splitlines()[4].startswith("  uniforms: x1, x2, x3 (randomized QMC")
+    e = out[out.index("e  version") : out.index("ishigami  version")]
+    assert "uniforms" not in e
+    status, out, err = hub(env, "models", "--json")
+    listed = json.loads(out)["models"]
+    assert listed["ishigami"]["inputs"] == ["x1", "x2", "x3"] and listed["e"]["inputs"] is None
