@@ -84,12 +84,14 @@ def exceedance_coverage(rqmc: bool, runs: int, samples: int) -> float:
     return hits / runs
 
 
+@pytest.mark.simulation
 @pytest.mark.parametrize("rqmc", [False, True], ids=["mc", "rqmc"])
 def test_the_exceedance_interval_covers_a_normal_tail(rqmc: bool) -> None:
     coverage = exceedance_coverage(rqmc, 1000, 4096)
     assert 0.93 <= coverage <= 0.97, coverage
 
 
+@pytest.mark.simulation
 @pytest.mark.parametrize("case", QUANTILES, ids=lambda c: f"{c.model.name}-{c.p}")
 def test_the_quantile_interval_covers_under_plain_mc(case: QuantileCase) -> None:
     """Widened to the bins' edges, the interval covers a little more than 95 %."""
@@ -97,6 +99,7 @@ def test_the_quantile_interval_covers_under_plain_mc(case: QuantileCase) -> None
     assert 0.93 <= coverage <= 0.99, coverage
 
 
+@pytest.mark.simulation
 @pytest.mark.parametrize("case", QUANTILES, ids=lambda c: f"{c.model.name}-{c.p}")
 def test_the_quantile_interval_covers_under_rqmc(case: QuantileCase) -> None:
     """Conservative: a replicate's fraction below an edge takes two values at most (a

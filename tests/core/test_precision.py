@@ -50,6 +50,7 @@ def next_look(target: Precision, hits: int, darts: int) -> int:
     return target.next_look(dart_sums(hits), darts)
 
 
+@pytest.mark.simulation
 @pytest.mark.parametrize("half_width", [0.02, 0.005])
 def test_intervals_cover_pi_although_looked_at_repeatedly(half_width: float) -> None:
     rng = np.random.default_rng(20261125)
@@ -126,6 +127,7 @@ def skewed_stream(rng: np.random.Generator) -> object:
     return sums_at
 
 
+@pytest.mark.simulation
 def test_a_model_precision_target_covers_the_mean_with_a_skewed_output() -> None:
     from mcpi.core.exact import output_estimate
 

@@ -126,11 +126,13 @@ def assert_honest(case: Case, coverage: float) -> None:
         assert coverage <= 0.97, f"{case.name}: the 95% interval covered in {coverage:.1%}"
 
 
+@pytest.mark.simulation
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_the_interval_covers_at_a_fixed_size(case: Case) -> None:
     assert_honest(case, fixed_coverage(case, 256, base=1_000_000))
 
 
+@pytest.mark.simulation
 def test_the_call_s_interval_covers_at_a_larger_size_too() -> None:
     """The call's replicate means are skewed at every n (one point in the outermost
     cell of each replicate carries the payoff's unbounded tail), and Student's t alone
@@ -138,6 +140,7 @@ def test_the_call_s_interval_covers_at_a_larger_size_too() -> None:
     assert_honest(CASES[2], fixed_coverage(CASES[2], 4096, runs=500, base=2_000_000))
 
 
+@pytest.mark.simulation
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_the_precision_rule_covers_although_it_looks_repeatedly(case: Case) -> None:
     coverage, stops = sequential_coverage(case, base=3_000_000)

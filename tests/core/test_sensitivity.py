@@ -168,6 +168,7 @@ def coverage(case: IndicesCase, points: int, runs: int) -> np.ndarray:
     return covered / runs
 
 
+@pytest.mark.simulation
 @pytest.mark.parametrize(
     ("case", "points", "runs"), COVERAGE, ids=lambda v: getattr(v, "name", str(v))
 )
