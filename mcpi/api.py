@@ -234,7 +234,8 @@ def sensitivity(
     """The Sobol' indices of a model of uniforms' ``output`` (default: its first), as
     ``mcpi-hub sensitivity``: ``samples`` design points (default 2^20; each d + 2
     evaluations) or ``precision`` (every index's 95 % half-width, bounded by
-    ``max_samples``), under randomized QMC with ``replicates`` (default 16).
+    ``max_samples``), under randomized QMC with ``replicates`` (default 16, or 64 with a
+    ``precision``).
 
     >>> import mcpi
     >>> found = mcpi.sensitivity("ishigami", 2**14, seed=1, local=True, processes=1)

@@ -69,7 +69,9 @@ def add_parser(commands: Any) -> None:
         help=f"with --precision: stop at M points at most (default {DEFAULT_MAX_POINTS:,})",
     )
     add_replicates(
-        parser, "independent scrambles, whose indices give the intervals (default 16, at least 8)"
+        parser,
+        "independent scrambles, whose indices give the intervals "
+        "(default 16, 64 with --precision; at least 8)",
     )
     add_model_job_tail(
         parser,

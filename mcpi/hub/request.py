@@ -100,7 +100,8 @@ class JobRequest:
     resume: str | None = None
     view: View = RUN
     #: ``auto`` (randomized QMC for a model of uniforms, else plain Monte Carlo), ``mc``
-    #: or ``rqmc``, with its ``replicates`` (default 16); None: the view's default.
+    #: or ``rqmc``, with its ``replicates`` (default 16, 64 with a precision); None: the
+    #: view's default.
     sampler: str | None = None
     replicates: int | None = None
     #: Answers beyond the mean (:mod:`mcpi.core.distribution`): histograms, quantiles

@@ -28,9 +28,10 @@ from mcpi.core.exact import OutputEstimate
 from mcpi.core.job import Job, new_job_id, new_seed
 from mcpi.core.model import ModelCall
 from mcpi.core.plan import MAX_DARTS, Plan
-from mcpi.core.precision import FixedSize, Precision, ReplicatePrecision, StoppingRule
+from mcpi.core.precision import FixedSize, Precision, ReplicatePrecision, StoppingRule, Sums
 from mcpi.core.sampler import (
     MC,
+    PRECISION_REPLICATES,
     RQMC,
     Sampler,
     power_of_two_at_least,
@@ -279,9 +280,10 @@ class JobRun:
 
     def _new_record(self) -> JobRecord:
         request, bound = self.request, self.bound
-        self.sampler = bound.sampler(
-            request.sampler or request.view.default_sampler, request.replicates
-        )
+        replicates = request.replicates
+        if replicates is None and request.precision is not None:
+            replicates = PRECISION_REPLICATES
+        self.sampler = bound.sampler(request.sampler or request.view.default_sampler, replicates)
         asked: dict[str, object]
         if request.precision is not None:
             assert request.max_samples is not None

@@ -21,7 +21,7 @@ import pytest
 from mcpi.core.exact import OutputEstimate, replicate_estimate
 from mcpi.core.model import Model, rqmc_chunk_sums
 from mcpi.core.precision import PILOT_POINTS, ReplicatePrecision
-from mcpi.core.sampler import DEFAULT_REPLICATES, RQMC
+from mcpi.core.sampler import DEFAULT_REPLICATES, PRECISION_REPLICATES, RQMC
 from mcpi.models import builtin
 
 
@@ -29,7 +29,8 @@ from mcpi.models import builtin
 class Case:
     model: Model
     params: dict[str, float | int]
-    #: A precision target a job reaches after one to four doublings of the pilot.
+    #: A precision target a job reaches after one to four doublings of the pilot, at the
+    #: replicates a precision job runs by default.
     half_width: float
 
     @property
@@ -43,16 +44,18 @@ class Case:
 
 
 CASES = [
-    Case(builtin.pi, {}, 2.5e-3),
-    Case(builtin.ball, {"d": 3}, 2e-2),
-    Case(builtin.call, {}, 1.5e-3),
-    Case(builtin.ishigami, {}, 1e-3),
+    Case(builtin.pi, {}, 1.5e-3),
+    Case(builtin.ball, {"d": 3}, 5e-3),
+    Case(builtin.call, {}, 8e-4),
+    Case(builtin.ishigami, {}, 5e-4),
 ]
 #: Heavy-tailed: one replicate in a few hundred carries an error far larger than the
 #: rest, which inflates s on most runs, so the interval is conservative (as the
 #: literature measured: 0.995–1.000 at R = 8–32, ESTIMATORS.md), more so as n grows.
 CONSERVATIVE = {"ishigami"}
 RUNS = 1000
+#: Jobs to a precision: 400 runs of 64 replicates put the binomial noise at ±1.1 %.
+PRECISION_RUNS = 400
 
 
 class Job:
@@ -86,6 +89,7 @@ class Job:
         return replicate_estimate(self.case.name, self.points, pairs, self.case.exact)
 
     def to_precision(self, half_width: float) -> OutputEstimate:
+        """Grown look by look, as the hub's rule says, to ``half_width``."""
         rule = ReplicatePrecision(
             half_width, self.sampler.replicates << 20, self.sampler, self.group
         )
@@ -109,10 +113,12 @@ def fixed_coverage(case: Case, points: int, runs: int = RUNS, base: int = 0) -> 
     return hits / runs
 
 
-def sequential_coverage(case: Case, runs: int = RUNS, base: int = 0) -> tuple[float, list[int]]:
+def sequential_coverage(
+    case: Case, runs: int = PRECISION_RUNS, base: int = 0, replicates: int = PRECISION_REPLICATES
+) -> tuple[float, list[int]]:
     hits, stops = 0, []
     for seed in range(base, base + runs):
-        job = Job(case, seed)
+        job = Job(case, seed, replicates)
         estimate = job.to_precision(case.half_width)
         assert estimate.half_width <= case.half_width
         hits += covered(estimate)
@@ -145,9 +151,9 @@ def test_the_call_s_interval_covers_at_a_larger_size_too() -> None:
 def test_the_precision_rule_covers_although_it_looks_repeatedly(case: Case) -> None:
     coverage, stops = sequential_coverage(case, base=3_000_000)
     assert_honest(case, coverage)
-    # A target the rule reaches at several looks, most after doubling its pilot.
+    # A target the rule reaches at several looks, some after doubling its pilot twice.
     looks = sorted(set(stops))
-    assert len(looks) >= 3 and looks[-1] >= 4 * PILOT_POINTS, looks
+    assert len(looks) >= 2 and looks[-1] >= 4 * PILOT_POINTS, looks
 
 
 def main() -> int:
@@ -155,9 +161,12 @@ def main() -> int:
     for case in CASES:
         small = fixed_coverage(case, 256, base=1_000_000)
         large = fixed_coverage(case, 4096, runs=500, base=2_000_000)
-        rule, stops = sequential_coverage(case, base=3_000_000)
+        rule, stops = sequential_coverage(case, base=3_000_000)  # at 64 replicates
         spread = {p: stops.count(p) for p in sorted(set(stops))}
         print(f"{case.name:9}  {small:.3f}   {large:.3f}   {rule:.3f}        {spread}")
+    # Why a precision job runs 64 replicates, not 16 (mcpi.core.sampler).
+    few, _ = sequential_coverage(Case(builtin.call, {}, 4e-4), base=300_000, replicates=16)
+    print(f"call to ±4e-4 at 16 replicates: {few:.3f}")
     return 0
 
 

