@@ -182,6 +182,7 @@ def run(
     hist: Mapping[str, Sequence[Any]] | None = None,
     quantiles: Sequence[float | tuple[str, float]] | None = None,
     exceed: Mapping[str, float | Sequence[float]] | None = None,
+    control: str | None = None,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -199,14 +200,15 @@ def run(
     ``hist={"price": (0, 100, 50)}`` (or ``(1, 1e4, 40, "log")``), ``quantiles=[0.99]``
     (or ``[("price", 0.99)]``) and ``exceed={"price": 20.0}`` (or a list of thresholds)
     as ``--hist``, ``--quantile`` and ``--exceed`` (the answers: :attr:`Result.histograms`,
-    :attr:`Result.quantiles`, :attr:`Result.exceedances`); the rest as ``mcpi-hub run``'s
-    options. Many jobs in a row are quicker in a :class:`Session`.
+    :attr:`Result.quantiles`, :attr:`Result.exceedances`); ``control="terminal"`` regresses
+    a control variate the model declares out of each output (``--control``); the rest as
+    ``mcpi-hub run``'s options. Many jobs in a row are quicker in a :class:`Session`.
     """
     settings = _settings(broker, backend, config, timeout, env)
     request = _request(
         model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
         local=local, processes=processes, sampler=sampler, replicates=replicates,
-        beyond=_beyond(hist, quantiles, exceed),
+        beyond=_beyond(hist, quantiles, exceed) | {"control": control},
     )  # fmt: skip
     return Result(run_job(request, settings, NoProgress()))
 
@@ -334,6 +336,7 @@ class Session:
         hist: Mapping[str, Sequence[Any]] | None = None,
         quantiles: Sequence[float | tuple[str, float]] | None = None,
         exceed: Mapping[str, float | Sequence[float]] | None = None,
+        control: str | None = None,
     ) -> Result:
         """Run ``model`` as :func:`run` does, on this session's cluster or pool."""
         if self._warm is None:
@@ -341,7 +344,7 @@ class Session:
         request = _request(
             model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
             local=self.local, processes=self.processes, sampler=sampler, replicates=replicates,
-            beyond=_beyond(hist, quantiles, exceed),
+            beyond=_beyond(hist, quantiles, exceed) | {"control": control},
         )  # fmt: skip
         return Result(run_job(request, self.settings, NoProgress(), self._warm))
 

@@ -37,6 +37,7 @@ JOB_DEFINING = (
     ("--hist", "hist"),
     ("--quantile", "quantile"),
     ("--exceed", "exceed"),
+    ("--control", "control"),
     ("--local", "local"),
 )
 
@@ -158,6 +159,7 @@ def job_request(
         histograms=tuple(getattr(args, "hist", [])),
         quantiles=tuple(getattr(args, "quantile", [])),
         exceed=tuple(getattr(args, "exceed", [])),
+        control=getattr(args, "control", None),
     )
 
 

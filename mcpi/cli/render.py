@@ -346,6 +346,7 @@ def _model_entry(model: Model) -> dict[str, Any]:
     return {
         "outputs": list(model.outputs),
         "inputs": _uniforms(model),
+        "controls": sorted(model.controls),
         "params": {
             name: {"type": p.kind.__name__, "default": p.default}
             for name, p in model.params.items()
@@ -410,6 +411,11 @@ def models_as_text(
             lines.append(
                 f"  uniforms: {', '.join(entry['inputs'])} (randomized QMC by default; "
                 f"`mcpi-hub sensitivity {name}` for their Sobol' indices)"
+            )
+        if model.controls:
+            lines.append(
+                f"  control variates: {', '.join(sorted(model.controls))} "
+                f"(`mcpi-hub run {name} --control NAME`)"
             )
         if workers is not None:
             ours = f"{model.version}:{model.digest}"

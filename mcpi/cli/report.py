@@ -115,6 +115,11 @@ def output_lines(output: OutputEstimate) -> list[str]:
             f"  variance reduction against plain Monte Carlo: {output.variance_reduction:.3g}x "
             f"(worth {worth(output):.3g} plain Monte Carlo samples)"
         )
+    if output.control is not None:
+        lines.append(
+            f"  control variate {output.control}: coefficient {output.control_beta:.4g}, "
+            f"variance cut {output.control_gain:.3g}x by the control"
+        )
     return lines
 
 
@@ -371,6 +376,12 @@ def output_json(output: OutputEstimate) -> dict[str, Any]:
     if output.variance_reduction is not None:
         entry["variance_reduction"] = output.variance_reduction
         entry["worth_samples"] = worth(output)
+    if output.control is not None:
+        entry["control"] = {
+            "name": output.control,
+            "beta": output.control_beta,
+            "variance_reduction": output.control_gain,
+        }
     return entry
 
 

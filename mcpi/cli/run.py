@@ -81,7 +81,8 @@ def add_parser(commands: Any) -> None:
     )
     add_replicates(
         run,
-        "with rqmc: independent scrambles, whose means give the interval (default 16, at least 8)",
+        "with rqmc: independent scrambles, whose means give the interval "
+        "(default 16, 64 with --precision; at least 8)",
     )
     run.add_argument(
         "--hist",
@@ -108,6 +109,12 @@ def add_parser(commands: Any) -> None:
         default=[],
         metavar="OUTPUT>T",
         help="the probability that OUTPUT exceeds T, with its 95%% interval (repeat for more)",
+    )
+    run.add_argument(
+        "--control",
+        metavar="NAME",
+        help="regress the model's control variate NAME (a function of the same uniforms "
+        "with a known mean, see `mcpi-hub models`) out of every output's estimate",
     )
     add_model_job_tail(
         run,

@@ -289,6 +289,11 @@ class OutputEstimate:
     #: :func:`replicate_estimate`).
     replicates: int | None = None
     variance_reduction: float | None = None
+    #: Of a control-variate estimate (:mod:`mcpi.core.control`): the control, its
+    #: coefficient β̂, and the variance reduction the control alone achieved.
+    control: str | None = None
+    control_beta: float | None = None
+    control_gain: float | None = None
 
     @property
     def half_width(self) -> float:

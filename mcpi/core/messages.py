@@ -34,12 +34,12 @@ from collections.abc import Callable
 from typing import Any
 
 from mcpi.core.chunk import ChunkResult, Telemetry, compute_chunk
+from mcpi.core.design import runnable
 from mcpi.core.job import Job
 from mcpi.core.kernel import dart_sums
 from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk, Plan
 from mcpi.core.sampler import MC, RQMC, sampler_from_json
-from mcpi.core.sensitivity import runnable
 from mcpi.core.tallies import Tallies
 from mcpi.core.tally import WaveTally
 

@@ -109,6 +109,23 @@ class Param:
         return float(value)
 
 
+@dataclass(frozen=True)
+class Control:
+    """A control variate of a model of uniforms: a function of the same uniforms (and
+    the parameters) whose mean, a function of the parameters, is known exactly
+    (:mod:`mcpi.core.control`)."""
+
+    name: str
+    function: Callable[..., Any]
+    mean: Callable[..., float] | float
+
+    def known_mean(self, params: Mapping[str, ParamValue]) -> float:
+        value = float(self.mean(**params) if callable(self.mean) else self.mean)
+        if not math.isfinite(value):
+            raise ModelError(f"control {self.name}: its mean must be finite, not {value!r}")
+        return value
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     """A declared model: a generator-form ``function``, a uniform-form ``uniform`` (with
@@ -146,6 +163,8 @@ class Model:
     #: The names of a model of uniforms' inputs, one per uniform (for its Sobol'
     #: indices: :mod:`mcpi.core.sensitivity`); empty: x1 … xd.
     inputs: tuple[str, ...] = ()
+    #: Control variates a job may ask for (``run --control NAME``), by name.
+    controls: Mapping[str, Control] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.function is None and self.uniform is None:
@@ -179,6 +198,12 @@ class Model:
                 f"model {self.name}: inputs are distinct names, one per uniform of a model "
                 "of uniforms"
             )
+        for name in self.controls:
+            if self.uniform is None or not _PARAM.fullmatch(name) or name in self.outputs:
+                raise ModelError(
+                    f"model {self.name}: control {name!r} must be a name, not an output's, "
+                    "of a model of uniforms"
+                )
 
     def _bins(self, output: str, declared: Any) -> tuple[float, float, int, bool]:
         """A declared histogram as (low, high, bins, log), checked."""
@@ -280,6 +305,18 @@ class Model:
     def with_inputs(self, *names: str) -> Model:
         """This model with its uniforms named (see :attr:`inputs`)."""
         return replace(self, inputs=tuple(names))
+
+    def with_control(
+        self, name: str, function: Callable[..., Any], mean: Callable[..., float] | float
+    ) -> Model:
+        """This model with a control variate ``name``: ``function(u, **params)`` of known
+        ``mean`` (a number, or a function of the parameters)."""
+        if self.uniform is None:
+            raise ModelError(
+                f"model {self.name} takes a generator (rng, n): a control is a function of "
+                "its uniforms u (declare dims=, and a function of u)"
+            )
+        return replace(self, controls={**self.controls, name: Control(name, function, mean)})
 
 
 def model(
@@ -399,6 +436,10 @@ class ModelCall:
     #: In JSON, a design: ``{"kind": "sobol", "output": NAME}`` (a worker that does not
     #: know a design's kind refuses the chunk).
     sensitivity: str | None = None
+    #: The control variate the job's chunks add (:mod:`mcpi.core.control`): its value
+    #: and each output's product with it are then outputs too. In JSON, a design:
+    #: ``{"kind": "control", "control": NAME}``.
+    control: str | None = None
 
     @property
     def width(self) -> int:
@@ -420,6 +461,8 @@ class ModelCall:
         }
         if self.sensitivity is not None:
             message["design"] = {"kind": SOBOL_DESIGN, "output": self.sensitivity}
+        if self.control is not None:
+            message["design"] = {"kind": CONTROL_DESIGN, "control": self.control}
         return message
 
     @classmethod
@@ -428,7 +471,8 @@ class ModelCall:
             raise ModelError("a model call is an object")
         name, params, block = message.get("name"), message.get("params"), message.get("block")
         version, digest = message.get("version"), message.get("digest")
-        outputs, sensitivity = message.get("outputs"), _design_output(message.get("design"))
+        outputs = message.get("outputs")
+        sensitivity, control = _design(message.get("design"))
         if not (
             isinstance(outputs, list)
             and outputs
@@ -457,6 +501,7 @@ class ModelCall:
             digest,
             tuple(outputs),
             sensitivity,
+            control,
         )
 
     def check(self, model: Model) -> None:
@@ -473,21 +518,24 @@ class ModelCall:
             )
 
 
-#: The kind of design a job of Sobol' indices runs (see :attr:`ModelCall.sensitivity`).
+#: The kinds of design a model call may carry: Sobol' indices (:attr:`ModelCall.sensitivity`)
+#: and a control variate (:attr:`ModelCall.control`), each naming one thing.
 SOBOL_DESIGN = "sobol"
+CONTROL_DESIGN = "control"
+_DESIGN_NAMES = {SOBOL_DESIGN: "output", CONTROL_DESIGN: "control"}
 
 
-def _design_output(design: Any) -> str | None:
-    """The analysed output of a model call's design (None: no design)."""
+def _design(design: Any) -> tuple[str | None, str | None]:
+    """(analysed output, control) of a model call's design (both None: no design)."""
     if design is None:
-        return None
-    if not isinstance(design, dict) or design.get("kind") != SOBOL_DESIGN:
-        kind = design.get("kind") if isinstance(design, dict) else design
+        return None, None
+    kind = design.get("kind") if isinstance(design, dict) else design
+    if not isinstance(design, dict) or kind not in _DESIGN_NAMES:
         raise ModelError(f"a model call's design is of a kind this mcpi does not know: {kind!r}")
-    output = design.get("output")
-    if not (isinstance(output, str) and _PARAM.fullmatch(output)):
-        raise ModelError("a model call's design names an output")
-    return output
+    name = design.get(_DESIGN_NAMES[kind])
+    if not (isinstance(name, str) and _PARAM.fullmatch(name)):
+        raise ModelError(f"a model call's {kind} design names its {_DESIGN_NAMES[kind]}")
+    return (name, None) if kind == SOBOL_DESIGN else (None, name)
 
 
 def block_generator(seed: int, block: int) -> np.random.Generator:

@@ -91,6 +91,10 @@ class Precision:
 
     ``block``: every look is whole blocks of the model. ``binary``: the output takes only
     the values 0 and this one (``pi``: 4), so its estimate is a scaled proportion.
+    ``variance_of``: the per-sample variance σ̂² of what the job reports, from its sums
+    and samples, where that is not the output's own: a control variate's residual
+    variance (:mod:`mcpi.core.control`), to which Chow and Robbins' rule applies as
+    it does to any mean's, the coefficient converging almost surely.
     """
 
     half_width: float
@@ -98,6 +102,7 @@ class Precision:
     output: int = 0
     block: int = 1
     binary: float | None = None
+    variance_of: Callable[[Sums, int], float] | None = None
 
     def __post_init__(self) -> None:
         ceiling = math.inf if self.binary is None else self.binary
@@ -106,6 +111,8 @@ class Precision:
             raise ValueError(f"a precision is a half-width, {within}, not {self.half_width!r}")
         if self.max_samples < 1 or self.block < 1 or self.output < 0:
             raise ValueError("invalid precision target: the bound, block and output")
+        if self.binary is not None and self.variance_of is not None:
+            raise ValueError("a binary output's variance is its proportion's, not another's")
 
     @property
     def bound(self) -> int:
@@ -154,6 +161,8 @@ class Precision:
 
     def variance(self, sums: Sums, samples: int) -> float:
         """The per-sample variance estimate σ̂² the rule uses."""
+        if self.variance_of is not None:
+            return self.variance_of(sums, samples)
         s1, s2 = self._pair(sums)
         if self.binary is None:
             return float(mean_and_variance(samples, s1, s2)[1])
@@ -196,6 +205,10 @@ class ReplicatePrecision:
     """Randomized QMC: stop when output ``output``'s t interval over the replicates has
     half-width ≤ ``half_width``, doubling every replicate's points at each look, or at
     ``max_samples`` (in all; rounded down to the sampler's replicates times a power of two).
+    ``half_width_of``, where given, is the half-width the rule holds to instead, from the
+    sums and samples at a look: the widest of a job's Sobol' indices, as OpenTURNS'
+    ``SobolSimulationAlgorithm`` stops on every index's interval, or a control-variate
+    estimate's (:mod:`mcpi.core.sensitivity`, :mod:`mcpi.core.control`).
 
     The rule looks at the interval :func:`mcpi.core.exact.replicate_estimate` reports
     (its half-width: Student's t's, or wider where the replicates are skewed), after 1024
@@ -213,6 +226,7 @@ class ReplicatePrecision:
     sampler: RQMC
     group: int
     output: int = 0
+    half_width_of: Callable[[Sums, int], float] | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.half_width) and self.half_width > 0):
@@ -238,6 +252,8 @@ class ReplicatePrecision:
 
     def reached(self, sums: Sums, samples: int) -> bool:
         """Whether the replicates' interval at ``samples`` samples is narrow enough."""
+        if self.half_width_of is not None:
+            return self.half_width_of(sums, samples) <= self.half_width
         pairs = self.sampler.pairs(sums, self.group, self.output)
         estimate = replicate_estimate("", self.sampler.points(samples), pairs)
         return estimate.half_width <= self.half_width

@@ -32,8 +32,8 @@ of 2d uniforms whose outputs per point are f(A), f(B), f(B)(f(AB_j) − f(A)) an
 like any model's (:mod:`mcpi.core.exact`); Σf(A)² and Σf(B)² are their outputs' Σx².
 The sums add in any order, so the indices are a pure function of the job, bit for bit
 whatever the split, on the local pool or a cluster. No code travels: a worker builds
-the same design around the model it has (:func:`runnable`), named in the job's model
-call.
+the same design around the model it has (:func:`mcpi.core.design.runnable`), named in
+the job's model call.
 
 **The interval.** Each randomized-QMC replicate gives its own S_j and T_j, from its own
 sums; the replicates are independent and identically distributed, so the estimate is
@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 
 from mcpi.core.exact import SCALE_BITS, replicate_intervals
-from mcpi.core.model import Model, ModelCall, ModelError, ParamValue, as_samples, check_samples
-from mcpi.core.precision import ReplicatePrecision, Sums
+from mcpi.core.model import Model, ModelError, ParamValue, as_samples, check_samples
+from mcpi.core.precision import Sums
 from mcpi.core.sampler import RQMC
 
 #: The outputs of a design's first two evaluations: f(A) and f(B).
@@ -132,18 +132,10 @@ def design_model(model: Model, output: str, params: Mapping[str, ParamValue]) ->
         binary={},
         bins={},
         chunk_sums=None,
+        controls={},
         inputs=(),
         code=model.digest,
     )
-
-
-def runnable(model: Model, call: ModelCall) -> Model:
-    """The model a call's chunks run: ``model`` itself, or for a call of Sobol' indices
-    (:attr:`ModelCall.sensitivity`) its design; ModelError unless it is the call's code."""
-    if call.sensitivity is not None:
-        model = design_model(model, call.sensitivity, call.kwargs)
-    call.check(model)
-    return model
 
 
 def input_names(model: Model, params: Mapping[str, ParamValue]) -> tuple[str, ...]:
@@ -283,21 +275,3 @@ def sobol_indices(
 def _ratio(numerator: Fraction, variance: Fraction) -> float:
     # A constant output has no variance to share out: every index is 0, not 0/0.
     return float(numerator / variance) if variance > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class IndexPrecision(ReplicatePrecision):
-    """Stop a design job when every index's 95 % half-width is ≤ ``half_width``, doubling
-    the replicates' points at each look (as :class:`ReplicatePrecision`), as OpenTURNS'
-    ``SobolSimulationAlgorithm`` stops on every index's interval, or at the bound.
-
-    ``inputs``: the model's input names, one per input."""
-
-    inputs: tuple[str, ...] = ()
-    what: str = ""
-
-    def reached(self, sums: Sums, samples: int) -> bool:
-        return self.indices(sums, samples).widest <= self.half_width
-
-    def indices(self, sums: Sums, samples: int) -> Sensitivity:
-        return sobol_indices(self.what, self.inputs, sums, samples, self.sampler, self.group)

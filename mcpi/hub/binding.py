@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcpi import models
+from mcpi.core.control import control_design, control_estimate, replicate_control_estimate
+from mcpi.core.design import runnable
 from mcpi.core.distribution import (
     ExceedanceEstimate,
     HistogramResult,
@@ -18,7 +20,7 @@ from mcpi.core.distribution import (
 from mcpi.core.exact import OutputEstimate, output_estimate, replicate_estimate
 from mcpi.core.model import Model, ModelCall, ModelError
 from mcpi.core.sampler import DEFAULT_REPLICATES, MC, RQMC, Sampler
-from mcpi.core.sensitivity import Sensitivity, design_model, input_names, runnable, sobol_indices
+from mcpi.core.sensitivity import Sensitivity, design_model, input_names, sobol_indices
 from mcpi.core.tallies import Exceedance, Histogram, Tallies, Tally
 from mcpi.errors import UsageError
 
@@ -49,6 +51,10 @@ class BoundModel:
     source: str
     output: int = 0
     inputs: tuple[str, ...] = ()
+    #: Of a job with a control variate (``call.control``): the control's known mean, and
+    #: the model's own outputs (the design's first; the control and products follow).
+    control_mean: float | None = None
+    own_outputs: tuple[str, ...] = ()
 
     @property
     def local_only(self) -> bool:
@@ -147,6 +153,8 @@ class BoundModel:
         binary output)."""
         exact = self.exact
         outputs = self.call.outputs
+        if self.call.control is not None:
+            return self._controlled(sums, samples, sampler, group or 2 * len(outputs))
         if isinstance(sampler, RQMC):
             points = sampler.points(samples)
             group = group or 2 * len(outputs)
@@ -160,6 +168,40 @@ class BoundModel:
             )
             for j, name in enumerate(outputs)
         ]
+
+    def _controlled(
+        self, sums: tuple[int, ...], samples: int, sampler: Sampler, group: int
+    ) -> list[OutputEstimate]:
+        """Each of the model's own outputs, its control regressed out
+        (:mod:`mcpi.core.control`): the design's sums hold each output's (Σx, Σx²), the
+        control's (Σy, Σy²), then each output's (Σxy, Σ(xy)²)."""
+        control, mean = self.call.control, self.control_mean
+        assert control is not None and mean is not None
+        k = len(self.own_outputs)
+        exact = self.exact
+
+        def five(part: tuple[int, ...], j: int) -> tuple[int, int, int, int, int]:
+            own, of_control, product = 2 * j, 2 * k, 2 * (k + 1 + j)
+            return (part[own], part[own + 1], part[of_control], part[of_control + 1], part[product])
+
+        if isinstance(sampler, RQMC):
+            parts = sampler.groups(sums, group)
+            points = sampler.points(samples)
+            return [
+                replicate_control_estimate(
+                    name, points, [five(p, j) for p in parts], mean, control, exact.get(name)
+                )
+                for j, name in enumerate(self.own_outputs)
+            ]
+        found = []
+        for j, name in enumerate(self.own_outputs):
+            sx, sxx, sy, syy, sxy = five(sums, j)
+            found.append(
+                control_estimate(
+                    name, samples, (sx, sxx), (sy, syy), sxy, mean, control, exact.get(name)
+                )
+            )
+        return found
 
     def indices(
         self, sums: tuple[int, ...], samples: int, sampler: Sampler, group: int
@@ -216,6 +258,7 @@ def bind(
     output: str | None = None,
     recorded: dict[str, Any] | None = None,
     sensitivity: bool = False,
+    control: str | None = None,
 ) -> BoundModel:
     """Find the model ``source`` names and bind ``params`` (or a recorded job's call);
     with ``sensitivity``, for the Sobol' indices of ``output`` (default: the first).
@@ -237,11 +280,33 @@ def bind(
                 analysed = output or model.outputs[0]
                 model = design_model(model, analysed, call.kwargs)
                 call = replace(call, outputs=model.outputs, sensitivity=analysed)
+            elif control is not None:
+                if control not in model.controls:
+                    declared = ", ".join(model.controls) or "none"
+                    raise ModelError(
+                        f"model {model.name} has no control {control!r} (its controls: {declared})"
+                    )
+                model = control_design(model, model.controls[control], call.kwargs)
+                call = replace(call, outputs=model.outputs, control=control)
         inputs = input_names(base, call.kwargs) if call.sensitivity is not None else ()
+        mean = (
+            base.controls[call.control].known_mean(call.kwargs)
+            if call.control is not None
+            else None
+        )
     except ModelError as exc:
         raise UsageError(str(exc)) from None
     if call.sensitivity is not None:
         return BoundModel(model, call, source, 0, inputs)
+    if call.control is not None:
+        model = replace(model, exact=base.exact)  # the own outputs' exact answers, shown
+        index = base.outputs.index(output) if output in base.outputs else 0
+        if output is not None and output not in base.outputs:
+            raise UsageError(
+                f"model {base.name} has no output {output!r} (its outputs: "
+                f"{', '.join(base.outputs)})"
+            )
+        return BoundModel(model, call, source, index, control_mean=mean, own_outputs=base.outputs)
     index = 0
     if output is not None:
         if output not in model.outputs:

@@ -15,10 +15,10 @@ import time
 
 from mcpi import models
 from mcpi.core.chunk import ChunkResult, compute_chunk
+from mcpi.core.design import runnable
 from mcpi.core.job import Job
 from mcpi.core.model import Model, ModelCall
 from mcpi.core.plan import Chunk
-from mcpi.core.sensitivity import runnable
 
 #: How often a pool process checks that its hub is still alive.
 HUB_WATCH_SECONDS = 1.0

@@ -110,6 +110,9 @@ class JobRequest:
     histograms: tuple[HistogramSpec, ...] = ()
     quantiles: tuple[tuple[str | None, float], ...] = ()
     exceed: tuple[tuple[str, float], ...] = ()
+    #: A control variate the model declares, regressed out of every output's estimate
+    #: (:mod:`mcpi.core.control`).
+    control: str | None = None
 
     @classmethod
     def asked(

@@ -19,6 +19,7 @@ anything from nanoseconds to seconds), and kept per model in the rate book.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -37,7 +38,7 @@ from mcpi.core.sampler import (
     power_of_two_at_least,
     power_of_two_at_most,
 )
-from mcpi.core.sensitivity import IndexPrecision, Sensitivity
+from mcpi.core.sensitivity import Sensitivity
 from mcpi.core.stats import host_throughput
 from mcpi.core.tallies import NO_TALLIES, Tallies
 from mcpi.core.tally import Totals
@@ -78,6 +79,7 @@ def run_job(
         record.request.get("output") if record is not None else request.output,
         recorded=record.model if record is not None else None,
         sensitivity=request.view.sensitivity,
+        control=request.control if record is None else None,
     )
     executor: Executor
     if warm is None:
@@ -387,39 +389,54 @@ class JobRun:
         asked, bound = record.request, self.bound
         if "precision" not in asked:
             return FixedSize(asked["samples"])
-        if isinstance(self.sampler, RQMC) and bound.call.sensitivity is not None:
-            try:
-                return IndexPrecision(
-                    asked["precision"],
-                    asked["max_samples"],
-                    self.sampler,
-                    self.group,
-                    inputs=bound.inputs,
-                    what=bound.call.sensitivity,
-                )
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+        output = bound.output
         if isinstance(self.sampler, RQMC):
+            half_width_of: Callable[[Sums, int], float] | None = None
+            if bound.call.sensitivity is not None:
+                half_width_of = self._widest_index
+            elif bound.call.control is not None:
+                half_width_of = self._half_width
             try:
                 return ReplicatePrecision(
                     asked["precision"],
                     asked["max_samples"],
                     self.sampler,
                     self.group,
-                    bound.output,
+                    output,
+                    half_width_of=half_width_of,
                 )
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
+        controlled = bound.call.control is not None
         try:
             return Precision(
                 asked["precision"],
                 asked["max_samples"],
-                bound.output,
+                output,
                 bound.call.block,
-                binary=bound.binary(bound.output),
+                binary=None if controlled else bound.binary(output),
+                variance_of=self._residual_variance if controlled else None,
             )
         except ValueError as exc:  # e.g. a half-width no narrower than a binary output's range
-            raise UsageError(f"output {bound.call.outputs[bound.output]}: {exc}") from None
+            raise UsageError(f"output {bound.call.outputs[output]}: {exc}") from None
+
+    def _widest_index(self, sums: Sums, samples: int) -> float:
+        """The widest 95 % half-width of a design job's Sobol' indices at a look."""
+        found = self.bound.indices(sums, samples, self.sampler, self.group)
+        assert found is not None
+        return found.widest
+
+    def _targeted(self, sums: Sums, samples: int) -> OutputEstimate:
+        """The targeted output's estimate at a look, as the report would give it."""
+        return self.bound.estimates(sums, samples, self.sampler, self.group)[self.bound.output]
+
+    def _half_width(self, sums: Sums, samples: int) -> float:
+        return self._targeted(sums, samples).half_width
+
+    def _residual_variance(self, sums: Sums, samples: int) -> float:
+        """A control variate's per-sample residual variance s_e² at a look (its standard
+        error is √(s_e²/n): :func:`mcpi.core.control.control_estimate`)."""
+        return self._targeted(sums, samples).std_error ** 2 * samples
 
     def _next_stage(self, record: JobRecord) -> Stage | None:
         """The stage to count next: an unfinished one, a new look, or None when done."""
@@ -526,10 +543,13 @@ class JobRun:
         if versions and versions != [__version__]:
             notes.append(f"workers ran mcpi {', '.join(versions)}; this hub is {__version__}")
         rule = self.rule if isinstance(self.rule, Precision | ReplicatePrecision) else None
-        if isinstance(rule, IndexPrecision) and sensitivity is not None:
-            notes.append(self._index_note(rule, sensitivity, len(record.stages)))
+        if rule is not None and sensitivity is not None:
+            notes.append(self._precision_note(rule, sensitivity.widest, len(record.stages)))
         elif rule is not None:
-            notes.append(self._precision_note(rule, outputs[rule.output], len(record.stages)))
+            reached = outputs[rule.output]
+            notes.append(
+                self._precision_note(rule, reached.half_width, len(record.stages), reached.name)
+            )
         return JobReport(
             job_id=record.id,
             seed=record.seed,
@@ -556,26 +576,22 @@ class JobRun:
         )
 
     def _precision_note(
-        self, rule: Precision | ReplicatePrecision, reached: OutputEstimate, looks: int
+        self, rule: Precision | ReplicatePrecision, reached: float, looks: int, output: str = ""
     ) -> str:
+        """Whether the target was met: on ``output``'s half-width ``reached``, or (no
+        output) on the widest of a design job's indices."""
         view = self.view
         what = f"precision ±{rule.half_width:g}"
-        if view.names_output:
-            what += f" on {reached.name}"
-        if reached.half_width <= rule.half_width:
+        if not output:
+            what += " on every index"
+        elif view.names_output:
+            what += f" on {output}"
+        if reached <= rule.half_width:
             return f"{what} reached after {looks} look(s)"
+        widest = "" if output else f" (widest ±{reached:.2g})"
         return (
-            f"{what} NOT reached: stopped at the bound of {rule.bound:,} {view.unit} "
+            f"{what} NOT reached{widest}: stopped at the bound of {rule.bound:,} {view.unit} "
             f"({view.bound_flag})"
-        )
-
-    def _index_note(self, rule: IndexPrecision, found: Sensitivity, looks: int) -> str:
-        what = f"precision ±{rule.half_width:g} on every index"
-        if found.widest <= rule.half_width:
-            return f"{what} reached after {looks} look(s)"
-        return (
-            f"{what} NOT reached (widest ±{found.widest:.2g}): stopped at the bound of "
-            f"{rule.bound:,} points (--max-samples)"
         )
 
 

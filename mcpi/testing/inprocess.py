@@ -25,10 +25,10 @@ from dataclasses import dataclass, field, replace
 
 from mcpi import models
 from mcpi.core.chunk import ChunkResult, compute_chunk
+from mcpi.core.design import runnable
 from mcpi.core.job import Job
 from mcpi.core.messages import decode_job, decode_result, encode_job, encode_result
 from mcpi.core.model import ModelCall, ModelError
-from mcpi.core.sensitivity import runnable
 from mcpi.core.tally import Collector, JobTally, TallyError
 from mcpi.core.tuning import Capacity, HostRate
 from mcpi.errors import JobFailed, JobTimeout, ModelMissing

@@ -16,16 +16,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from mcpi.core.design import runnable
 from mcpi.core.model import Model, ModelCall, ModelError, model, rqmc_chunk_sums
-from mcpi.core.precision import PILOT_POINTS
+from mcpi.core.precision import PILOT_POINTS, ReplicatePrecision, Sums
 from mcpi.core.sampler import RQMC
 from mcpi.core.sensitivity import (
-    IndexPrecision,
     Sensitivity,
     design_model,
     design_outputs,
     input_names,
-    runnable,
     sobol_indices,
 )
 from mcpi.models import builtin
@@ -139,7 +138,11 @@ def test_the_precision_rule_stops_when_every_index_is_narrow_enough() -> None:
     design, call = design_call(builtin.ishigami)
     sampler = RQMC(REPLICATES, 6)
     group = 2 * len(design.outputs)
-    rule = IndexPrecision(5e-3, 1 << 24, sampler, group, inputs=("x1", "x2", "x3"), what="y")
+
+    def widest(sums: Sums, samples: int) -> float:
+        return sobol_indices("y", ("x1", "x2", "x3"), sums, samples, sampler, group).widest
+
+    rule = ReplicatePrecision(5e-3, 1 << 24, sampler, group, half_width_of=widest)
     samples, sums = 0, ()
     while (total := rule.next_total(sums, samples)) is not None:
         for r in range(REPLICATES):
@@ -147,8 +150,7 @@ def test_the_precision_rule_stops_when_every_index_is_narrow_enough() -> None:
             part = rqmc_chunk_sums(design, call, 9, REPLICATES, r, first, total // REPLICATES)
             sums = tuple(map(sum, zip(sums, part, strict=True))) if sums else part
         samples = total
-    found = rule.indices(sums, samples)
-    assert found.widest <= 5e-3 < rule.indices(sums, samples).widest * 4
+    assert widest(sums, samples) <= 5e-3 < widest(sums, samples) * 4
     assert samples > REPLICATES * PILOT_POINTS  # it took more than the pilot
 
 
