@@ -96,6 +96,26 @@ def test_call_to_a_precision_on_the_cluster_is_the_local_pool_s_answer(  # type:
         assert statistics(other) == statistics(cluster), more
 
 
+@pytest.mark.parametrize("sampler", ["mc", "rqmc"])
+def test_a_control_variate_on_the_cluster_is_the_local_pool_s_answer(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, sampler: str
+) -> None:
+    """The workers build the control design from the job's model call: the same bits as
+    ``--local`` and as another chunking, with a precision target too."""
+    start_worker("w1", concurrency=2)
+    args = ["call", "--control", "terminal", "--sampler", sampler, "--seed", "7"]
+    args += ["--precision", "0.01" if sampler == "mc" else "2e-4"]
+    status, cluster, err = run_model(cluster_env, *args)
+    assert status == 0 and cluster is not None, err
+    price = cluster["outputs"]["price"]
+    assert cluster["mode"] == "cluster" and price["control"]["name"] == "terminal"
+    assert cluster["precision"]["reached"] and price["control"]["variance_reduction"] > 3
+    for more in (["--local"], ["--chunk-size", "8192"]):
+        status, other, err = run_model(cluster_env, *args, *more)
+        assert status == 0 and other is not None, err
+        assert statistics(other) == statistics(cluster), more
+
+
 def test_histograms_quantiles_and_exceedances_on_the_cluster_are_the_local_pool_s(  # type: ignore[no-untyped-def]
     cluster_env: dict[str, str], start_worker
 ) -> None:
