@@ -183,6 +183,7 @@ def run(
     quantiles: Sequence[float | tuple[str, float]] | None = None,
     exceed: Mapping[str, float | Sequence[float]] | None = None,
     control: str | None = None,
+    antithetic: bool = False,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -201,14 +202,15 @@ def run(
     (or ``[("price", 0.99)]``) and ``exceed={"price": 20.0}`` (or a list of thresholds)
     as ``--hist``, ``--quantile`` and ``--exceed`` (the answers: :attr:`Result.histograms`,
     :attr:`Result.quantiles`, :attr:`Result.exceedances`); ``control="terminal"`` regresses
-    a control variate the model declares out of each output (``--control``); the rest as
-    ``mcpi-hub run``'s options. Many jobs in a row are quicker in a :class:`Session`.
+    a control variate the model declares out of each output (``--control``), and
+    ``antithetic=True`` makes each sample an antithetic pair (``--antithetic``); the rest
+    as ``mcpi-hub run``'s options. Many jobs in a row are quicker in a :class:`Session`.
     """
     settings = _settings(broker, backend, config, timeout, env)
     request = _request(
         model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
         local=local, processes=processes, sampler=sampler, replicates=replicates,
-        beyond=_beyond(hist, quantiles, exceed) | {"control": control},
+        beyond=_beyond(hist, quantiles, exceed) | {"control": control, "antithetic": antithetic},
     )  # fmt: skip
     return Result(run_job(request, settings, NoProgress()))
 
@@ -337,6 +339,7 @@ class Session:
         quantiles: Sequence[float | tuple[str, float]] | None = None,
         exceed: Mapping[str, float | Sequence[float]] | None = None,
         control: str | None = None,
+        antithetic: bool = False,
     ) -> Result:
         """Run ``model`` as :func:`run` does, on this session's cluster or pool."""
         if self._warm is None:
@@ -344,7 +347,8 @@ class Session:
         request = _request(
             model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
             local=self.local, processes=self.processes, sampler=sampler, replicates=replicates,
-            beyond=_beyond(hist, quantiles, exceed) | {"control": control},
+            beyond=_beyond(hist, quantiles, exceed)
+            | {"control": control, "antithetic": antithetic},
         )  # fmt: skip
         return Result(run_job(request, self.settings, NoProgress(), self._warm))
 

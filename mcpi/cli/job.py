@@ -38,6 +38,7 @@ JOB_DEFINING = (
     ("--quantile", "quantile"),
     ("--exceed", "exceed"),
     ("--control", "control"),
+    ("--antithetic", "antithetic"),
     ("--local", "local"),
 )
 
@@ -160,6 +161,7 @@ def job_request(
         quantiles=tuple(getattr(args, "quantile", [])),
         exceed=tuple(getattr(args, "exceed", [])),
         control=getattr(args, "control", None),
+        antithetic=getattr(args, "antithetic", False),
     )
 
 

@@ -120,6 +120,14 @@ def output_lines(output: OutputEstimate) -> list[str]:
             f"  control variate {output.control}: coefficient {output.control_beta:.4g}, "
             f"variance cut {output.control_gain:.3g}x by the control"
         )
+    if output.antithetic_gain is not None:
+        cut = f"  antithetic pairs: variance cut {output.antithetic_gain:#.3g}x against their "
+        if output.replicates is None:
+            lines.append(
+                f"{cut}first points alone ({output.antithetic_gain / 2:#.3g}x per model evaluation)"
+            )
+        else:
+            lines.append(f"{cut}first points alone, for twice the model evaluations")
     return lines
 
 
@@ -207,7 +215,9 @@ def distribution_json(found: Distribution, name: str) -> dict[str, Any]:
 def worth(output: OutputEstimate) -> float:
     """How many plain Monte Carlo samples a randomized QMC answer was worth."""
     assert output.variance_reduction is not None
-    return output.samples * output.variance_reduction
+    # An antithetic sample is two model evaluations, and its reduction is per evaluation.
+    evaluations = output.samples * (2 if output.antithetic_gain is not None else 1)
+    return evaluations * output.variance_reduction
 
 
 def sampler_text(report: JobReport) -> str:
@@ -382,6 +392,9 @@ def output_json(output: OutputEstimate) -> dict[str, Any]:
             "beta": output.control_beta,
             "variance_reduction": output.control_gain,
         }
+    if output.antithetic_gain is not None:
+        # Against the same points' f(u) alone, which took half the model evaluations.
+        entry["antithetic"] = {"variance_reduction": output.antithetic_gain}
     return entry
 
 

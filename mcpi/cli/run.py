@@ -116,6 +116,12 @@ def add_parser(commands: Any) -> None:
         help="regress the model's control variate NAME (a function of the same uniforms "
         "with a known mean, see `mcpi-hub models`) out of every output's estimate",
     )
+    run.add_argument(
+        "--antithetic",
+        action="store_true",
+        help="each sample the mean of an antithetic pair, the model at u and at 1 - u "
+        "(a model of uniforms; the report says what the pairs gained)",
+    )
     add_model_job_tail(
         run,
         what="model",

@@ -294,6 +294,9 @@ class OutputEstimate:
     control: str | None = None
     control_beta: float | None = None
     control_gain: float | None = None
+    #: Of an estimate from antithetic pairs (:mod:`mcpi.core.antithetic`): the variance
+    #: of the same points' f(u) alone over the pairs' (for twice the evaluations).
+    antithetic_gain: float | None = None
 
     @property
     def half_width(self) -> float:

@@ -440,6 +440,10 @@ class ModelCall:
     #: and each output's product with it are then outputs too. In JSON, a design:
     #: ``{"kind": "control", "control": NAME}``.
     control: str | None = None
+    #: Whether each sample is an antithetic pair (:mod:`mcpi.core.antithetic`): its
+    #: outputs are then the pairs' means, then each output's value at u alone. In JSON,
+    #: a design: ``{"kind": "antithetic"}``.
+    antithetic: bool = False
 
     @property
     def width(self) -> int:
@@ -463,6 +467,8 @@ class ModelCall:
             message["design"] = {"kind": SOBOL_DESIGN, "output": self.sensitivity}
         if self.control is not None:
             message["design"] = {"kind": CONTROL_DESIGN, "control": self.control}
+        if self.antithetic:
+            message["design"] = {"kind": ANTITHETIC_DESIGN}
         return message
 
     @classmethod
@@ -472,7 +478,7 @@ class ModelCall:
         name, params, block = message.get("name"), message.get("params"), message.get("block")
         version, digest = message.get("version"), message.get("digest")
         outputs = message.get("outputs")
-        sensitivity, control = _design(message.get("design"))
+        kind, named = _design(message.get("design"))
         if not (
             isinstance(outputs, list)
             and outputs
@@ -500,8 +506,9 @@ class ModelCall:
             version,
             digest,
             tuple(outputs),
-            sensitivity,
-            control,
+            named if kind == SOBOL_DESIGN else None,
+            named if kind == CONTROL_DESIGN else None,
+            kind == ANTITHETIC_DESIGN,
         )
 
     def check(self, model: Model) -> None:
@@ -518,24 +525,29 @@ class ModelCall:
             )
 
 
-#: The kinds of design a model call may carry: Sobol' indices (:attr:`ModelCall.sensitivity`)
-#: and a control variate (:attr:`ModelCall.control`), each naming one thing.
+#: The kinds of design a model call may carry, and what each names: Sobol' indices
+#: (:attr:`ModelCall.sensitivity`, an output), a control variate (:attr:`ModelCall.control`,
+#: a control) and antithetic pairs (:attr:`ModelCall.antithetic`, nothing).
 SOBOL_DESIGN = "sobol"
 CONTROL_DESIGN = "control"
-_DESIGN_NAMES = {SOBOL_DESIGN: "output", CONTROL_DESIGN: "control"}
+ANTITHETIC_DESIGN = "antithetic"
+_DESIGN_NAMES = {SOBOL_DESIGN: "output", CONTROL_DESIGN: "control", ANTITHETIC_DESIGN: None}
 
 
 def _design(design: Any) -> tuple[str | None, str | None]:
-    """(analysed output, control) of a model call's design (both None: no design)."""
+    """(kind, what it names) of a model call's design (both None: no design)."""
     if design is None:
         return None, None
     kind = design.get("kind") if isinstance(design, dict) else design
     if not isinstance(design, dict) or kind not in _DESIGN_NAMES:
         raise ModelError(f"a model call's design is of a kind this mcpi does not know: {kind!r}")
-    name = design.get(_DESIGN_NAMES[kind])
+    field_name = _DESIGN_NAMES[kind]
+    if field_name is None:
+        return kind, None
+    name = design.get(field_name)
     if not (isinstance(name, str) and _PARAM.fullmatch(name)):
-        raise ModelError(f"a model call's {kind} design names its {_DESIGN_NAMES[kind]}")
-    return (name, None) if kind == SOBOL_DESIGN else (None, name)
+        raise ModelError(f"a model call's {kind} design names its {field_name}")
+    return kind, name
 
 
 def block_generator(seed: int, block: int) -> np.random.Generator:

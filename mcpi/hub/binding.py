@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcpi import models
+from mcpi.core.antithetic import antithetic_design, antithetic_gain, replicate_antithetic_gain
 from mcpi.core.control import control_design, control_estimate, replicate_control_estimate
 from mcpi.core.design import runnable
 from mcpi.core.distribution import (
@@ -100,6 +101,11 @@ class BoundModel:
             Exceedance(self.index(e["output"]), e["threshold"]) for e in asked.get("exceed", [])
         ]
         items: tuple[Tally, ...] = (*(histograms[k] for k in sorted(histograms)), *exceed)
+        if items and self.call.antithetic:
+            raise UsageError(
+                "histograms, quantiles and exceedances count single samples, not antithetic "
+                "pairs' means: drop --antithetic"
+            )
         if items and sampler is MC and self.model.chunk_sums is not None:
             raise UsageError(
                 f"model {self.call.name} counts its plain Monte Carlo samples without drawing "
@@ -155,6 +161,8 @@ class BoundModel:
         outputs = self.call.outputs
         if self.call.control is not None:
             return self._controlled(sums, samples, sampler, group or 2 * len(outputs))
+        if self.call.antithetic:
+            return self._paired(sums, samples, sampler, group or 2 * len(outputs))
         if isinstance(sampler, RQMC):
             points = sampler.points(samples)
             group = group or 2 * len(outputs)
@@ -203,6 +211,33 @@ class BoundModel:
             )
         return found
 
+    def _paired(
+        self, sums: tuple[int, ...], samples: int, sampler: Sampler, group: int
+    ) -> list[OutputEstimate]:
+        """Each of the model's own outputs from its antithetic pairs' means
+        (:mod:`mcpi.core.antithetic`), with what the pairs gained: the design's sums hold
+        each output's pair means' (Σx, Σx²), then each output's (Σ, Σ²) at u alone."""
+        k = len(self.own_outputs)
+        exact = self.exact
+        if isinstance(sampler, RQMC):
+            points = sampler.points(samples)
+            found = []
+            for j, name in enumerate(self.own_outputs):
+                pairs = sampler.pairs(sums, group, j)
+                estimate = replicate_estimate(name, points, pairs, exact.get(name))
+                singles = sampler.pairs(sums, group, k + j)
+                found.append(replicate_antithetic_gain(estimate, points, singles, pairs))
+            return found
+        return [
+            antithetic_gain(
+                output_estimate(name, samples, sums[2 * j], sums[2 * j + 1], exact.get(name)),
+                samples,
+                (sums[2 * (k + j)], sums[2 * (k + j) + 1]),
+                (sums[2 * j], sums[2 * j + 1]),
+            )
+            for j, name in enumerate(self.own_outputs)
+        ]
+
     def indices(
         self, sums: tuple[int, ...], samples: int, sampler: Sampler, group: int
     ) -> Sensitivity | None:
@@ -249,6 +284,10 @@ class BoundModel:
         key = f"model {self.call.name}@{self.call.version}:{self.call.digest} {params}".rstrip()
         if self.call.sensitivity is not None:  # d + 2 evaluations a point
             key += f" design=sobol:{self.call.sensitivity}"
+        elif self.call.control is not None:  # the control's evaluation too
+            key += f" design=control:{self.call.control}"
+        elif self.call.antithetic:  # two evaluations a sample
+            key += " design=antithetic"
         return key
 
 
@@ -259,9 +298,11 @@ def bind(
     recorded: dict[str, Any] | None = None,
     sensitivity: bool = False,
     control: str | None = None,
+    antithetic: bool = False,
 ) -> BoundModel:
     """Find the model ``source`` names and bind ``params`` (or a recorded job's call);
-    with ``sensitivity``, for the Sobol' indices of ``output`` (default: the first).
+    with ``sensitivity``, for the Sobol' indices of ``output`` (default: the first); with
+    ``control`` or ``antithetic``, to run the design of that variance reduction.
 
     A resumed job (``recorded``) must find the very code it started with.
     """
@@ -276,6 +317,10 @@ def bind(
                 raise UsageError(f"cannot resume: {exc}") from None
         else:
             call = model.call(params or {})
+            if control is not None and antithetic:
+                raise ModelError(
+                    "one variance reduction at a time: --control or --antithetic, not both"
+                )
             if sensitivity:
                 analysed = output or model.outputs[0]
                 model = design_model(model, analysed, call.kwargs)
@@ -288,6 +333,9 @@ def bind(
                     )
                 model = control_design(model, model.controls[control], call.kwargs)
                 call = replace(call, outputs=model.outputs, control=control)
+            elif antithetic:
+                model = antithetic_design(model)
+                call = replace(call, outputs=model.outputs, antithetic=True)
         inputs = input_names(base, call.kwargs) if call.sensitivity is not None else ()
         mean = (
             base.controls[call.control].known_mean(call.kwargs)
@@ -298,7 +346,7 @@ def bind(
         raise UsageError(str(exc)) from None
     if call.sensitivity is not None:
         return BoundModel(model, call, source, 0, inputs)
-    if call.control is not None:
+    if call.control is not None or call.antithetic:
         model = replace(model, exact=base.exact)  # the own outputs' exact answers, shown
         index = base.outputs.index(output) if output in base.outputs else 0
         if output is not None and output not in base.outputs:

@@ -113,6 +113,8 @@ class JobRequest:
     #: A control variate the model declares, regressed out of every output's estimate
     #: (:mod:`mcpi.core.control`).
     control: str | None = None
+    #: Whether each sample is an antithetic pair, u and 1 − u (:mod:`mcpi.core.antithetic`).
+    antithetic: bool = False
 
     @classmethod
     def asked(

@@ -80,6 +80,7 @@ def run_job(
         recorded=record.model if record is not None else None,
         sensitivity=request.view.sensitivity,
         control=request.control if record is None else None,
+        antithetic=request.antithetic and record is None,
     )
     executor: Executor
     if warm is None:
@@ -542,6 +543,12 @@ class JobRun:
         versions = sorted(self.totals.versions)
         if versions and versions != [__version__]:
             notes.append(f"workers ran mcpi {', '.join(versions)}; this hub is {__version__}")
+        if self.bound.call.antithetic:
+            samples = record.counted[1]
+            notes.append(
+                f"antithetic pairs: each of the {samples:,} samples is the mean of the model "
+                f"at u and at 1 - u ({2 * samples:,} model evaluations)"
+            )
         rule = self.rule if isinstance(self.rule, Precision | ReplicatePrecision) else None
         if rule is not None and sensitivity is not None:
             notes.append(self._precision_note(rule, sensitivity.widest, len(record.stages)))

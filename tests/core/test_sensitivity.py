@@ -64,8 +64,8 @@ def test_the_design_is_a_model_of_twice_the_uniforms_with_its_terms_as_outputs()
     assert runnable(builtin.ishigami, call).outputs == design.outputs
     assert ModelCall.from_json(call.to_json()) == call
     assert "design" not in builtin.ishigami.call({}).to_json()  # other jobs unchanged
-    with pytest.raises(ModelError, match="a kind this mcpi does not know: 'antithetic'"):
-        ModelCall.from_json(call.to_json() | {"design": {"kind": "antithetic"}})
+    with pytest.raises(ModelError, match="a kind this mcpi does not know: 'importance'"):
+        ModelCall.from_json(call.to_json() | {"design": {"kind": "importance"}})
 
 
 def test_the_design_s_terms_are_the_estimators_of_saltelli_and_jansen() -> None:
