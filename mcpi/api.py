@@ -184,6 +184,7 @@ def run(
     exceed: Mapping[str, float | Sequence[float]] | None = None,
     control: str | None = None,
     antithetic: bool = False,
+    refine: bool = False,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -203,14 +204,16 @@ def run(
     as ``--hist``, ``--quantile`` and ``--exceed`` (the answers: :attr:`Result.histograms`,
     :attr:`Result.quantiles`, :attr:`Result.exceedances`); ``control="terminal"`` regresses
     a control variate the model declares out of each output (``--control``), and
-    ``antithetic=True`` makes each sample an antithetic pair (``--antithetic``); the rest
-    as ``mcpi-hub run``'s options. Many jobs in a row are quicker in a :class:`Session`.
+    ``antithetic=True`` makes each sample an antithetic pair (``--antithetic``), and
+    ``refine=True`` gives a quantile the bins held back a second pass (``--refine``); the
+    rest as ``mcpi-hub run``'s options. Many jobs in a row are quicker in a :class:`Session`.
     """
     settings = _settings(broker, backend, config, timeout, env)
     request = _request(
         model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
         local=local, processes=processes, sampler=sampler, replicates=replicates,
-        beyond=_beyond(hist, quantiles, exceed) | {"control": control, "antithetic": antithetic},
+        beyond=_beyond(hist, quantiles, exceed)
+        | {"control": control, "antithetic": antithetic, "refine": refine},
     )  # fmt: skip
     return Result(run_job(request, settings, NoProgress()))
 
@@ -340,6 +343,7 @@ class Session:
         exceed: Mapping[str, float | Sequence[float]] | None = None,
         control: str | None = None,
         antithetic: bool = False,
+        refine: bool = False,
     ) -> Result:
         """Run ``model`` as :func:`run` does, on this session's cluster or pool."""
         if self._warm is None:
@@ -348,7 +352,7 @@ class Session:
             model, samples, seed, params, precision, output, max_samples, chunk_size, resume,
             local=self.local, processes=self.processes, sampler=sampler, replicates=replicates,
             beyond=_beyond(hist, quantiles, exceed)
-            | {"control": control, "antithetic": antithetic},
+            | {"control": control, "antithetic": antithetic, "refine": refine},
         )  # fmt: skip
         return Result(run_job(request, self.settings, NoProgress(), self._warm))
 

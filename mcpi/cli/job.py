@@ -39,6 +39,7 @@ JOB_DEFINING = (
     ("--exceed", "exceed"),
     ("--control", "control"),
     ("--antithetic", "antithetic"),
+    ("--refine", "refine"),
     ("--local", "local"),
 )
 
@@ -162,6 +163,7 @@ def job_request(
         exceed=tuple(getattr(args, "exceed", [])),
         control=getattr(args, "control", None),
         antithetic=getattr(args, "antithetic", False),
+        refine=getattr(args, "refine", False),
     )
 
 

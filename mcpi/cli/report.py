@@ -145,8 +145,13 @@ def distribution_lines(found: Distribution, name: str) -> list[str]:
             f"  {_level(q.p)} quantile ≈ {_edge(q.value)}  "
             f"(95% CI {_edge(q.ci_low)} … {_edge(q.ci_high)})"
         )
-        if q.bin_limited:
-            line += ": as narrow as the bins allow (finer --hist bins there would narrow it)"
+        if q.refined:
+            line += ": refined by a second pass with finer bins"
+        elif q.bin_limited:
+            line += (
+                ": as narrow as the bins allow (--refine, or finer --hist bins there, "
+                "would narrow it)"
+            )
         lines.append(line)
     for h in (h for h in found.histograms if h.output == name):
         kind = "log-spaced bins" if h.log else "bins"
@@ -194,6 +199,7 @@ def distribution_json(found: Distribution, name: str) -> dict[str, Any]:
                 "value": _finite(q.value),
                 "ci95": [_finite(q.ci_low), _finite(q.ci_high)],
                 "bin_limited": q.bin_limited,
+                "refined": q.refined,
             }
             for q in quantiles
         ]

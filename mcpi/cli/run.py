@@ -117,6 +117,12 @@ def add_parser(commands: Any) -> None:
         "with a known mean, see `mcpi-hub models`) out of every output's estimate",
     )
     run.add_argument(
+        "--refine",
+        action="store_true",
+        help="where a quantile's interval is as narrow as the bins allow, run a second pass "
+        "over the same samples with finer bins inside it",
+    )
+    run.add_argument(
         "--antithetic",
         action="store_true",
         help="each sample the mean of an antithetic pair, the model at u and at 1 - u "

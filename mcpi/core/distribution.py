@@ -24,6 +24,16 @@ order-statistic interval [X_(l), X_(u)] widened to the bins' edges; Conover, *Pr
 Nonparametric Statistics*, 3.2). It is never narrower than the bins allow: where it is
 one or two bins wide, finer bins would narrow it, and the report says so. The tests
 measure its coverage by simulation, plain and randomized.
+
+**Refinement** (``run --refine``). Where the interval is bin-limited, a second pass over
+the very same samples — they are a pure function of the seed — counts a histogram of
+:data:`REFINED_BINS` bins inside the first interval (:func:`refinement`). Its edges
+depend on the first pass's data, and the argument above survives that: Wilson's bounds
+rise with the count below an edge, so F⁺ and F⁻ are nondecreasing in x, and the
+interval from any edges, chosen however, contains the interval that inverts the bounds
+at every x — {x : F⁻(x) ≤ p ≤ F⁺(x)} — which holds q_p whenever the bounds at the one
+fixed point q_p hold p: with probability 95 %. The replicates' bounds under randomized
+QMC need not be monotone, so there the tests' simulations are the evidence.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import numpy as np
 
 from mcpi.core.exact import SCALE_BITS, replicate_estimate, replicate_intervals
 from mcpi.core.stats import Z95, wilson_interval
-from mcpi.core.tallies import Exceedance, Histogram
+from mcpi.core.tallies import MAX_BINS, Exceedance, Histogram
 
 #: Exact sums of an indicator that was 1 ``k`` times, in units of 2**-1074.
 _ONE = 1 << SCALE_BITS
@@ -79,6 +89,24 @@ class QuantileEstimate:
     ci_high: float
     #: The interval spans two bins or fewer: finer bins there would narrow it.
     bin_limited: bool
+    #: From a second pass's finer bins inside the first pass's interval (``--refine``).
+    refined: bool = False
+
+
+#: Bins of a refining second pass inside a quantile's first interval (a histogram holds
+#: at most :data:`mcpi.core.tallies.MAX_BINS`).
+REFINED_BINS = 1024
+
+
+def refinement(quantiles: Sequence[QuantileEstimate]) -> tuple[float, float, int] | None:
+    """The histogram (low, high, bins) of a second pass for one output's quantiles: its
+    bin-limited intervals' span, :data:`REFINED_BINS` bins each; None if none is
+    limited."""
+    limited = [q for q in quantiles if q.bin_limited]
+    if not limited:
+        return None
+    low, high = min(q.ci_low for q in limited), max(q.ci_high for q in limited)
+    return low, high, min(MAX_BINS, REFINED_BINS * len(limited))
 
 
 def histogram_result(name: str, histogram: Histogram, counts: Sequence[int]) -> HistogramResult:

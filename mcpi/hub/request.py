@@ -115,6 +115,9 @@ class JobRequest:
     control: str | None = None
     #: Whether each sample is an antithetic pair, u and 1 − u (:mod:`mcpi.core.antithetic`).
     antithetic: bool = False
+    #: Whether a quantile the bins held back gets a second pass with finer bins inside
+    #: its interval (:mod:`mcpi.hub.refine`).
+    refine: bool = False
 
     @classmethod
     def asked(
@@ -171,6 +174,10 @@ class JobRequest:
         for _, threshold in self.exceed:
             if not math.isfinite(threshold):
                 raise UsageError(f"an exceedance threshold is a finite number, not {threshold}")
+        if self.refine and self.resume is not None:
+            raise UsageError("--refine refines a new job's quantiles: drop it with --resume")
+        if self.refine and not self.quantiles:
+            raise UsageError("--refine refines quantiles: ask for one with --quantile")
         if self.resume is not None:
             return
         if self.precision is not None and self.samples is not None:

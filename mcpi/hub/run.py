@@ -49,6 +49,7 @@ from mcpi.hub.executor import Executor, choose_executor
 from mcpi.hub.progress import Progress, Tee
 from mcpi.hub.rates import RateBook
 from mcpi.hub.records import DONE, FAILED, JobBook, JobRecord, RecordError, Stage, stage_job_id
+from mcpi.hub.refine import refined
 from mcpi.hub.report import JobReport, TuneReport
 from mcpi.hub.request import VIEWS, JobRequest
 from mcpi.hub.trace import Trace
@@ -92,9 +93,12 @@ def run_job(
         check_runs_there(bound, executor)
         if record is not None:
             notes = []  # it runs where it started; the report says it was resumed
-        return JobRun(executor, notes, request, settings, progress, book, record, bound).run()
+        report = JobRun(executor, notes, request, settings, progress, book, record, bound).run()
     finally:
         executor.close()
+    if request.refine:
+        return refined(request, report, lambda again: run_job(again, settings, progress, warm))
+    return report
 
 
 def resumable(book: JobBook, request: JobRequest) -> JobRecord:

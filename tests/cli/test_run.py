@@ -289,6 +289,17 @@ def test_a_control_variate_is_reported_and_split_free(
     assert status == 0 and "control variate u: coefficient " in out
 
 
+def test_refine_narrows_a_quantile_the_bins_held_back(env: dict[str, str]) -> None:
+    args = ["call", "-n", "65536", "--seed", "5", "--hist", "price=0:100:20", "--quantile"]
+    coarse = run_json(env, *args, "0.99")["outputs"]["price"]["quantiles"][0]
+    refined = run_json(env, *args, "0.99", "--refine")["outputs"]["price"]["quantiles"][0]
+    assert coarse["bin_limited"] and not coarse["refined"] and refined["refined"]
+    assert coarse["ci95"][0] <= refined["ci95"][0] < refined["ci95"][1] <= coarse["ci95"][1]
+    status, out, _ = hub(env, "run", *args, "0.99", "--refine")
+    assert status == 0 and "refined by a second pass with finer bins" in out
+    assert "quantile(s) refined by a second pass over the same samples" in out
+
+
 @pytest.mark.parametrize("sampler", ["mc", "rqmc"])
 def test_antithetic_pairs_are_reported_and_split_free(
     env: dict[str, str], models_file: Path, sampler: str
@@ -374,6 +385,7 @@ def test_a_model_of_uniforms_in_a_file_runs_either_sampler(
         (["e", "--control", "x"], ExitStatus.USAGE, "model e has no control 'x' (its controls: n"),
         (["{file}:exp_u", "--control", "bad"], ExitStatus.USAGE, "its mean must be finite"),
         (["e", "--antithetic"], ExitStatus.USAGE, "antithetic pairs mirror its uniforms"),
+        (["call", "--refine"], ExitStatus.USAGE, "--refine refines quantiles: ask for one"),
         (["call", "--antithetic", "--control", "terminal"], ExitStatus.USAGE, "one variance"),
         (["call", "--antithetic", "--exceed", "price>20"], ExitStatus.USAGE, "drop --antithetic"),
         # Calibrating, the pool measures the model under plain Monte Carlo's uniforms.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from mcpi.core.distribution import exceedance_estimate, quantile_estimate
+from mcpi.core.distribution import exceedance_estimate, quantile_estimate, refinement
 from mcpi.core.model import Model, chunk_sums, model, rqmc_chunk_sums
 from mcpi.core.special import normal_quantile
 from mcpi.core.tallies import Exceedance, Histogram, Tallies
@@ -108,6 +108,39 @@ def test_the_quantile_interval_covers_under_rqmc(case: QuantileCase) -> None:
     assert quantile_coverage(case, True, 600, 4096) >= 0.95
 
 
+def refined_coverage(rqmc: bool, runs: int, samples: int) -> tuple[float, float]:
+    """The exponential's 0.9 quantile (log 10) from 8 coarse bins in [0, 8), refined by a
+    second pass over the same samples (seeds: the same job twice): the coverage, and the
+    refined interval's median width over the first's."""
+    case = QUANTILES[0]
+    coarse = Histogram(0, 0.0, 8.0, 8)
+    points = samples // REPLICATES if rqmc else samples
+    hits, narrowing = 0, []
+    for seed in range(runs):
+        groups = counts(case.model, Tallies((coarse,)), 30_000 + seed, samples, rqmc)
+        first = quantile_estimate("x", case.p, coarse, groups, points)
+        bracket = refinement([first])
+        assert bracket is not None  # 8 bins: the interval is one or two of them
+        fine = Histogram(0, *bracket)
+        groups = counts(case.model, Tallies((fine,)), 30_000 + seed, samples, rqmc)
+        second = quantile_estimate("x", case.p, fine, groups, points)
+        assert first.ci_low <= second.ci_low <= second.ci_high <= first.ci_high
+        hits += second.ci_low <= case.truth <= second.ci_high
+        narrowing.append((second.ci_high - second.ci_low) / (first.ci_high - first.ci_low))
+    return hits / runs, float(np.median(narrowing))
+
+
+@pytest.mark.simulation
+@pytest.mark.parametrize("rqmc", [False, True], ids=["mc", "rqmc"])
+def test_a_refined_quantile_still_covers(rqmc: bool) -> None:
+    """The second pass's edges are chosen from the first pass's data, and the interval
+    covers all the same (the module's argument for plain MC; measured for both: plain
+    0.941 over these 1,000 jobs, 0.951 over 3,000; randomized 1.000, as unrefined)."""
+    coverage, narrowing = refined_coverage(rqmc, 1000 if not rqmc else 400, 4096)
+    assert coverage >= 0.93 and (rqmc or coverage <= 0.97), coverage
+    assert narrowing < 0.25  # far narrower than the coarse bins allowed
+
+
 def test_histogram_counts_add_whatever_the_split() -> None:
     tallies = Tallies((Histogram(0, -3.0, 3.0, 60), Exceedance(0, 1.5)))
     call = normal.call({})
@@ -124,6 +157,8 @@ def main() -> int:
         f"P(Z > 2)                       {exceedance_coverage(False, 1000, 4096):.3f}      "
         f"{exceedance_coverage(True, 1000, 4096):.3f}"
     )
+    mc, rqmc = refined_coverage(False, 1000, 4096), refined_coverage(True, 400, 4096)
+    print(f"exponential 0.9, refined        {mc[0]:.3f}      {rqmc[0]:.3f}")
     for case in QUANTILES:
         print(
             f"{case.model.name + ' ' + str(case.p) + ' quantile':30} "

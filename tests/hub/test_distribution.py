@@ -139,3 +139,46 @@ def test_a_model_s_declared_bins_are_counted_in_every_job(
     )
     (quarter,) = report.distribution.quantiles
     assert quarter.ci_low <= 0.25 <= quarter.ci_high
+
+
+@pytest.mark.parametrize("sampler", ["mc", "rqmc"])
+def test_refine_gives_a_held_back_quantile_a_second_pass_over_the_same_samples(
+    settings: Settings, sampler: str
+) -> None:
+    coarse = {"histograms": (replace(PRICE_BINS, bins=20),), "exceed": ()}
+
+    def asked(**fields: object) -> JobRequest:
+        return replace(call(sampler, **fields), **coarse)  # type: ignore[arg-type]
+
+    first = run(asked(), settings)
+    assert all(q.bin_limited for q in first.distribution.quantiles)
+    refined = run(asked(refine=True), settings)
+    assert refined.outputs == first.outputs
+    assert refined.distribution.histograms == first.distribution.histograms
+    pairs = zip(first.distribution.quantiles, refined.distribution.quantiles, strict=True)
+    for before, after in pairs:
+        assert after.refined and before.ci_low <= after.ci_low <= after.ci_high <= before.ci_high
+        assert after.ci_high - after.ci_low < (before.ci_high - before.ci_low) / 4
+    # Two quantiles of one output: two passes, one bracket each; the same on any split.
+    assert sum("refined by a second pass" in n for n in refined.notes) == 2
+    split = run(asked(refine=True, chunk_size=2**13), settings, InProcess({"a": 2}))
+    assert split.distribution.quantiles == refined.distribution.quantiles
+    # Only what the bins held back is refined.
+    finer, plain = run(call(sampler, refine=True), settings), run(call(sampler), settings)
+    assert [q.refined for q in finer.distribution.quantiles] == [
+        q.bin_limited for q in plain.distribution.quantiles
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"quantiles": (), "refine": True}, "--refine refines quantiles: ask for one"),
+        ({"resume": "0123456789abcdef", "refine": True}, "drop it with --resume"),
+    ],
+)
+def test_refine_without_a_quantile_or_with_resume_is_refused(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        replace(call("mc"), **fields)  # type: ignore[arg-type]
