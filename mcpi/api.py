@@ -270,6 +270,11 @@ def sweep(
     chunk_size: int | None = None,
     sampler: str | None = None,
     replicates: int | None = None,
+    hist: Mapping[str, Sequence[Any]] | None = None,
+    quantiles: Sequence[float | tuple[str, float]] | None = None,
+    exceed: Mapping[str, float | Sequence[float]] | None = None,
+    control: str | None = None,
+    antithetic: bool = False,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -284,12 +289,14 @@ def sweep(
     run alone with :func:`run`. All share ``seed`` (one fresh seed if None): common
     random numbers, so that the points differ by their parameters, not by their noise.
     Nothing runs if any parameter set is invalid; if a job fails while running, the
-    others finish and the first failure is raised.
+    others finish and the first failure is raised. ``hist``, ``quantiles``, ``exceed``,
+    ``control`` and ``antithetic`` ask every job what :func:`run` asks one.
     """
     settings = _settings(broker, backend, config, timeout, env)
+    beyond = _beyond(hist, quantiles, exceed) | {"control": control, "antithetic": antithetic}
     requests = _points(
         model, params, samples, seed, precision, output, max_samples, chunk_size, local,
-        processes, sampler, replicates,
+        processes, sampler, replicates, beyond,
     )  # fmt: skip
     return _results(run_sweep(requests, settings))
 
@@ -393,13 +400,19 @@ class Session:
         chunk_size: int | None = None,
         sampler: str | None = None,
         replicates: int | None = None,
+        hist: Mapping[str, Sequence[Any]] | None = None,
+        quantiles: Sequence[float | tuple[str, float]] | None = None,
+        exceed: Mapping[str, float | Sequence[float]] | None = None,
+        control: str | None = None,
+        antithetic: bool = False,
     ) -> list[Result]:
         """Run ``model`` once per parameter set, all at once, as :func:`sweep` does."""
         if self._warm is None:
             raise UsageError("this session is closed")
+        beyond = _beyond(hist, quantiles, exceed) | {"control": control, "antithetic": antithetic}
         requests = _points(
             model, params, samples, seed, precision, output, max_samples, chunk_size,
-            self.local, self.processes, sampler, replicates,
+            self.local, self.processes, sampler, replicates, beyond,
         )  # fmt: skip
         return _results(run_sweep(requests, self.settings, self._warm))
 
@@ -435,8 +448,10 @@ def _points(
     processes: int | None,
     sampler: str | None,
     replicates: int | None,
+    beyond: Mapping[str, Any],
 ) -> list[JobRequest]:
-    """A sweep's requests: one per parameter set."""
+    """A sweep's requests: one per parameter set, each asking ``beyond`` (histograms,
+    quantiles, exceedances, a variance reduction) too."""
     if isinstance(params, Mapping) or not all(isinstance(p, Mapping) for p in params):
         raise UsageError("a sweep's params are a list of parameter sets (dicts), one per job")
 
@@ -444,7 +459,7 @@ def _points(
         bounds = (precision, output, max_samples, chunk_size, None)
         return _request(
             model, samples, seed, point, *bounds, local=local, processes=processes,
-            sampler=sampler, replicates=replicates,
+            sampler=sampler, replicates=replicates, beyond=beyond,
         )  # fmt: skip
 
     return [one(point) for point in params]

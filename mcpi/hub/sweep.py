@@ -70,10 +70,20 @@ def check_sweep(requests: Sequence[JobRequest]) -> list[BoundModel]:
         raise UsageError("a sweep needs at least one job")
     if any(r.resume is not None for r in requests):
         raise UsageError("a sweep starts new jobs: resume a job of one alone, with --resume")
+    if any(r.refine for r in requests):
+        raise UsageError("--refine runs a second job after the first: run the point alone")
     bound: list[BoundModel] = []
     for k, request in enumerate(requests, 1):
         try:
-            bound.append(bind(request.model, dict(request.params), request.output))
+            bound.append(
+                bind(
+                    request.model,
+                    dict(request.params),
+                    request.output,
+                    control=request.control,
+                    antithetic=request.antithetic,
+                )
+            )
         except UsageError as exc:
             raise UsageError(
                 f"sweep job {k} of {len(requests)} ({describe(request)}): {exc}; nothing was run"

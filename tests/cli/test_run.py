@@ -571,6 +571,41 @@ def test_a_resumed_precision_job_targets_the_output_it_started_with(tmp_path: Pa
     assert (noisy["ci95"][1] - noisy["ci95"][0]) / 2 <= 0.01 < 1.96 / 10_240**0.5
 
 
+@pytest.mark.parametrize(
+    "asked",
+    [
+        ["--control", "terminal", "--sampler", "mc"],
+        ["--antithetic"],
+        ["--hist", "price=0:100:50", "--quantile", "0.9", "--exceed", "price>20"],
+    ],
+    ids=["control", "antithetic", "distribution"],
+)
+def test_a_sweep_asks_each_job_what_a_single_run_asks(
+    env: dict[str, str], asked: list[str]
+) -> None:
+    """The answers beyond the mean and the variance reductions hold in a sweep: each job
+    is its single run, bit for bit (from Python too); --refine is refused in one line
+    (it runs a second job after the first)."""
+    args = ["call", "-n", "65536", "--seed", "9", "--local", "--processes", "2", *asked]
+    status, out, err = hub(env, "run", *args, "--sweep", "K=90,110", "--json")
+    assert status == ExitStatus.OK, err
+    jobs = json.loads(out)["jobs"]
+    for job, strike in zip(jobs, (90, 110), strict=True):
+        alone = run_json(env, *args, f"--param=K={strike}")
+        assert alone["outputs"] == job["outputs"] and alone["samples"] == job["samples"]
+    by_api = mcpi.sweep(
+        "call", [{"K": 90}], 65536, seed=9, local=True, processes=2,
+        **({"control": "terminal", "sampler": "mc"} if "--control" in asked else {}),
+        **({"antithetic": True} if "--antithetic" in asked else {}),
+        **({"hist": {"price": (0, 100, 50)}, "quantiles": [0.9], "exceed": {"price": 20.0}}
+           if "--hist" in asked else {}),
+    )  # fmt: skip
+    assert by_api[0]["price"].mean == jobs[0]["outputs"]["price"]["mean"]
+    if "--quantile" in asked:
+        status, _, err = hub(env, "run", *args, "--sweep", "K=90,110", "--refine")
+        assert status == ExitStatus.USAGE and "run the point alone" in err
+
+
 def test_a_sweep_runs_each_job_as_its_single_run(env: dict[str, str]) -> None:
     """Each job of a sweep: its own record, the common seed, its single run's bits."""
     args = ["-n", "40960", "--seed", "17", "--local", "--processes", "2"]
