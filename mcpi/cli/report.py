@@ -297,6 +297,11 @@ def as_json(report: JobReport) -> dict[str, Any]:
         if estimate:
             entry["hits"] = _hits(stage, report.outputs[0])
         stages.append(entry)
+    target: dict[str, Any] = {}
+    if report.view.names_output:
+        target["output"] = report.targeted.name
+    if report.target_quantile is not None:
+        target["quantile"] = report.target_quantile.p
     shared = {
         "seed": report.seed,
         "job_id": report.job_id,
@@ -309,7 +314,7 @@ def as_json(report: JobReport) -> dict[str, Any]:
         if precision is None
         else {
             "half_width": precision.half_width,
-            **({"output": report.targeted.name} if report.view.names_output else {}),
+            **target,
             f"max_{unit}": precision.bound,
             "reached": report.precision_reached,
         },

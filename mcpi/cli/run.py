@@ -63,7 +63,8 @@ def add_parser(commands: Any) -> None:
     run.add_argument(
         "--output",
         metavar="NAME",
-        help="the output --precision applies to (default: the model's first)",
+        help="the output --precision applies to (default: the model's first); NAME@P: "
+        "its P quantile's interval (read from its histogram)",
     )
     run.add_argument(
         "--max-samples",

@@ -202,6 +202,22 @@ def quantile_estimate(
     return QuantileEstimate(name, p, value, low, high, limited)
 
 
+def target_half_width(found: QuantileEstimate) -> float:
+    """A quantile's half-width as a precision rule sees it (``--output NAME@P``): 0 where
+    more samples cannot narrow it — as narrow as the bins allow, or beyond the
+    histogram — so that the rule stops there, and the report says why the target was
+    not reached."""
+    half_width = (found.ci_high - found.ci_low) / 2
+    return 0.0 if found.bin_limited or not math.isfinite(half_width) else half_width
+
+
+def rule_variance(found: QuantileEstimate, samples: int) -> float:
+    """Plain Monte Carlo: the per-sample variance σ̂² whose z·σ̂/√n is the quantile's
+    rule half-width, for Chow and Robbins' rule and its next look: a quantile's interval
+    narrows as 1/√n, as a mean's does (its half-width ≈ z·√(p(1 − p))/(f(q_p)√n))."""
+    return samples * (target_half_width(found) / Z95) ** 2
+
+
 def _interpolate(edges: Sequence[float], cdf: Sequence[float], p: float) -> float:
     """Where the piecewise-linear CDF through (e_k, F̂(e_k)) first reaches p; ±∞ outside
     the histogram's range."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcpi.core.distribution import QuantileEstimate
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.plan import Plan
 from mcpi.core.precision import Precision, ReplicatePrecision
@@ -56,6 +57,8 @@ class JobReport:
     distribution: Distribution = field(default_factory=Distribution)
     #: Of a job of Sobol' indices: the indices, input by input.
     sensitivity: Sensitivity | None = None
+    #: The quantile a precision targeted (``--output NAME@P``), as reported.
+    target_quantile: QuantileEstimate | None = None
 
     @property
     def samples(self) -> int:
@@ -78,6 +81,9 @@ class JobReport:
     @property
     def precision_reached(self) -> bool:
         target = self.precision
+        if target is not None and self.target_quantile is not None:
+            found = self.target_quantile
+            return (found.ci_high - found.ci_low) / 2 <= target.half_width
         if target is not None and self.sensitivity is not None:
             return self.sensitivity.widest <= target.half_width
         return target is None or self.targeted.half_width <= target.half_width

@@ -118,6 +118,9 @@ class JobRequest:
     #: Whether a quantile the bins held back gets a second pass with finer bins inside
     #: its interval (:mod:`mcpi.hub.refine`).
     refine: bool = False
+    #: The level P of the quantile of ``output`` a precision targets (``--output NAME@P``),
+    #: or None: its mean.
+    quantile_target: float | None = None
 
     @classmethod
     def asked(
@@ -148,6 +151,8 @@ class JobRequest:
         )
 
     def __post_init__(self) -> None:
+        if self.output is not None and "@" in self.output:
+            self._target_a_quantile(self.output)
         if self.view is SENSITIVITY and self.sampler not in (None, "auto", "rqmc"):
             raise UsageError(
                 "Sobol' indices take their intervals from randomized QMC's replicates: "
@@ -174,6 +179,11 @@ class JobRequest:
         for _, threshold in self.exceed:
             if not math.isfinite(threshold):
                 raise UsageError(f"an exceedance threshold is a finite number, not {threshold}")
+        if self.quantile_target is not None and self.precision is None:
+            raise UsageError(
+                f"--output {self.output}@{self.quantile_target:g} names what --precision "
+                "targets: give --precision H"
+            )
         if self.refine and self.resume is not None:
             raise UsageError("--refine refines a new job's quantiles: drop it with --resume")
         if self.refine and not self.quantiles:
@@ -192,3 +202,18 @@ class JobRequest:
                 raise UsageError(f"{name} must be a positive whole number, not {value!r}")
             if value is not None and value < 1:
                 raise UsageError(f"{name} must be a positive whole number, not {value!r}")
+
+    def _target_a_quantile(self, named: str) -> None:
+        """``--output NAME@P``: a precision targets NAME's P quantile's interval, which the
+        job reports with its histogram (added to the quantiles asked if not there)."""
+        name, _, level = named.partition("@")
+        try:
+            p = float(level)
+        except ValueError:
+            p = math.nan
+        if not (name and 0 < p < 1):
+            raise UsageError(f"--output {named}: NAME@P names NAME's P quantile, 0 < P < 1")
+        object.__setattr__(self, "output", name)
+        object.__setattr__(self, "quantile_target", p)
+        if (name, p) not in self.quantiles and (None, p) not in self.quantiles:
+            object.__setattr__(self, "quantiles", (*self.quantiles, (name, p)))

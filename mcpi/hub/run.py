@@ -18,6 +18,7 @@ anything from nanoseconds to seconds), and kept per model in the rate book.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,6 +26,7 @@ from typing import Any
 
 from mcpi import __version__
 from mcpi.core.chunk import ChunkResult
+from mcpi.core.distribution import QuantileEstimate, rule_variance, target_half_width
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.job import Job, new_job_id, new_seed
 from mcpi.core.model import ModelCall
@@ -223,6 +225,8 @@ class JobRun:
         self.rule: StoppingRule = FixedSize(1)
         self.sampler: Sampler = MC
         self.tallies: Tallies = NO_TALLIES
+        #: What the job's record says was asked (set when the job starts or resumes).
+        self.record_request: dict[str, Any] = {}
 
     def run(self) -> JobReport:
         self.slots = self.executor.prepare(self.bound.call, self.bound.source)
@@ -231,6 +235,7 @@ class JobRun:
             self._check_resumable(record)
         self.sampler = self._sampler(record)
         self.tallies = self.bound.tallies(record.request, self.sampler)
+        self.record_request = record.request
         self.rule = self._rule(record)
         began = time.monotonic()
         deadline = began + self.settings.timeout if self.settings.timeout else None
@@ -303,6 +308,8 @@ class JobRun:
                 # A design job's target is every index of its analysed output.
                 "output": bound.call.sensitivity or bound.call.outputs[bound.output],
             }
+            if request.quantile_target is not None:
+                asked["quantile_target"] = request.quantile_target
         else:
             assert request.samples is not None
             asked = {"samples": self._whole(request.samples, "the job")}
@@ -395,10 +402,13 @@ class JobRun:
         if "precision" not in asked:
             return FixedSize(asked["samples"])
         output = bound.output
+        quantile = asked.get("quantile_target")
         if isinstance(self.sampler, RQMC):
             half_width_of: Callable[[Sums, int], float] | None = None
             if bound.call.sensitivity is not None:
                 half_width_of = self._widest_index
+            elif quantile is not None:
+                half_width_of = self._quantile_half_width
             elif bound.call.control is not None:
                 half_width_of = self._half_width
             try:
@@ -412,15 +422,19 @@ class JobRun:
                 )
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
-        controlled = bound.call.control is not None
+        variance_of: Callable[[Sums, int], float] | None = None
+        if quantile is not None:
+            variance_of = self._quantile_variance
+        elif bound.call.control is not None:
+            variance_of = self._residual_variance
         try:
             return Precision(
                 asked["precision"],
                 asked["max_samples"],
                 output,
                 bound.call.block,
-                binary=None if controlled else bound.binary(output),
-                variance_of=self._residual_variance if controlled else None,
+                binary=None if variance_of else bound.binary(output),
+                variance_of=variance_of,
             )
         except ValueError as exc:  # e.g. a half-width no narrower than a binary output's range
             raise UsageError(f"output {bound.call.outputs[output]}: {exc}") from None
@@ -437,6 +451,24 @@ class JobRun:
 
     def _half_width(self, sums: Sums, samples: int) -> float:
         return self._targeted(sums, samples).half_width
+
+    def _targeted_quantile(self, sums: Sums, samples: int) -> QuantileEstimate:
+        """The quantile a precision targets (``--output NAME@P``) at a look."""
+        found = self.bound.distribution(
+            sums, samples, self.sampler, self.tallies, self.record_request
+        )
+        name = self.bound.call.outputs[self.bound.output]
+        p = self.record_request["quantile_target"]
+        return next(q for q in found.quantiles if (q.output, q.p) == (name, p))
+
+    def _quantile_half_width(self, sums: Sums, samples: int) -> float:
+        """The targeted quantile's half-width at a look, as the rule sees it
+        (:func:`mcpi.core.distribution.target_half_width`)."""
+        return target_half_width(self._targeted_quantile(sums, samples))
+
+    def _quantile_variance(self, sums: Sums, samples: int) -> float:
+        """Plain Monte Carlo: :func:`mcpi.core.distribution.rule_variance` at a look."""
+        return rule_variance(self._targeted_quantile(sums, samples), samples)
 
     def _residual_variance(self, sums: Sums, samples: int) -> float:
         """A control variate's per-sample residual variance s_e² at a look (its standard
@@ -554,7 +586,13 @@ class JobRun:
                 f"at u and at 1 - u ({2 * samples:,} model evaluations)"
             )
         rule = self.rule if isinstance(self.rule, Precision | ReplicatePrecision) else None
-        if rule is not None and sensitivity is not None:
+        quantile = record.request.get("quantile_target")
+        target = None
+        if rule is not None and quantile is not None:
+            name = outputs[rule.output].name
+            target = next(q for q in distribution.quantiles if (q.output, q.p) == (name, quantile))
+            notes.append(self._quantile_note(rule, target, len(record.stages)))
+        elif rule is not None and sensitivity is not None:
             notes.append(self._precision_note(rule, sensitivity.widest, len(record.stages)))
         elif rule is not None:
             reached = outputs[rule.output]
@@ -584,7 +622,24 @@ class JobRun:
             sampler=self.sampler,
             distribution=distribution,
             sensitivity=sensitivity,
+            target_quantile=target,
         )
+
+    def _quantile_note(
+        self, rule: Precision | ReplicatePrecision, found: QuantileEstimate, looks: int
+    ) -> str:
+        """Whether a precision on a quantile's interval was met, and if the histogram
+        stopped it short, that more samples could not have narrowed it."""
+        half_width = (found.ci_high - found.ci_low) / 2
+        what = f"{found.output}@{found.p:g}"
+        stuck = found.bin_limited or not math.isfinite(half_width)
+        if half_width > rule.half_width and stuck:
+            return (
+                f"precision ±{rule.half_width:g} on {what} NOT reached: its interval is as "
+                "narrow as the histogram allows (--refine, or finer --hist bins there, "
+                "would narrow it)"
+            )
+        return self._precision_note(rule, half_width, looks, what)
 
     def _precision_note(
         self, rule: Precision | ReplicatePrecision, reached: float, looks: int, output: str = ""

@@ -289,6 +289,16 @@ def test_a_control_variate_is_reported_and_split_free(
     assert status == 0 and "control variate u: coefficient " in out
 
 
+def test_a_precision_on_a_quantile_from_the_command_line(env: dict[str, str]) -> None:
+    args = ["call", "--hist", "price=55:65:200", "--precision", "0.25", "--output", "price@0.99"]
+    report = run_json(env, *args, "--seed", "6", "--sampler", "mc")
+    assert report["precision"]["quantile"] == 0.99 and report["precision"]["reached"]
+    (q,) = report["outputs"]["price"]["quantiles"]
+    assert q["p"] == 0.99 and (q["ci95"][1] - q["ci95"][0]) / 2 <= 0.25
+    status, out, _ = hub(env, "run", *args, "--seed", "6", "--sampler", "mc")
+    assert status == 0 and "precision ±0.25 on price@0.99 reached" in out
+
+
 def test_refine_narrows_a_quantile_the_bins_held_back(env: dict[str, str]) -> None:
     args = ["call", "-n", "65536", "--seed", "5", "--hist", "price=0:100:20", "--quantile"]
     coarse = run_json(env, *args, "0.99")["outputs"]["price"]["quantiles"][0]
@@ -386,6 +396,8 @@ def test_a_model_of_uniforms_in_a_file_runs_either_sampler(
         (["{file}:exp_u", "--control", "bad"], ExitStatus.USAGE, "its mean must be finite"),
         (["e", "--antithetic"], ExitStatus.USAGE, "antithetic pairs mirror its uniforms"),
         (["call", "--refine"], ExitStatus.USAGE, "--refine refines quantiles: ask for one"),
+        (["call", "--precision", "0.1", "--output", "price@2"], ExitStatus.USAGE, "NAME@P names"),
+        (["call", "--output", "price@0.9"], ExitStatus.USAGE, "the output --precision applies"),
         (["call", "--antithetic", "--control", "terminal"], ExitStatus.USAGE, "one variance"),
         (["call", "--antithetic", "--exceed", "price>20"], ExitStatus.USAGE, "drop --antithetic"),
         # Calibrating, the pool measures the model under plain Monte Carlo's uniforms.

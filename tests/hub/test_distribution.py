@@ -182,3 +182,43 @@ def test_refine_without_a_quantile_or_with_resume_is_refused(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         replace(call("mc"), **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("sampler", "half_width"), [("mc", 0.25), ("rqmc", 0.1)])
+def test_a_precision_may_target_a_quantile_s_interval(
+    settings: Settings, sampler: str, half_width: float
+) -> None:
+    """``--output price@0.99``: the rule looks at that quantile's interval (asked for if
+    it was not), the same on any split; where the bins stop it short it says so."""
+    fine = HistogramSpec("price", 55.0, 65.0, 200)
+    target = JobRequest(
+        "call", seed=SEED, sampler=sampler, precision=half_width, max_samples=10**8,
+        output="price@0.99", histograms=(fine,),
+    )  # fmt: skip
+    assert target.output == "price" and target.quantiles == (("price", 0.99),)
+    report = run(target, settings)
+    found = report.target_quantile
+    assert found is not None and found.p == 0.99 and report.precision_reached
+    assert (found.ci_high - found.ci_low) / 2 <= half_width and len(report.stages) >= 2
+    assert any(f"±{half_width:g} on price@0.99 reached" in n for n in report.notes)
+    split = run(replace(target, chunk_size=2**14), settings, InProcess({"a": 2}))
+    assert split.distribution.quantiles == report.distribution.quantiles
+    # Bins of 1 cannot give so narrow an interval: the rule stops where more samples
+    # cannot help, and says so.
+    coarse = run(replace(target, histograms=(replace(fine, bins=10),)), settings)
+    assert not coarse.precision_reached and coarse.samples <= report.samples
+    assert any("as narrow as the histogram allows" in n for n in coarse.notes)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"output": "price@1.5"}, "NAME@P names NAME's P quantile, 0 < P < 1"),
+        ({"output": "price@x"}, "NAME@P names"),
+        ({"output": "price@0.9", "precision": None, "samples": 4096}, "give --precision H"),
+    ],
+)
+def test_a_quantile_target_badly_named_is_refused(fields: dict[str, object], message: str) -> None:
+    asked = {"precision": 0.1, "max_samples": 10**6, "histograms": (PRICE_BINS,)} | fields
+    with pytest.raises(UsageError, match=message):
+        JobRequest("call", **asked)  # type: ignore[arg-type]
