@@ -73,10 +73,7 @@ class BoundModel:
         """The position of output ``output`` (UsageError naming the outputs if none)."""
         outputs = self.call.outputs
         if output not in outputs:
-            raise UsageError(
-                f"model {self.call.name} has no output {output!r} (its outputs: "
-                f"{', '.join(outputs)})"
-            )
+            raise no_output(self.call.name, output, outputs)
         return outputs.index(output)
 
     def tallies(self, asked: Mapping[str, Any], sampler: Sampler) -> Tallies:
@@ -346,21 +343,17 @@ def bind(
         raise UsageError(str(exc)) from None
     if call.sensitivity is not None:
         return BoundModel(model, call, source, 0, inputs)
+    # The model's own outputs: a design's come first, its terms after.
+    own = base.outputs
+    if output is not None and output not in own:
+        raise no_output(base.name, output, own)
+    index = own.index(output) if output is not None else 0
     if call.control is not None or call.antithetic:
         model = replace(model, exact=base.exact)  # the own outputs' exact answers, shown
-        index = base.outputs.index(output) if output in base.outputs else 0
-        if output is not None and output not in base.outputs:
-            raise UsageError(
-                f"model {base.name} has no output {output!r} (its outputs: "
-                f"{', '.join(base.outputs)})"
-            )
-        return BoundModel(model, call, source, index, control_mean=mean, own_outputs=base.outputs)
-    index = 0
-    if output is not None:
-        if output not in model.outputs:
-            raise UsageError(
-                f"model {model.name} has no output {output!r} (its outputs: "
-                f"{', '.join(model.outputs)})"
-            )
-        index = model.outputs.index(output)
+        return BoundModel(model, call, source, index, control_mean=mean, own_outputs=own)
     return BoundModel(model, call, source, index)
+
+
+def no_output(model: str, output: str, outputs: tuple[str, ...]) -> UsageError:
+    """The one-line refusal of an output a model does not have."""
+    return UsageError(f"model {model} has no output {output!r} (its outputs: {', '.join(outputs)})")
