@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -173,3 +174,22 @@ def publish_task(
     finally:
         connection.close()
     return task_id
+
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_benchmark(script: str, *args: str, cache: Path | None = None, timeout: int = 300) -> str:
+    """``python benchmarks/SCRIPT ARGS`` as a user runs it (its jobs recorded in
+    ``cache``, not the user's); its output, once it has exited 0."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)} if cache is not None else None
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from mcpi.bench.precision import MCPI_LOCAL as PRECISION_LOCAL
 from mcpi.bench.small import CLI, WARM
 from mcpi.bench.suite import DASK, IPYPARALLEL, MCPI_CELERY, MCPI_LOCAL, POOL, POOL_AGAIN, RAY
 from mcpi.cli import main
+from tests.helpers import run_benchmark
 
 pytestmark = pytest.mark.integration
 
@@ -79,18 +78,10 @@ def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
 
 
 def test_the_precision_benchmark_script_runs() -> None:
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "precision.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick", "--no-celery", "--processes", "2"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Time to precision" in done.stdout and "multiprocessing.Pool" in done.stdout
+    out = run_benchmark("precision.py", "--quick", "--no-celery", "--processes", "2", timeout=600)
+    assert "Time to precision" in out and "multiprocessing.Pool" in out
     # The local rows, the darts and the points.
-    assert done.stdout.count("(target >= ") == 5, done.stdout
+    assert out.count("(target >= ") == 5, out
 
 
 @pytest.mark.parametrize(
