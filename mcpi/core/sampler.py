@@ -36,7 +36,7 @@ DEFAULT_REPLICATES = 16
 #: looks at the replicates' spread s again and again, and at R = 16 s is noisy enough
 #: that stopping picks the runs whose s came out low — for a skewed output, runs whose
 #: mean came out low too: the call to ±4e-4 covered 0.90 at R = 16, 0.955 at R = 64
-#: (tests/core/test_rqmc.py), for about 1.5× its points.
+#: (tests/core/test_rqmc.py), for 2–4× its points (docs/results.md).
 PRECISION_REPLICATES = 64
 #: The most replicates: each multiplies the sums a chunk result carries.
 MAX_REPLICATES = 1024
