@@ -204,8 +204,8 @@ def sequential_quantile_coverage(rqmc: bool, runs: int, half_width: float) -> tu
 def test_a_quantile_to_a_precision_covers(rqmc: bool) -> None:
     """The rule looks again and again at the quantile's interval and stops when it is
     narrow enough: measured, as every sequential rule here is (plain: 300 jobs to ±0.04,
-    two to four looks; randomized: 150 jobs to ±0.002, one or two doublings)."""
-    runs, half_width = (150, 0.002) if rqmc else (300, 0.04)
+    two to four looks; randomized: 100 jobs to ±0.002, one or two doublings)."""
+    runs, half_width = (100, 0.002) if rqmc else (300, 0.04)
     coverage, most = sequential_quantile_coverage(rqmc, runs, half_width)
     assert coverage >= 0.93 and (rqmc or coverage <= 0.97), coverage
     assert most >= 2  # the rule looked more than once
