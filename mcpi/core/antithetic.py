@@ -53,18 +53,7 @@ def antithetic_design(model: Model) -> Model:
         columns[len(outputs) :] = at_u
         return columns.T
 
-    return replace(
-        model,
-        function=None,
-        uniform=paired,
-        outputs=(*outputs, *(single_name(o) for o in outputs)),
-        exact=None,
-        binary={},
-        bins={},
-        chunk_sums=None,
-        controls={},
-        code=model.digest,
-    )
+    return model.as_design(paired, (*outputs, *(single_name(o) for o in outputs)))
 
 
 def antithetic_gain(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -56,22 +55,8 @@ def control_design(model: Model, control: Control, params: Mapping[str, ParamVal
         columns[len(outputs) + 1 :] = values * y
         return columns.T
 
-    return replace(
-        model,
-        function=None,
-        uniform=with_control,
-        outputs=(
-            *outputs,
-            control.name,
-            *(product_name(o, control.name) for o in outputs),
-        ),
-        exact=None,
-        binary={},
-        bins={},
-        chunk_sums=None,
-        controls={},
-        code=model.digest,
-    )
+    products = (product_name(o, control.name) for o in outputs)
+    return model.as_design(with_control, (*outputs, control.name, *products))
 
 
 def control_estimate(

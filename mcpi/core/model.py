@@ -318,6 +318,28 @@ class Model:
             )
         return replace(self, controls={**self.controls, name: Control(name, function, mean)})
 
+    def as_design(
+        self, uniform: Callable[..., Any], outputs: tuple[str, ...], **more: Any
+    ) -> Model:
+        """A design built around this model (:mod:`mcpi.core.design`): ``uniform(u,
+        **params)`` giving ``outputs``, with none of the model's exact answers, binary
+        outputs, histograms, counting kernel or controls (they are of the model's own
+        outputs), and the model's digest as its code, which a worker's design must match.
+        ``more``: further fields (a Saltelli design's ``dims`` and ``inputs``)."""
+        return replace(
+            self,
+            function=None,
+            uniform=uniform,
+            outputs=outputs,
+            exact=None,
+            binary={},
+            bins={},
+            chunk_sums=None,
+            controls={},
+            code=self.digest,
+            **more,
+        )
+
 
 def model(
     name: str | None = None,

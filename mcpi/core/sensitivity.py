@@ -47,7 +47,7 @@ simulation, on Ishigami and the Sobol' g-function.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -122,20 +122,7 @@ def design_model(model: Model, output: str, params: Mapping[str, ParamValue]) ->
             terms[2 + dims + j] = 0.5 * (difference * difference)
         return terms.T
 
-    return replace(
-        model,
-        function=None,
-        uniform=saltelli,
-        dims=2 * dims,
-        outputs=design_outputs(dims),
-        exact=None,
-        binary={},
-        bins={},
-        chunk_sums=None,
-        controls={},
-        inputs=(),
-        code=model.digest,
-    )
+    return model.as_design(saltelli, design_outputs(dims), dims=2 * dims, inputs=())
 
 
 def input_names(model: Model, params: Mapping[str, ParamValue]) -> tuple[str, ...]:

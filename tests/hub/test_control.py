@@ -4,32 +4,18 @@ report says, and what cannot be asked refused in one line before anything runs."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mcpi.errors import UsageError
-from mcpi.hub.progress import NoProgress
 from mcpi.hub.records import RUNNING, JobBook
-from mcpi.hub.report import JobReport
 from mcpi.hub.request import JobRequest
-from mcpi.hub.run import run_job
-from mcpi.hub.warm import Warm
 from mcpi.models import builtin
 from mcpi.settings import Settings
 from mcpi.testing.inprocess import Faults, HubStopped, InProcess
+from tests.hub.support import run
 
 SEED = 20261206
 PRICE = builtin.black_scholes_call(100.0, 100.0, 1.0, 0.05, 0.2)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(cache_dir=tmp_path)
-
-
-def run(request: JobRequest, settings: Settings, executor: InProcess | None = None) -> JobReport:
-    return run_job(request, settings, NoProgress(), Warm(executor or InProcess()))
 
 
 def call(sampler: str, **fields: object) -> JobRequest:

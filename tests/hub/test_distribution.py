@@ -10,26 +10,15 @@ from pathlib import Path
 import pytest
 
 from mcpi.errors import UsageError
-from mcpi.hub.progress import NoProgress
 from mcpi.hub.records import RUNNING, JobBook
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import HistogramSpec, JobRequest
-from mcpi.hub.run import run_job
-from mcpi.hub.warm import Warm
 from mcpi.settings import Settings
 from mcpi.testing.inprocess import Faults, HubStopped, InProcess
+from tests.hub.support import run
 
 SEED = 20261208
 PRICE_BINS = HistogramSpec("price", 0.0, 100.0, 400)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(cache_dir=tmp_path)
-
-
-def run(request: JobRequest, settings: Settings, executor: InProcess | None = None) -> JobReport:
-    return run_job(request, settings, NoProgress(), Warm(executor or InProcess()))
 
 
 def call(sampler: str, samples: int | None = 16 * 2**15, **fields: object) -> JobRequest:

@@ -22,7 +22,6 @@ from mcpi.core.precision import Precision, looks
 from mcpi.errors import JobFailed, JobTimeout, ModelMissing, UsageError
 from mcpi.hub.progress import NoProgress
 from mcpi.hub.records import DONE, FAILED, RUNNING, JobBook
-from mcpi.hub.report import JobReport
 from mcpi.hub.request import ESTIMATE, RUN, JobRequest
 from mcpi.hub.run import run_job
 from mcpi.hub.sweep import run_sweep
@@ -30,21 +29,13 @@ from mcpi.hub.warm import Warm
 from mcpi.models.builtin import ball
 from mcpi.settings import Settings
 from mcpi.testing.inprocess import Faults, HubStopped, InProcess
+from tests.hub.support import run
 
 SEED = 20261206
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(cache_dir=tmp_path)
-
-
 def pi_request(darts: int = 10**6, **fields: object) -> JobRequest:
     return JobRequest("pi", samples=darts, seed=SEED, view=ESTIMATE, **fields)  # type: ignore[arg-type]
-
-
-def run(request: JobRequest, settings: Settings, executor: InProcess | None = None) -> JobReport:
-    return run_job(request, settings, NoProgress(), Warm(executor or InProcess()))
 
 
 def book(settings: Settings) -> JobBook:

@@ -18,27 +18,15 @@ from mcpi.core.exact import replicate_estimate
 from mcpi.core.plan import MAX_DARTS, Plan
 from mcpi.core.sampler import MAX_POINTS, MIN_REPLICATES, PRECISION_REPLICATES, RQMC
 from mcpi.errors import JobFailed, UsageError
-from mcpi.hub.progress import NoProgress
 from mcpi.hub.records import FAILED, RUNNING, JobBook
-from mcpi.hub.report import JobReport
 from mcpi.hub.request import ESTIMATE, RUN, JobRequest
-from mcpi.hub.run import run_job
-from mcpi.hub.warm import Warm
 from mcpi.models import builtin
 from mcpi.settings import Settings
 from mcpi.testing.inprocess import Faults, HubStopped, InProcess
+from tests.hub.support import run
 
 SEED = 20261207
 CALL_PRICE = 10.450583572185565
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(cache_dir=tmp_path)
-
-
-def run(request: JobRequest, settings: Settings, executor: InProcess | None = None) -> JobReport:
-    return run_job(request, settings, NoProgress(), Warm(executor or InProcess()))
 
 
 def book(settings: Settings) -> JobBook:

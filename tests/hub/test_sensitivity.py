@@ -15,27 +15,16 @@ import pytest
 
 from mcpi.core.sensitivity import Sensitivity
 from mcpi.errors import UsageError
-from mcpi.hub.progress import NoProgress
 from mcpi.hub.records import DONE, RUNNING, JobBook
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import SENSITIVITY, HistogramSpec, JobRequest
-from mcpi.hub.run import run_job
-from mcpi.hub.warm import Warm
 from mcpi.models import builtin
 from mcpi.settings import Settings
 from mcpi.testing.inprocess import Faults, HubStopped, InProcess
+from tests.hub.support import run
 
 SEED = 20261206
 FIRST, TOTAL = builtin.ishigami_indices()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(cache_dir=tmp_path)
-
-
-def run(request: JobRequest, settings: Settings, executor: InProcess | None = None) -> JobReport:
-    return run_job(request, settings, NoProgress(), Warm(executor or InProcess()))
 
 
 def ishigami(**fields: object) -> JobRequest:
