@@ -55,6 +55,11 @@ class Unreachable(McpiError):
     status = ExitStatus.UNREACHABLE
 
 
+class Refused(Unreachable):
+    """A broker or backend that answered and refused (credentials, vhost): waiting for
+    it will not help, so the hub does not."""
+
+
 class TlsRefused(Unreachable):
     """A broker or backend that TLS could not trust: another CA's certificate, one for
     another address, or no TLS at all where TLS is configured. Not an outage: the

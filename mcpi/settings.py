@@ -53,6 +53,9 @@ class Settings:
     timeout: float | None = None
     #: How long to try reaching the broker, the backend or the workers before giving up.
     connect_timeout: float = 5.0
+    #: How long a hub starting a job waits for a broker, a backend or workers that are
+    #: down or restarting (retrying, with a message) before it gives up; 0 fails at once.
+    service_wait: float = 30.0
     #: How long the hub waits for at least one worker to answer, once results stall,
     #: before it declares the cluster's workers gone.
     worker_grace: float = 30.0
@@ -238,6 +241,13 @@ def parse_duration(value: Any, source: str) -> float:
     return seconds
 
 
+def _wait(value: Any, source: str) -> float:
+    """A duration, or 0 for none at all."""
+    if not isinstance(value, bool) and str(value).strip() in ("0", "0s", "0.0"):
+        return 0.0
+    return parse_duration(value, source)
+
+
 def _count(low: int, high: int) -> Callable[[Any, str], int]:
     def parse(value: Any, source: str) -> int:
         try:
@@ -288,6 +298,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "result_backend": _url(BACKEND_SCHEMES),
     "timeout": parse_duration,
     "connect_timeout": parse_duration,
+    "service_wait": lambda value, source: _wait(value, source),
     "worker_grace": parse_duration,
     "chunk_retries": _count(0, 100),
     "result_expires": lambda value, source: int(parse_duration(value, source)),

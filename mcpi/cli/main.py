@@ -9,9 +9,12 @@ table below is the whole dispatch.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import NoReturn, TextIO
 
@@ -77,7 +80,8 @@ def main(
             parser.print_usage(stderr)
             stderr.write(f"{PROG}: error: a command is required (see {PROG} --help)\n")
             return ExitStatus.USAGE
-        return int(command.run(args, env, stdout, stderr))
+        with messages_to(stderr):
+            return int(command.run(args, env, stdout, stderr))
     except McpiError as exc:
         return _fail(stderr, exc.status, str(exc))
     except ConfigError as exc:
@@ -92,6 +96,24 @@ def main(
             ExitStatus.ERROR,
             f"unexpected {type(exc).__name__}: {exc} (a bug: MCPI_DEBUG=1 shows the traceback)",
         )
+
+
+@contextlib.contextmanager
+def messages_to(stderr: TextIO) -> Iterator[None]:
+    """Show the hub's messages while it works (say, what it waits for) on ``stderr``.
+
+    Only this thread's: tests run several commands at once, each with its own stream.
+    """
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    logger = logging.getLogger("mcpi")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def _fail(stderr: TextIO, status: ExitStatus, message: str) -> int:

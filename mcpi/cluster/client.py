@@ -11,6 +11,8 @@ service and its ``host:port`` (never the credentials).
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +24,7 @@ from kombu.exceptions import OperationalError
 from mcpi.cluster.app import INFO_COMMAND, QUEUE, create_app
 from mcpi.cluster.tls import describe_failure
 from mcpi.core.model import ModelCall
-from mcpi.errors import ModelMissing, NoWorkers, TlsRefused, Unreachable
+from mcpi.errors import McpiError, ModelMissing, NoWorkers, Refused, TlsRefused, Unreachable
 from mcpi.settings import Settings
 
 #: Seconds the hub listens for workers' replies to a broadcast, at most: it stops as
@@ -30,6 +32,11 @@ from mcpi.settings import Settings
 REPLY_SECONDS = 1.0
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+#: The longest pause between two tries of a service the hub waits for.
+RETRY_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class ClusterClient:
@@ -70,7 +77,7 @@ class ClusterClient:
                 )
         except (AccessRefused, NotAllowed) as exc:
             user = urlsplit(self.settings.broker_url or "").username
-            raise Unreachable(
+            raise Refused(
                 f"the broker at {self.broker} refused user {user!r} "
                 f"(wrong user name, password or vhost): {exc.reply_text}"
             ) from None
@@ -83,20 +90,46 @@ class ClusterClient:
         try:
             self.results.client.ping()
         except redis.exceptions.AuthenticationError:
-            raise Unreachable(
+            raise Refused(
                 f"the result backend at {self.backend} refused the credentials "
                 "(wrong user name or password)"
             ) from None
         except redis.exceptions.ResponseError as exc:
-            raise Unreachable(
+            raise Refused(
                 f"the result backend at {self.backend} refused the connection: {exc}"
             ) from None
         except (*REDIS_ERRORS, OSError) as exc:
             service = f"the result backend at {self.backend}"
             raise _unreachable(service, exc, self.settings.backend_tls) from None
 
-    def preflight(self) -> dict[str, dict[str, Any]]:
+    def preflight(self, wait: float = 0.0) -> dict[str, dict[str, Any]]:
         """Check the broker and the backend; the answering workers' stats, by node.
+
+        A broker or backend that cannot be reached, or workers that do not answer, may
+        be restarting (a host rebooted, a service upgraded): the hub tries again for up
+        to ``wait`` seconds, saying once what it waits for, before it gives up. A
+        service that answers and refuses (credentials, TLS) fails at once.
+        """
+        deadline = time.monotonic() + wait
+        pause, waiting_for = 0.25, ""
+        while True:
+            try:
+                return self._preflight()
+            except (Refused, TlsRefused):
+                raise
+            except (Unreachable, NoWorkers) as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _after_waiting(exc, wait) from None
+                what = _awaited(exc)
+                if what != waiting_for:
+                    log.warning("waiting up to %.0fs: %s", wait, exc)
+                    waiting_for = what
+                time.sleep(min(pause, left))
+                pause = min(2 * pause, RETRY_SECONDS)
+
+    def _preflight(self) -> dict[str, dict[str, Any]]:
+        """One try of :meth:`preflight`.
 
         The broker knows at once how many workers consume the mcpi queue (one consumer
         each): the hub listens until that many have answered, not for a fixed second,
@@ -110,8 +143,8 @@ class ClusterClient:
             stats = inspect.stats() or {}
         if not stats:
             raise NoWorkers(
-                f"no mcpi worker answered within {REPLY_SECONDS:.0f}s on the broker at "
-                f"{self.broker} (are the workers running? use --local to run on this machine)"
+                f"no mcpi worker answered on the broker at {self.broker} (are the workers "
+                "running? use --local to run on this machine)"
             )
         return stats
 
@@ -231,6 +264,24 @@ def concurrency(stats: dict[str, Any]) -> int:
         return int(stats["pool"]["max-concurrency"])
     except (KeyError, TypeError, ValueError):
         return 1
+
+
+def _awaited(error: Unreachable | NoWorkers) -> str:
+    """What a failed preflight waits for: the service its message names, or workers."""
+    if isinstance(error, NoWorkers):
+        return "a worker to answer"
+    message = str(error)
+    for service in ("the broker", "the result backend"):
+        if service in message:
+            return service
+    return "the cluster"
+
+
+def _after_waiting(error: Unreachable | NoWorkers, waited: float) -> McpiError:
+    """``error`` once the hub has waited ``waited`` seconds for it to pass."""
+    if waited <= 0:
+        return error
+    return type(error)(f"{error}; still so after waiting {waited:.0f}s (MCPI_SERVICE_WAIT)")
 
 
 def _unreachable(service: str, error: BaseException, tls: bool) -> Unreachable:

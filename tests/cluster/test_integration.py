@@ -16,7 +16,7 @@ import pytest
 from mcpi.cli import main
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
-from mcpi.testing.servers import RabbitMQ, Redis, free_port, wait_for
+from mcpi.testing.servers import RabbitMQ, Redis, Worker, free_port, wait_for
 from tests.helpers import Background, estimate
 
 pytestmark = pytest.mark.integration
@@ -198,10 +198,50 @@ def test_a_whole_worker_killed_mid_job_is_replaced_and_nothing_lost(  # type: ig
 def test_unreachable_broker_is_reported_quickly(cluster_env: dict[str, str]) -> None:
     env = {**cluster_env, "MCPI_BROKER_URL": f"amqps://mcpi:x@127.0.0.1:{free_port()}/mcpi"}
     began = time.monotonic()
-    status, _, err = estimate(env, "-n", "1e6")
+    status, _, err = estimate({**env, "MCPI_SERVICE_WAIT": "0"}, "-n", "1e6")
     assert status == ExitStatus.UNREACHABLE
     assert "cannot reach the broker" in err and err.count("\n") == 1
     assert time.monotonic() - began < 15
+    # Waited for, as a restarting broker is: one message, then one line when it stays down.
+    began = time.monotonic()
+    status, _, err = estimate({**env, "MCPI_SERVICE_WAIT": "3"}, "-n", "1e6")
+    waited = time.monotonic() - began
+    assert status == ExitStatus.UNREACHABLE and 3 <= waited < 15, (waited, err)
+    waiting, error = err.splitlines()
+    assert waiting.startswith("mcpi-hub: waiting up to 3s: cannot reach the broker at 127.0.0.1:")
+    assert error.startswith("mcpi-hub: error: cannot reach the broker")
+    assert error.endswith("still so after waiting 3s (MCPI_SERVICE_WAIT)")
+
+
+def test_a_hub_waits_for_a_backend_and_workers_that_are_starting(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], rabbitmq: RabbitMQ, cluster_ca, tmp_path: Path
+) -> None:
+    """A job started while Redis and the workers restart (a host rebooting) waits for
+    them, saying so, and then runs as usual."""
+    redis = Redis(tmp_path / "redis", ca=cluster_ca)  # its own: not yet started
+    worker = Worker(
+        "late", rabbitmq.url, redis.url, tmp_path / "late.log", extra_env=rabbitmq.client_env()
+    )
+
+    def come_up() -> None:
+        time.sleep(2)
+        redis.start()
+        time.sleep(5)  # past the hub's next tries, which find no worker
+        worker.start()
+
+    env = {**cluster_env, "MCPI_RESULT_BACKEND": redis.url, "MCPI_SERVICE_WAIT": "60"}
+    services = threading.Thread(target=come_up)
+    services.start()
+    try:
+        status, report, err = estimate(env, "-n", "4e6", "--seed", "8", "--chunk-size", "1e6")
+    finally:
+        services.join()
+        worker.kill()
+        redis.stop()
+    assert status == 0 and report is not None, err
+    assert report["hits"] == count_hits(8, 0, 4 * 10**6)
+    assert "waiting up to 60s: cannot reach the result backend at 127.0.0.1:" in err
+    assert "waiting up to 60s: no mcpi worker answered" in err
 
 
 def test_silent_broker_is_reported_within_the_connect_timeout(cluster_env: dict[str, str]) -> None:
@@ -223,8 +263,10 @@ def test_silent_broker_is_reported_within_the_connect_timeout(cluster_env: dict[
 
 def test_wrong_broker_password_is_reported(cluster_env: dict[str, str], rabbitmq: RabbitMQ) -> None:
     env = {**cluster_env, "MCPI_BROKER_URL": rabbitmq.url.replace(rabbitmq.password, "wrong")}
-    status, _, err = estimate(env, "-n", "1e6")
+    began = time.monotonic()
+    status, _, err = estimate(env, "-n", "1e6")  # refused: not worth waiting for
     assert status == ExitStatus.UNREACHABLE and "refused user 'mcpi'" in err
+    assert time.monotonic() - began < 10 and "waiting" not in err
     assert rabbitmq.password not in err
 
 
@@ -238,16 +280,21 @@ def test_wrong_redis_password_and_redis_down_are_reported(
     began = time.monotonic()
     status, _, err = estimate(env, "-n", "1e6")
     assert status == ExitStatus.UNREACHABLE and "refused the credentials" in err
-    env = {**cluster_env, "MCPI_RESULT_BACKEND": f"rediss://mcpi:x@127.0.0.1:{free_port()}/0"}
+    env = {
+        **cluster_env,
+        "MCPI_RESULT_BACKEND": f"rediss://mcpi:x@127.0.0.1:{free_port()}/0",
+        "MCPI_SERVICE_WAIT": "0",
+    }
     status, _, err = estimate(env, "-n", "1e6")
     assert status == ExitStatus.UNREACHABLE and "cannot reach the result backend" in err
     assert time.monotonic() - began < 20
 
 
-def test_no_workers_is_reported_at_once(cluster_env: dict[str, str]) -> None:
+def test_no_workers_is_reported_after_the_stated_wait(cluster_env: dict[str, str]) -> None:
     began = time.monotonic()
-    status, _, err = estimate(cluster_env, "-n", "1e6")
+    status, _, err = estimate({**cluster_env, "MCPI_SERVICE_WAIT": "2"}, "-n", "1e6")
     assert status == ExitStatus.NO_WORKERS and "no mcpi worker answered" in err
+    assert "still so after waiting 2s" in err and err.count("\n") == 2
     assert time.monotonic() - began < 10
 
 

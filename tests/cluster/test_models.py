@@ -352,7 +352,9 @@ def test_a_sweep_on_the_cluster_runs_its_jobs_at_once_each_as_alone(  # type: ig
     cluster_env: dict[str, str], start_worker
 ) -> None:
     # No worker yet: the whole sweep is refused at once, as a single job would be.
-    status, _, err = run_model(cluster_env, "call", "--sweep", "K=90,110", "-n", "4096")
+    status, _, err = run_model(
+        {**cluster_env, "MCPI_SERVICE_WAIT": "0"}, "call", "--sweep", "K=90,110", "-n", "4096"
+    )
     assert status == ExitStatus.NO_WORKERS and err.count("\n") == 1, err
     start_worker("w1", concurrency=2)
     strikes = ["80", "90", "100", "110", "120", "130"]
