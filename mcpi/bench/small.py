@@ -7,6 +7,9 @@ job run before the clock):
 
 * **CLI**: ``mcpi-hub estimate -n N`` as a fresh process on the private cluster:
   imports, preflight, submission, results and report, as a user at a shell pays them.
+* **local CLI**: ``mcpi-hub estimate --local -n N`` (the embedded default, its rates
+  learnt), beside a **Pool script**: a fresh Python process that counts the same darts
+  with the same kernel on a ``multiprocessing.Pool`` -- what a user writes by hand.
 * **warm API**: a job through a warm executor (:class:`mcpi.hub.warm.Warm`, what
   ``mcpi.Session`` holds), from request to report.
 * ``multiprocessing.Pool`` and Dask, counting the same darts as in the main table.
@@ -42,6 +45,8 @@ QUICK_SWEEP_JOBS, QUICK_SWEEP_DARTS = 10, 10**6
 REPEATS = 3
 
 CLI = "mcpi CLI (whole command)"
+LOCAL_CLI = "mcpi CLI --local (whole)"
+POOL_SCRIPT = "Pool script (whole process)"
 WARM = "mcpi warm API"
 POOL = peers.PoolPeer.name
 DASK = peers.DaskPeer.name
@@ -54,7 +59,7 @@ class Target:
     name: str
     value: float
     bound: float
-    unit: str  # "s" or "x Pool"
+    unit: str  # "s", or a ratio's "x Pool" / "x Pool script"
 
     @property
     def met(self) -> bool:
@@ -115,6 +120,9 @@ def measure_small_jobs(
     say(f"small jobs: {', '.join(f'{n:.0e}' for n in sizes)} darts through the CLI")
     for n in sizes:
         best(CLI, n, lambda n=n: _cli_job(env, n))  # type: ignore[misc]
+    for n in sizes:
+        best(LOCAL_CLI, n, lambda n=n: _cli_job(env, n, "--local", f"--processes={processes}"))  # type: ignore[misc]
+        best(POOL_SCRIPT, n, lambda n=n: _pool_script(env, n, processes))  # type: ignore[misc]
 
     warm = Warm(*choose_executor(JobRequest(samples=1), settings))
     try:
@@ -156,6 +164,12 @@ def targets(small: SmallJobs) -> list[Target]:
         Target("warm API job of 1 dart", warm[1], 0.05, "s"),
         Target("CLI job of 1e8 darts, whole command", cli[10**8], 0.8, "s"),
         Target(
+            "local CLI job of 1e8 darts, whole command",
+            small.seconds[LOCAL_CLI][10**8] / small.seconds[POOL_SCRIPT][10**8],
+            2.0,
+            "x Pool script",
+        ),
+        Target(
             f"sweep of {small.sweep_jobs} x {small.sweep_darts:.0e} darts",
             small.sweep[WARM] / small.sweep[POOL],
             1.5,
@@ -164,8 +178,36 @@ def targets(small: SmallJobs) -> list[Target]:
     ]
 
 
-def _cli_job(env: dict[str, str], darts: int) -> int:
-    argv = [sys.executable, "-m", "mcpi", "estimate", "--json", "--no-progress"]
+#: The Pool script: the same darts, the same kernel, split evenly over the processes.
+POOL_SCRIPT_CODE = """
+import multiprocessing, sys
+from mcpi.core.kernel import count_hits
+
+def part(bounds):
+    return count_hits(SEED, *bounds)
+
+if __name__ == "__main__":
+    SEED, darts, processes = map(int, sys.argv[1:])
+    cuts = [darts * i // processes for i in range(processes + 1)]
+    with multiprocessing.Pool(processes) as pool:
+        print(sum(pool.map(part, zip(cuts, cuts[1:]))))
+"""
+
+
+def _pool_script(env: dict[str, str], darts: int, processes: int) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_SCRIPT_CODE, str(SEED), str(darts), str(processes)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+def _cli_job(env: dict[str, str], darts: int, *options: str) -> int:
+    argv = [sys.executable, "-m", "mcpi", "estimate", "--json", "--no-progress", *options]
     done = subprocess.run(
         [*argv, "-n", str(darts), "--seed", str(SEED)],
         env=env,
@@ -219,7 +261,7 @@ def cli_env(box_env: dict[str, str], cache: Path) -> dict[str, str]:
 
 
 def as_lines(small: SmallJobs) -> list[str]:
-    backends = [b for b in (CLI, WARM, POOL, DASK) if b in small.seconds]
+    backends = [b for b in (CLI, LOCAL_CLI, POOL_SCRIPT, WARM, POOL, DASK) if b in small.seconds]
     header = f"{'small jobs: whole seconds':<26}" + "".join(f"{n:>10.0e}" for n in small.sizes)
     sweep_head = f"  sweep {small.sweep_jobs} x {small.sweep_darts:.0e}"
     lines = ["", header + sweep_head]
@@ -234,8 +276,8 @@ def as_lines(small: SmallJobs) -> list[str]:
         sweep = small.sweep[WARM] / small.sweep[POOL] if POOL in small.sweep else None
         lines.append(f"{'warm API / Pool':<26}{ratios}" + (f"  {sweep:10.2f}" if sweep else ""))
     for t in small.targets:
-        shown = f"{t.value:.3f} s" if t.unit == "s" else f"{t.value:.2f} x Pool"
-        bound = f"{t.bound:g} s" if t.unit == "s" else f"{t.bound:g} x Pool"
+        shown = f"{t.value:.3f} s" if t.unit == "s" else f"{t.value:.2f} {t.unit}"
+        bound = f"{t.bound:g} s" if t.unit == "s" else f"{t.bound:g} {t.unit}"
         lines.append(f"target: {t.name}: {shown} (<= {bound}) {'met' if t.met else 'MISSED'}")
     return lines
 

@@ -11,7 +11,7 @@ import pytest
 from mcpi.bench.precision import MCPI_CELERY as PRECISION_CELERY
 from mcpi.bench.precision import MCPI_DARTS as DARTS
 from mcpi.bench.precision import MCPI_LOCAL as PRECISION_LOCAL
-from mcpi.bench.small import CLI, WARM
+from mcpi.bench.small import CLI, LOCAL_CLI, POOL_SCRIPT, WARM
 from mcpi.bench.suite import DASK, IPYPARALLEL, MCPI_CELERY, MCPI_LOCAL, POOL, POOL_AGAIN, RAY
 from mcpi.cli import main
 from tests.helpers import run_benchmark
@@ -52,7 +52,7 @@ def test_bench_measures_every_backend_and_plots(tmp_path: Path) -> None:
     # Small jobs and a sweep, each backend warm, every job's hits checked by the bench.
     small = report["small_jobs"]
     assert small["sizes"] == [1, 10**6]
-    for backend in (CLI, WARM, POOL, DASK):
+    for backend in (CLI, LOCAL_CLI, POOL_SCRIPT, WARM, POOL, DASK):
         assert set(small["seconds"][backend]) == {"1", str(10**6)}
         assert all(s > 0 for s in small["seconds"][backend].values())
     assert set(small["sweep"]["seconds"]) == {WARM, POOL, DASK} and small["sweep"]["jobs"] == 10

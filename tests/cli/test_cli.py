@@ -219,6 +219,27 @@ def test_console_script_runs_and_help_exits_zero() -> None:
     assert done.returncode == 2 and done.stderr.count("\n") == 1
 
 
+def test_the_command_reuses_the_rates_it_measured_on_this_machine(tmp_path: Path) -> None:
+    """The local pool's rates are measured once and kept, as a cluster's are: a small
+    job's command does not pay a calibration each time."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    rates = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "mcpi", "estimate", "-n", "3e6", "--seed", "6", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["hits"] == count_hits(6, 0, 3 * 10**6)
+        rates.append(report["chunking"]["rates"])
+    assert rates[0] == ["calibrated"] and rates[1] != ["calibrated"], rates
+    assert (tmp_path / ".cache" / "mcpi" / "rates.json").is_file()
+
+
 def test_local_job_of_several_waves_counts_every_chunk_once(env: dict[str, str]) -> None:
     # 6,000 chunks: more than one wave (5,000 chunks), folded as each completes.
     status, out, err = run(
