@@ -39,7 +39,11 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         default_retry_delay=1,
     )
     def count_chunk_task(self: Task, job: Any, chunk: Any) -> dict[str, Any]:
-        return count_chunk_message(job, chunk, models.resolve)
+        # The node's host part (``name@host``): the host the hub counts this worker's
+        # slots under, so its rates are learnt there (an emulated host is not this
+        # machine's name).
+        host = (self.request.hostname or "").partition("@")[2] or None
+        return count_chunk_message(job, chunk, models.resolve, host)
 
     @app.task(name=TALLY_WAVE, shared=False)
     def tally_wave_task(results: Any, job: Any, first: int, stop: int) -> dict[str, Any]:

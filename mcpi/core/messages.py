@@ -29,6 +29,7 @@ no registry.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -198,11 +199,16 @@ def decode_result(message: Any) -> ChunkResult:
     )
 
 
-def count_chunk_message(job_message: Any, chunk_message: Any, resolve: Resolver) -> dict[str, Any]:
+def count_chunk_message(
+    job_message: Any, chunk_message: Any, resolve: Resolver, host: str | None = None
+) -> dict[str, Any]:
     """Compute the chunk ``[index, start, stop]`` of ``job_message``, checked against its plan.
 
     The job's model is looked up with ``resolve`` (the worker's installed models) and
-    must be the code the hub named (version and digest); nothing else is run.
+    must be the code the hub named (version and digest); nothing else is run. ``host``
+    is the host the result's telemetry names, if not this machine's name: the host the
+    hub knows the worker by (its node's ``name@host``), which is where it counts the
+    worker's slots and rates.
     """
     job = decode_job(job_message)
     if not (
@@ -221,7 +227,12 @@ def count_chunk_message(job_message: Any, chunk_message: Any, resolve: Resolver)
     model = runnable(resolve(job.model.name), job.model)
     if isinstance(job.sampler, RQMC) and model.dimension(job.model.kwargs) != job.sampler.dims:
         raise MalformedMessage(f"model {model.name} does not take {job.sampler.dims} uniforms")
-    return encode_result(compute_chunk(model, job, chunk))
+    result = compute_chunk(model, job, chunk)
+    if host:
+        result = dataclasses.replace(
+            result, telemetry=dataclasses.replace(result.telemetry, host=host)
+        )
+    return encode_result(result)
 
 
 def tally_wave_message(results: Any, job_message: Any, first: int, stop: int) -> dict[str, Any]:

@@ -358,9 +358,21 @@ class Worker:
     polite: bool = False
     #: The Celery app module (``celery -A``): a test's variant of the worker, else the real one.
     app: str = "mcpi.worker"
+    #: Celery's execution pool: ``prefork`` as deployed, ``threads`` for emulated hosts.
+    pool: str = "prefork"
+    #: The node's host part (``name@host``): this machine's name unless emulating others.
+    host: str = "%h"
     process: subprocess.Popen[bytes] | None = None
+    #: Where this start's log begins (a worker started again appends to its log).
+    _log_from: int = field(default=0, init=False, repr=False)
 
     def start(self, timeout: float = 30) -> Worker:
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start the worker without waiting for it (many are started at once so)."""
         env = dict(os.environ)
         env.pop("MCPI_CONFIG", None)
         env.update(
@@ -373,6 +385,8 @@ class Worker:
         env.update(self.extra_env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        # A worker started again logs after its predecessor: only this one's "ready" counts.
+        self._log_from = log.tell()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -382,7 +396,9 @@ class Worker:
                 self.app,
                 "worker",
                 "--hostname",
-                f"{self.name}@%h",
+                f"{self.name}@{self.host}",
+                "--pool",
+                self.pool,
                 "--concurrency",
                 str(self.concurrency),
                 "--loglevel",
@@ -396,13 +412,16 @@ class Worker:
             start_new_session=True,
             preexec_fn=_politely if self.polite else None,
         )
+
+    def wait_ready(self, timeout: float = 30) -> None:
         wait_for(self._ready, timeout, f"worker {self.name} to be ready")
-        return self
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"worker {self.name} exited: see {self.log_path}")
-        return b" ready." in self.log_path.read_bytes()
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_from)
+            return b" ready." in log.read()
 
     def pool_pids(self) -> list[int]:
         """Pids of the prefork pool's child processes."""

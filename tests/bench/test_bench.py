@@ -98,3 +98,10 @@ def test_bench_refuses_bad_options_in_one_line(args: list[str]) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(["bench", *args], {}, out, err) == 2
     assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
+
+
+def test_the_scale_benchmark_script_runs() -> None:
+    out = run_benchmark("scale.py", "--quick", timeout=600)
+    rows = [line.split() for line in out.splitlines() if line.startswith("    16")]
+    assert [row[2] for row in rows] == ["cold", "warm"], out
+    assert out.count("target: ") == 3, out

@@ -1,0 +1,207 @@
+"""The control plane at scale: jobs on an emulated cluster of 16 to 1,600 slots.
+
+For each size (hosts × slots per host, :class:`mcpi.testing.scale.EmulatedCluster`) a
+job of ``ideal`` seconds of work (nap samples, 1 ms each: ideal = samples × 1 ms /
+slots) runs twice through the CLI, as a user runs it: **cold** (an empty rate book: the
+hub calibrates) and **warm** (the rates it learnt). Reported per size and run:
+
+* **efficiency**: ideal seconds / the whole command's wall seconds;
+* the **hub's CPU per chunk** (the command's user + system time / chunks);
+* the most **broker and Redis connections** seen while the job ran (``ss``);
+* the chunks, and where the rates came from.
+
+Every job's answer is checked: each of its samples counted once (``duplicates`` 0, all
+samples in the report). Issue 31's targets, at the largest size: ≥ 0.9 cold and ≥ 0.95
+warm; the hub's CPU per chunk within ±25 % over the sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcpi.testing.scale import EmulatedCluster
+
+#: (hosts, slots per host) from 16 to 1,600 slots.
+FULL_SIZES = ((1, 16), (4, 16), (8, 16), (8, 32), (20, 32), (50, 32))
+QUICK_SIZES = ((2, 8),)
+#: Milliseconds of sleep per nap sample.
+NAP_MS = 1.0
+SEED = 31
+
+
+@dataclass(frozen=True)
+class Run:
+    """One job's measurements."""
+
+    kind: str  # "cold" or "warm"
+    wall: float
+    ideal: float
+    chunks: int
+    hub_cpu: float
+    rates: list[str]
+    broker_connections: int
+    redis_connections: int
+
+    @property
+    def efficiency(self) -> float:
+        return self.ideal / self.wall
+
+    @property
+    def cpu_per_chunk(self) -> float:
+        return self.hub_cpu / max(self.chunks, 1)
+
+
+@dataclass
+class Size:
+    hosts: int
+    slots_per_host: int
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def slots(self) -> int:
+        return self.hosts * self.slots_per_host
+
+
+def measure(
+    sizes: tuple[tuple[int, int], ...], ideal: float, say: Callable[[str], None]
+) -> list[Size]:
+    """Each size's cold and warm job of ``ideal`` seconds."""
+    found = []
+    with (
+        tempfile.TemporaryDirectory(prefix="mcpi-scale-") as tmp,
+        EmulatedCluster(Path(tmp)) as cluster,
+    ):
+        for hosts, slots in sizes:
+            size = Size(hosts, slots)
+            say(f"{size.slots} slots: starting {hosts} emulated host(s) of {slots}")
+            cluster.grow(hosts, slots)
+            cache = Path(tmp) / f"cache-{size.slots}"
+            for kind in ("cold", "warm"):
+                run = _job(cluster, cache, size.slots, ideal, kind)
+                say(
+                    f"{size.slots} slots, {kind}: {run.efficiency:.2f} of ideal, "
+                    f"{run.chunks} chunks, {1000 * run.cpu_per_chunk:.2f} ms hub CPU each"
+                )
+                size.runs.append(run)
+            cluster.shrink()
+            found.append(size)
+    return found
+
+
+def _job(cluster: EmulatedCluster, cache: Path, slots: int, ideal: float, kind: str) -> Run:
+    samples = round(ideal * slots * 1000 / NAP_MS)
+    argv = [sys.executable, "-m", "mcpi", "run", "nap", "-n", str(samples)]
+    argv += ["--param", f"ms={NAP_MS}", "--seed", str(SEED), "--json", "--no-progress"]
+    peak = [0, 0]
+    done_event = threading.Event()
+
+    def watch() -> None:
+        while not done_event.wait(0.5):
+            broker, redis = cluster.connections()
+            peak[0], peak[1] = max(peak[0], broker), max(peak[1], redis)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    watcher.start()
+    try:
+        done = subprocess.run(
+            argv,
+            env=cluster.env(cache),
+            capture_output=True,
+            text=True,
+            timeout=20 * ideal + 600,
+            check=False,
+        )
+    finally:
+        done_event.set()
+        watcher.join()
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {kind} job on {slots} slots failed: {done.stderr.strip()}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    if report["samples"] != samples or report.get("duplicates", 0) != 0:
+        raise RuntimeError(f"the {kind} job on {slots} slots did not count every sample once")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(
+        kind,
+        wall,
+        ideal,
+        int(report["chunks"]),
+        cpu,
+        list(report["chunking"]["rates"]),
+        *peak,
+    )
+
+
+def as_lines(sizes: list[Size]) -> list[str]:
+    header = (
+        f"{'slots':>6} {'hosts':>5} {'run':>4} {'efficiency':>10} {'wall s':>8} {'chunks':>7} "
+        f"{'hub CPU/chunk':>13} {'broker conns':>12} {'Redis conns':>11}  rates"
+    )
+    lines = [header]
+    for size in sizes:
+        for run in size.runs:
+            lines.append(
+                f"{size.slots:>6} {size.hosts:>5} {run.kind:>4} {run.efficiency:>10.3f} "
+                f"{run.wall:>8.1f} {run.chunks:>7} {1000 * run.cpu_per_chunk:>10.2f} ms "
+                f"{run.broker_connections:>12} {run.redis_connections:>11}  {','.join(run.rates)}"
+            )
+    lines += [f"target: {t}" for t in targets(sizes)]
+    return lines
+
+
+def targets(sizes: list[Size]) -> list[str]:
+    """Issue 31's targets, judged on these sizes (the full sweep ends at 1,600 slots)."""
+    if not sizes:
+        return []
+    largest = sizes[-1]
+    cold, warm = (next(r for r in largest.runs if r.kind == k) for k in ("cold", "warm"))
+    per_chunk = [r.cpu_per_chunk for s in sizes for r in s.runs if r.kind == "warm"]
+    spread = max(per_chunk) / min(per_chunk) - 1 if min(per_chunk) > 0 else float("inf")
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    return [
+        f"cold at {largest.slots} slots: {cold.efficiency:.2f} of ideal (>= 0.9) "
+        + verdict(cold.efficiency >= 0.9),
+        f"warm at {largest.slots} slots: {warm.efficiency:.2f} of ideal (>= 0.95) "
+        + verdict(warm.efficiency >= 0.95),
+        f"hub CPU per chunk, warm, largest over smallest: +{100 * spread:.0f}% (<= 25%) "
+        + verdict(spread <= 0.25),
+    ]
+
+
+def as_json(sizes: list[Size]) -> list[dict[str, Any]]:
+    return [
+        {
+            "hosts": s.hosts,
+            "slots": s.slots,
+            "runs": [
+                {
+                    "kind": r.kind,
+                    "efficiency": r.efficiency,
+                    "wall_seconds": r.wall,
+                    "chunks": r.chunks,
+                    "hub_cpu_per_chunk_seconds": r.cpu_per_chunk,
+                    "broker_connections": r.broker_connections,
+                    "redis_connections": r.redis_connections,
+                    "rates": r.rates,
+                }
+                for r in s.runs
+            ],
+        }
+        for s in sizes
+    ]

@@ -1,0 +1,145 @@
+"""An emulated large cluster on one machine: many worker hosts whose slots sleep.
+
+Each emulated host is one Celery worker node (``nap@emu-<i>``) with a thread pool of
+``slots`` threads, and the job's model, ``nap``, sleeps instead of computing: so 1,600
+slots behave like 1,600 cores on a 2-core machine, and what is measured is the control
+plane -- the hub, the broker, Redis, their messages and connections -- not the CPU
+(HTCondor's scale tests run "many startds per core … running sleep jobs"). Threads,
+not prefork: 1,600 processes would not fit in memory; so Redis connections come per
+host here, where deployed prefork workers hold one per slot.
+
+The nap model is installed as a user's model project is (a module and its dist-info
+with the ``mcpi.models`` entry point) in a directory that goes on the workers' and the
+hub's ``PYTHONPATH``: no code travels through the broker, here as anywhere.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcpi.testing.servers import RabbitMQ, Redis, Worker
+from mcpi.testing.tls import TestCA
+
+#: The model every emulated slot runs: ``ms`` milliseconds of sleep per sample, one
+#: sleep per block of 100 samples -- so that a slot's thread holds the GIL for
+#: microseconds per tenth of a second (a block of one sample each millisecond would make
+#: 32 threads queue for the GIL, and measure that instead of the control plane).
+NAP_MODEL = '''"""Sleep instead of compute: ms milliseconds per sample, then a uniform."""
+
+import time
+
+import mcpi
+
+
+@mcpi.model("nap", outputs=("x",), params={"ms": 1.0}, exact={"x": 0.5}, block=100, version="1")
+def nap(rng, n, ms):
+    time.sleep(n * ms / 1000.0)
+    return rng.random(n)
+'''
+
+
+def install_nap_model(target: Path) -> Path:
+    """Install the nap model into ``target`` as pip would; put ``target`` on PYTHONPATH."""
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "mcpi_nap.py").write_text(NAP_MODEL)
+    info = target / "mcpi_nap-1.0.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mcpi-nap\nVersion: 1.0.0\n")
+    (info / "entry_points.txt").write_text("[mcpi.models]\nnap = mcpi_nap:nap\n")
+    return target
+
+
+def established(port: int) -> int:
+    """TCP connections established to ``port`` on this machine (its server's side)."""
+    done = subprocess.run(
+        ["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return len(done.stdout.splitlines())
+
+
+@dataclass
+class EmulatedCluster:
+    """A private broker and backend (TLS, as deployed) and any number of emulated hosts.
+
+    ``with EmulatedCluster(root) as cluster:`` starts the servers; :meth:`grow` starts
+    hosts (all at once), :meth:`shrink` stops them; everything stops on exit.
+    """
+
+    root: Path
+    ca: TestCA | None = None
+    hosts: list[Worker] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ca = self.ca or TestCA(self.root / "ca")
+        self.models = install_nap_model(self.root / "models")
+        self.rabbitmq = RabbitMQ(self.root / "rabbitmq", ca=self.ca)
+        self.redis = Redis(self.root / "redis", ca=self.ca)
+
+    def __enter__(self) -> EmulatedCluster:
+        try:
+            self.rabbitmq.start()
+            self.redis.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def slots(self) -> int:
+        return sum(host.concurrency for host in self.hosts)
+
+    def grow(self, hosts: int, slots: int, timeout: float = 300) -> None:
+        """Start ``hosts`` more emulated hosts of ``slots`` slots each, and wait for all."""
+        first = len(self.hosts)
+        started = []
+        for i in range(first, first + hosts):
+            worker = Worker(
+                "nap",
+                self.rabbitmq.url,
+                self.redis.url,
+                self.root / "hosts" / f"emu-{i}.log",
+                concurrency=slots,
+                extra_env={**self.rabbitmq.client_env(), "PYTHONPATH": str(self.models)},
+                pool="threads",
+                host=f"emu-{i}",
+            )
+            self.hosts.append(worker)
+            worker.launch()
+            started.append(worker)
+        for worker in started:
+            worker.wait_ready(timeout)
+
+    def shrink(self) -> None:
+        """Stop every emulated host."""
+        for worker in self.hosts:
+            worker.kill()
+        self.hosts = []
+
+    def env(self, cache: Path) -> dict[str, str]:
+        """A hub's environment on this cluster (the nap model on its path, its own cache)."""
+        return {
+            "MCPI_BROKER_URL": self.rabbitmq.url,
+            "MCPI_RESULT_BACKEND": self.redis.url,
+            **self.rabbitmq.client_env(),
+            "PYTHONPATH": str(self.models),
+            "MCPI_CACHE_DIR": str(cache),
+            "XDG_CONFIG_HOME": str(cache.parent / "no-config"),
+        }
+
+    def connections(self) -> tuple[int, int]:
+        """(broker, Redis) connections established now."""
+        return established(self.rabbitmq.port), established(self.redis.port)
+
+    def close(self) -> None:
+        self.shrink()
+        self.redis.stop()
+        self.rabbitmq.stop()
