@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 
 from mcpi.cluster.chunks import chunk_group, chunk_result, chunk_task_id
-from mcpi.cluster.client import REDIS_ERRORS, ClusterClient
+from mcpi.cluster.client import REDIS_ERRORS, SERVICE_ERRORS, ClusterClient
 from mcpi.cluster.watchdog import Watchdog
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
@@ -33,10 +33,15 @@ from mcpi.models.builtin import pi
 #: The tasks that measure the overhead: one dart each.
 _DART = pi.call({})
 
-#: Rate-measuring chunks per slot; 1-sample chunks per slot in the larger batch for
-#: the overhead.
-CALIBRATION_CHUNKS_PER_SLOT = 2
-OVERHEAD_CHUNKS_PER_SLOT = 8
+#: Rate-measuring chunks per slot.
+CALIBRATION_CHUNKS_PER_SLOT = 1
+#: The overhead's two batches of 1-sample chunks: the first one per slot, at most
+#: OVERHEAD_FIRST; the second that many more, plus 7 per slot up to OVERHEAD_EXTRA.
+#: Bounded, not per slot: on a large cluster the slope between them is the hub's and
+#: the broker's cost per task, whatever the cluster's size, and measuring it at 1,600
+#: slots must not take the 14,400 tasks (half a minute) that 8 per slot would.
+OVERHEAD_FIRST = 256
+OVERHEAD_EXTRA = 512
 #: The per-task overhead is taken as at least this (a measurement can undershoot).
 MIN_TASK_OVERHEAD = 0.001
 #: A calibration chunk lasts about this long (one block, if that is longer).
@@ -51,9 +56,13 @@ def calibrate(client: ClusterClient, slots: Mapping[str, int], model: ModelCall)
     A host none of whose chunks it got is given the typical rate, as "assumed".
     """
     total = sum(slots.values())
-    with client.connection_errors():
-        measured = _rates(client, total, model)
-        overhead = _overhead(client, total)
+    while True:
+        try:
+            measured = _rates(client, total, model)
+            overhead = _overhead(client, total)
+            break
+        except SERVICE_ERRORS as exc:  # restarting: measure again once both answer
+            client.wait_for_services(exc, client.settings.worker_grace)
     typical = statistics.median(measured.values())
     hosts = [
         HostRate(host, n, measured.get(host, typical), _source(host, measured))
@@ -93,7 +102,8 @@ def _overhead(client: ClusterClient, slots: int) -> float:
     The slope, not one batch's average, so that the fixed latency of any job
     (first delivery, last poll) is not mistaken for a per-task cost.
     """
-    small, large = slots, slots * OVERHEAD_CHUNKS_PER_SLOT
+    small = min(slots, OVERHEAD_FIRST)
+    large = small + min(7 * slots, OVERHEAD_EXTRA)
     walls = []
     for chunks in (small, large):
         began = time.monotonic()

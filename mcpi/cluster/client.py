@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import amqp.exceptions
 import redis.exceptions
 from amqp.exceptions import AccessRefused, NotAllowed, NotFound
 from kombu.exceptions import OperationalError
@@ -32,6 +33,22 @@ from mcpi.settings import Settings
 REPLY_SECONDS = 1.0
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: What a broker or backend that went away raises: kombu's wrapped errors, amqp's and
+#: redis-py's own, and plain socket errors.
+SERVICE_ERRORS = (
+    *REDIS_ERRORS,
+    OperationalError,
+    OSError,
+    amqp.exceptions.ConnectionError,  # a broker shutting down: ConnectionForced
+)
+
+#: Result keys handled per round trip.
+KEYS_PER_ROUND_TRIP = 1000
+#: How long a result stays in the backend once its job has counted it: long enough for
+#: a worker that lost the process which stored it to find it there (and acknowledge the
+#: chunk rather than run it again), and for the last look at a late copy; then it goes,
+#: rather than staying for ``result_expires``.
+COUNTED_SECONDS = 120
 
 #: The longest pause between two tries of a service the hub waits for.
 RETRY_SECONDS = 2.0
@@ -102,19 +119,24 @@ class ClusterClient:
             service = f"the result backend at {self.backend}"
             raise _unreachable(service, exc, self.settings.backend_tls) from None
 
-    def preflight(self, wait: float = 0.0) -> dict[str, dict[str, Any]]:
-        """Check the broker and the backend; the answering workers' stats, by node.
+    def preflight(
+        self, model: ModelCall, wait: float = 0.0
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Check the broker, the backend and the workers' code for ``model``; the
+        answering workers' stats and ``mcpi_info`` replies, by node.
 
         A broker or backend that cannot be reached, or workers that do not answer, may
         be restarting (a host rebooted, a service upgraded): the hub tries again for up
         to ``wait`` seconds, saying once what it waits for, before it gives up. A
-        service that answers and refuses (credentials, TLS) fails at once.
+        service that answers and refuses (credentials, TLS) fails at once, and so does
+        a worker without the model.
         """
         deadline = time.monotonic() + wait
         pause, waiting_for = 0.25, ""
         while True:
             try:
-                return self._preflight()
+                stats = self._preflight()
+                return stats, self.check_model(model, list(stats))
             except (Refused, TlsRefused):
                 raise
             except (Unreachable, NoWorkers) as exc:
@@ -147,6 +169,29 @@ class ClusterClient:
                 "running? use --local to run on this machine)"
             )
         return stats
+
+    def wait_for_services(
+        self, error: BaseException, grace: float, tick: Callable[[], None] = lambda: None
+    ) -> None:
+        """Wait until the broker and the backend answer again (one went away: ``error``).
+
+        ``tick`` runs between tries (a job's deadline check). Raises
+        :class:`Unreachable` if they stay away for ``grace`` seconds.
+        """
+        give_up = time.monotonic() + grace
+        while True:
+            tick()
+            try:
+                self.results.client.ping()
+                self.check_broker()
+                return
+            except (*REDIS_ERRORS, Unreachable):
+                if time.monotonic() >= give_up:
+                    raise Unreachable(
+                        f"lost the broker at {self.broker} or the result backend at "
+                        f"{self.backend} for more than {grace:.0f}s: {error}"
+                    ) from None
+                time.sleep(1)
 
     def queue_state(self) -> tuple[int, int]:
         """(messages waiting, consumers) of the mcpi queue; (0, 0) if never declared.
@@ -193,6 +238,11 @@ class ClusterClient:
         info = self.worker_info(expected=len(nodes))
         lacking, differing = [], []
         for node in sorted(nodes):
+            if node not in info:
+                # Silent now (paused, restarting) though it answered the preflight: not
+                # a worker without the model. Should it come back with other code, it
+                # refuses the chunks itself (each names its model's version and digest).
+                continue
             have = (info.get(node) or {}).get("models") or {}
             found = have.get(call.name)
             if not isinstance(found, dict):
@@ -218,7 +268,7 @@ class ClusterClient:
             yield
         except REDIS_ERRORS as exc:
             raise Unreachable(f"lost the result backend at {self.backend}: {exc}") from None
-        except (OperationalError, ConnectionError) as exc:
+        except (OperationalError, OSError, amqp.exceptions.ConnectionError) as exc:
             raise Unreachable(f"lost the broker at {self.broker}: {exc}") from None
 
     def worker_nodes(self) -> list[str]:
@@ -237,6 +287,17 @@ class ClusterClient:
         # The job is failing already: report that, not a second error from the revoke.
         with contextlib.suppress(Exception):
             self.app.control.revoke(task_ids)
+
+    def expire_soon(self, task_ids: list[str]) -> None:
+        """Let the stored results of ``task_ids`` expire in :data:`COUNTED_SECONDS`
+        (best effort: they expire after ``result_expires`` anyway)."""
+        keys = [self.results.get_key_for_task(t) for t in task_ids]
+        with contextlib.suppress(*REDIS_ERRORS):
+            for i in range(0, len(keys), KEYS_PER_ROUND_TRIP):
+                pipe = self.results.client.pipeline(transaction=False)
+                for key in keys[i : i + KEYS_PER_ROUND_TRIP]:
+                    pipe.expire(key, COUNTED_SECONDS)
+                pipe.execute()
 
     def close(self) -> None:
         """Release the connections this hub opened.

@@ -56,8 +56,7 @@ class Cluster:
 
         Workers find models by their installed names only (``source`` is the hub's).
         """
-        stats = self.client.preflight(wait=self.settings.service_wait)
-        info = self.client.check_model(model, list(stats))
+        stats, info = self.client.preflight(model, wait=self.settings.service_wait)
         runtimes = {node: info.get(node, {}) for node in stats}
         mixed = differences(numeric_runtime(), runtimes)
         if mixed:

@@ -83,7 +83,11 @@ class Publisher:
         self._journaled = {r.chunk.index: r for r in earlier or ()}
 
     def wave(self, wave: range) -> WaveRun:
-        """Publish the chunks ``wave`` as a chord (all of them, or a resumed one's rest)."""
+        """The chunks ``wave``, expected and ready to send (:meth:`send`).
+
+        A resumed job's wave first takes the results counted before (the hub's journal,
+        then the backend): only the rest will be sent, as plain tasks.
+        """
         job = self.job
         run = WaveRun(
             ids={chunk_task_id(job.id, i): i for i in wave},
@@ -96,20 +100,25 @@ class Publisher:
                 self.resumed += len(counted)
                 run.counted_before = counted
                 run.callback_lost = True
-                self.arrivals.expect(run.outstanding())
-                self.resend(run)
-                return run
         self.arrivals.expect(run.outstanding())
+        return run
+
+    def send(self, run: WaveRun) -> None:
+        """Publish ``run``'s chunks: a chord, a lone task, or a resumed wave's rest."""
+        if run.callback_lost:
+            self.resend(run)
+            return
+        job = self.job
         if run.callback_id is None:
             ((task_id, index),) = run.ids.items()
             chunk_signature(self.client.app, job, index, task_id).apply_async()
-            return run
+            return
         callback = self.client.app.tasks[TALLY_WAVE].signature(
-            (encode_job(job), wave.start, wave.stop), task_id=run.callback_id
+            (encode_job(job), run.tally.indices.start, run.tally.indices.stop),
+            task_id=run.callback_id,
         )
         sent = chord(chunk_group(self.client.app, job, run.ids), callback).apply_async()
         run.group_id = sent.parent.id
-        return run
 
     def resend(self, run: WaveRun) -> int:
         """Publish the chunks ``run`` lacks again, as plain tasks (same task ids); how many.

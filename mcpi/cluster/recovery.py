@@ -11,14 +11,12 @@ result is a pure function of the chunk, so recomputing changes nothing.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 
 from mcpi.cluster.app import KEY_PREFIX
 from mcpi.cluster.client import REDIS_ERRORS, ClusterClient
 from mcpi.cluster.publisher import Publisher, WaveRun
 from mcpi.cluster.watchdog import Watchdog
-from mcpi.errors import Unreachable
 
 
 class Recovery:
@@ -49,6 +47,11 @@ class Recovery:
             "hub's own tally replaced the chord callbacks' cross-check"
         )
 
+    def forget_job(self) -> None:
+        """The job is done: its mark goes (best effort: it expires anyway)."""
+        with contextlib.suppress(*REDIS_ERRORS):
+            self.client.results.client.delete(self._key)
+
     @contextlib.contextmanager
     def outage(self, watchdog: Watchdog) -> Iterator[None]:
         """Ride out a result-backend restart: wait (bounded) for it, then check its state.
@@ -58,18 +61,17 @@ class Recovery:
         try:
             yield
         except REDIS_ERRORS as exc:
-            grace = self.client.settings.worker_grace
-            give_up = time.monotonic() + grace
-            while True:
-                watchdog.check_deadline()
-                try:
-                    self.client.results.client.ping()
-                    break
-                except REDIS_ERRORS:
-                    if time.monotonic() >= give_up:
-                        raise Unreachable(
-                            f"lost the result backend at {self.client.backend} for more than "
-                            f"{grace:.0f}s: {exc}"
-                        ) from None
-                    time.sleep(1)
+            self.wait_for_services(watchdog, exc)
+
+    def wait_for_services(
+        self, watchdog: Watchdog, error: BaseException, check_state: bool = True
+    ) -> None:
+        """Wait until the broker and the backend answer again, at most ``worker_grace``;
+        then (``check_state``) recover if the backend lost the job's state.
+
+        Raises :class:`Unreachable` if either stays away that long.
+        """
+        grace = self.client.settings.worker_grace
+        self.client.wait_for_services(error, grace, watchdog.check_deadline)
+        if check_state:
             self.check_job_state()

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from mcpi.cluster import chords
 from mcpi.cluster.arrivals import Arrivals, Listeners
 from mcpi.cluster.backups import Backups, ClusterCopies
-from mcpi.cluster.client import ClusterClient
+from mcpi.cluster.client import REDIS_ERRORS, SERVICE_ERRORS, ClusterClient
 from mcpi.cluster.poller import Poller, Ready
 from mcpi.cluster.publisher import Publisher, WaveRun
 from mcpi.cluster.recovery import Recovery
@@ -84,9 +84,9 @@ class ClusterJob:
         )
         try:
             with self._job_errors():
-                self.recovery.mark_job()
+                self._mark(watchdog)
                 for wave in job.plan.waves(self.wave_chunks):
-                    in_flight.append(self.publisher.wave(wave))
+                    in_flight.append(self._publish(wave, watchdog))
                     if len(in_flight) == 2:
                         self._collect_first(tally, watchdog)
                 while in_flight:
@@ -94,6 +94,7 @@ class ClusterJob:
                 # One last look at copies still out: a late one that disagrees is caught.
                 for task_id, index, meta in self.poller.poll(self.backups.late_copies()):
                     self.backups.result(task_id, index, meta, None)
+                self.recovery.forget_job()
         finally:
             # A failing job withdraws the work nobody will collect.
             for run in in_flight:
@@ -103,6 +104,38 @@ class ClusterJob:
             self.notes += [n for n in (self.publisher.note(), backups) if n]
             self.notes += self.recovery.notes
         return tally
+
+    def _mark(self, watchdog: Watchdog) -> None:
+        """Mark the job in the backend, once it answers (it may be restarting)."""
+        while True:
+            try:
+                self.recovery.mark_job()
+                return
+            except REDIS_ERRORS as exc:
+                self.recovery.wait_for_services(watchdog, exc, check_state=False)
+
+    def _publish(self, wave: range, watchdog: Watchdog) -> WaveRun:
+        """Publish ``wave``, riding out a broker or backend that goes away meanwhile.
+
+        Part of the wave may be out when one fails (a chord's header is many messages):
+        once both answer again, the chunks go out again as plain tasks (the same task
+        ids: a chunk delivered twice is counted once), and the hub's own tally stands in
+        for the chord's callback, as after any loss of the chord's state.
+        """
+        while True:
+            try:
+                run = self.publisher.wave(wave)
+                break
+            except SERVICE_ERRORS as exc:  # the backend, reading a resumed wave's results
+                self.recovery.wait_for_services(watchdog, exc)
+        send: Callable[[WaveRun], object] = self.publisher.send
+        while True:
+            try:
+                send(run)
+                return run
+            except SERVICE_ERRORS as exc:
+                self.recovery.wait_for_services(watchdog, exc)
+                send = self.publisher.resend
 
     @contextlib.contextmanager
     def _job_errors(self) -> Iterator[None]:
@@ -141,7 +174,11 @@ class ClusterJob:
                 self._judge(run, callback, watchdog)
                 break
         run.collected = True
-        self.arrivals.forget([*run.ids, *([callback] if callback else [])])
+        done = [*run.ids, *([callback] if callback else [])]
+        self.arrivals.forget(done)
+        # Counted and journaled: the results are the hub's now, and a resume reads them
+        # from its journal. They leave Redis shortly, not after result_expires.
+        self.client.expire_soon(done)
         return run.tally
 
     def _chunks(self, run: WaveRun, watchdog: Watchdog) -> Iterator[Ready]:

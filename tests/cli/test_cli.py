@@ -168,8 +168,10 @@ def test_fuzzed_job_options_never_escape_as_tracebacks(
     value=st.text(min_size=1, max_size=30).filter(lambda v: "\0" not in v),
 )
 def test_fuzzed_settings_in_the_environment_are_named_in_one_line(
-    setting: str, value: str, env: dict[str, str]
+    setting: str, value: str, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A fuzzed cache directory may be a good relative path: the rate book goes there.
+    monkeypatch.chdir(tmp_path)
     name = "MCPI_" + setting.upper()
     status, _, err = run(["tune", "-n", "1000", "--local"], {**env, name: value})
     assert "Traceback" not in err
