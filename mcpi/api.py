@@ -23,6 +23,7 @@ cluster, or on the local pool. Errors are the CLI's, as exceptions
 
 from __future__ import annotations
 
+import html
 import inspect
 import os
 from collections.abc import Mapping, Sequence
@@ -121,6 +122,80 @@ class Result(Finished):
     def __repr__(self) -> str:
         shown = ", ".join(f"{o.name}={o.mean:.6g}±{o.half_width:.2g}" for o in self.report.outputs)
         return f"<mcpi.Result {self.model}: {shown}; {self.samples:,} samples, seed {self.seed}>"
+
+    def to_frame(self) -> Any:
+        """The outputs as a pandas DataFrame, one row each (index ``output``): mean,
+        std_error, ci_low, ci_high, exact and error (None where no exact answer is
+        declared), samples. Needs pandas (``pip install 'mcpi[notebook]'``)."""
+        pandas = _pandas("Result.to_frame")
+        rows = [_output_row(o) for o in self.report.outputs]
+        return pandas.DataFrame(rows).set_index("output")
+
+    def _repr_html_(self) -> str:
+        """A notebook shows a result as a small table (no pandas needed)."""
+        head = ("output", "mean", "std error", "95% interval", "exact", "error")
+        rows = []
+        for o in self.report.outputs:
+            exact = "" if o.exact is None else f"{o.exact:.8g}"
+            error = "" if o.error is None else f"{o.error:.3g}"
+            interval = f"[{o.ci_low:.8g}, {o.ci_high:.8g}]"
+            cells = (o.name, f"{o.mean:.8g}", f"{o.std_error:.3g}", interval, exact, error)
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        caption = html.escape(
+            f"mcpi {self.model} {self.params or ''}: {self.samples:,} samples, seed "
+            f"{self.seed}, job {self.job_id}"
+        )
+        header = "".join(f"<th>{h}</th>" for h in head)
+        return (
+            f"<table><caption>{caption}</caption><thead><tr>{header}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+
+
+class Results(list[Result]):
+    """A sweep's results, in the order of its parameter sets (a list of :class:`Result`)."""
+
+    def to_frame(self) -> Any:
+        """One row per job: its parameters, each output's mean, std_error, ci_low and
+        ci_high (columns ``price``, ``price_std_error``, ...), seed, job_id and
+        wall_seconds. Needs pandas (``pip install 'mcpi[notebook]'``)."""
+        pandas = _pandas("sweep results' to_frame")
+        rows = []
+        for result in self:
+            row: dict[str, Any] = dict(result.params)
+            for o in result.report.outputs:
+                row[o.name] = o.mean
+                row[f"{o.name}_std_error"] = o.std_error
+                row[f"{o.name}_ci_low"] = o.ci_low
+                row[f"{o.name}_ci_high"] = o.ci_high
+            row.update(
+                seed=result.seed, job_id=result.job_id, wall_seconds=result.report.wall_seconds
+            )
+            rows.append(row)
+        return pandas.DataFrame(rows)
+
+
+def _output_row(o: OutputEstimate) -> dict[str, Any]:
+    return {
+        "output": o.name,
+        "mean": o.mean,
+        "std_error": o.std_error,
+        "ci_low": o.ci_low,
+        "ci_high": o.ci_high,
+        "exact": o.exact,
+        "error": o.error,
+        "samples": o.samples,
+    }
+
+
+def _pandas(what: str) -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise UsageError(
+            f"{what} needs pandas, which is not installed (pip install 'mcpi[notebook]')"
+        ) from None
+    return pandas
 
 
 @dataclass(frozen=True)
@@ -282,7 +357,7 @@ def sweep(
     backend: str | None = None,
     config: str | Path | None = None,
     env: Mapping[str, str] | None = None,
-) -> list[Result]:
+) -> Results:
     """Run ``model`` once per parameter set in ``params``, all at once; the results in order.
 
     Each is its own job (record, seed, result), bit for bit the result of the same job
@@ -405,7 +480,7 @@ class Session:
         exceed: Mapping[str, float | Sequence[float]] | None = None,
         control: str | None = None,
         antithetic: bool = False,
-    ) -> list[Result]:
+    ) -> Results:
         """Run ``model`` once per parameter set, all at once, as :func:`sweep` does."""
         if self._warm is None:
             raise UsageError("this session is closed")
@@ -465,7 +540,7 @@ def _points(
     return [one(point) for point in params]
 
 
-def _results(outcomes: list[SweepOutcome]) -> list[Result]:
+def _results(outcomes: list[SweepOutcome]) -> Results:
     """The sweep's results, or its first failure (naming the job) raised."""
     for k, outcome in enumerate(outcomes, 1):
         if outcome.error is not None:
@@ -473,7 +548,7 @@ def _results(outcomes: list[SweepOutcome]) -> list[Result]:
             raise type(error)(
                 f"sweep job {k} of {len(outcomes)} ({describe(outcome.request)}) failed: {error}"
             ) from error
-    return [Result(o.report) for o in outcomes if o.report is not None]
+    return Results(Result(o.report) for o in outcomes if o.report is not None)
 
 
 def _settings(
