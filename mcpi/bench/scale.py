@@ -117,7 +117,7 @@ def _job(cluster: EmulatedCluster, cache: Path, slots: int, ideal: float, kind: 
     try:
         done = subprocess.run(
             argv,
-            env=cluster.env(cache),
+            env=cluster.hub_env(cache),
             capture_output=True,
             text=True,
             timeout=20 * ideal + 600,
@@ -168,8 +168,10 @@ def targets(sizes: list[Size]) -> list[str]:
         return []
     largest = sizes[-1]
     cold, warm = (next(r for r in largest.runs if r.kind == k) for k in ("cold", "warm"))
+    # Growth from the smallest size to the largest (the smallest carries the command's
+    # start-up over fewer chunks, so a flat cost per chunk shows as a fall).
     per_chunk = [r.cpu_per_chunk for s in sizes for r in s.runs if r.kind == "warm"]
-    spread = max(per_chunk) / min(per_chunk) - 1 if min(per_chunk) > 0 else float("inf")
+    spread = per_chunk[-1] / per_chunk[0] - 1 if per_chunk[0] > 0 else float("inf")
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
@@ -179,7 +181,7 @@ def targets(sizes: list[Size]) -> list[str]:
         + verdict(cold.efficiency >= 0.9),
         f"warm at {largest.slots} slots: {warm.efficiency:.2f} of ideal (>= 0.95) "
         + verdict(warm.efficiency >= 0.95),
-        f"hub CPU per chunk, warm, largest over smallest: +{100 * spread:.0f}% (<= 25%) "
+        f"hub CPU per chunk, warm, largest size against smallest: {100 * spread:+.0f}% (<= +25%) "
         + verdict(spread <= 0.25),
     ]
 

@@ -16,11 +16,9 @@ hub's ``PYTHONPATH``: no code travels through the broker, here as anywhere.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcpi.testing.servers import RabbitMQ, Redis, Worker
-from mcpi.testing.tls import TestCA
+from mcpi.testing.servers import Sandbox, Worker
 
 #: The model every emulated slot runs: ``ms`` milliseconds of sleep per sample, one
 #: sleep per block of 100 samples -- so that a slot's thread holds the GIL for
@@ -63,43 +61,24 @@ def established(port: int) -> int:
     return len(done.stdout.splitlines())
 
 
-@dataclass
-class EmulatedCluster:
+class EmulatedCluster(Sandbox):
     """A private broker and backend (TLS, as deployed) and any number of emulated hosts.
 
     ``with EmulatedCluster(root) as cluster:`` starts the servers; :meth:`grow` starts
     hosts (all at once), :meth:`shrink` stops them; everything stops on exit.
     """
 
-    root: Path
-    ca: TestCA | None = None
-    hosts: list[Worker] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.ca = self.ca or TestCA(self.root / "ca")
-        self.models = install_nap_model(self.root / "models")
-        self.rabbitmq = RabbitMQ(self.root / "rabbitmq", ca=self.ca)
-        self.redis = Redis(self.root / "redis", ca=self.ca)
-
-    def __enter__(self) -> EmulatedCluster:
-        try:
-            self.rabbitmq.start()
-            self.redis.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, workers=0)
+        self.models = install_nap_model(root / "models")
 
     @property
     def slots(self) -> int:
-        return sum(host.concurrency for host in self.hosts)
+        return sum(host.concurrency for host in self.workers)
 
     def grow(self, hosts: int, slots: int, timeout: float = 300) -> None:
         """Start ``hosts`` more emulated hosts of ``slots`` slots each, and wait for all."""
-        first = len(self.hosts)
+        first = len(self.workers)
         started = []
         for i in range(first, first + hosts):
             worker = Worker(
@@ -112,24 +91,22 @@ class EmulatedCluster:
                 pool="threads",
                 host=f"emu-{i}",
             )
-            self.hosts.append(worker)
+            self.workers.append(worker)
             worker.launch()
             started.append(worker)
         for worker in started:
             worker.wait_ready(timeout)
 
     def shrink(self) -> None:
-        """Stop every emulated host."""
-        for worker in self.hosts:
+        """Stop every emulated host (SIGKILL: they hold no work between jobs)."""
+        for worker in self.workers:
             worker.kill()
-        self.hosts = []
+        self.workers = []
 
-    def env(self, cache: Path) -> dict[str, str]:
+    def hub_env(self, cache: Path) -> dict[str, str]:
         """A hub's environment on this cluster (the nap model on its path, its own cache)."""
         return {
-            "MCPI_BROKER_URL": self.rabbitmq.url,
-            "MCPI_RESULT_BACKEND": self.redis.url,
-            **self.rabbitmq.client_env(),
+            **self.env(),
             "PYTHONPATH": str(self.models),
             "MCPI_CACHE_DIR": str(cache),
             "XDG_CONFIG_HOME": str(cache.parent / "no-config"),
@@ -141,5 +118,4 @@ class EmulatedCluster:
 
     def close(self) -> None:
         self.shrink()
-        self.redis.stop()
-        self.rabbitmq.stop()
+        super().close()

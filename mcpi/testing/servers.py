@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mcpi.testing.tls import DAYS, Issued, TestCA
 
@@ -473,7 +473,7 @@ class Sandbox:
         self.redis = Redis(root / "redis", ca=self.ca)
         self.workers: list[Worker] = []
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         try:
             self.rabbitmq.start()
             self.redis.start()

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,7 @@ import pytest
 
 from mcpi.errors import ExitStatus
 from mcpi.testing.chaos import Nemesis, schedule
-from mcpi.testing.servers import RabbitMQ, Redis, Worker, wait_for
-from mcpi.testing.tls import TestCA
+from mcpi.testing.servers import Sandbox, wait_for
 from tests.helpers import hub_json
 
 pytestmark = pytest.mark.chaos
@@ -129,44 +129,19 @@ class Workload:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Any:
-    ca = TestCA(tmp_path / "ca")
-    broker = RabbitMQ(tmp_path / "rabbitmq", ca=ca).start()
-    redis = Redis(tmp_path / "redis", ca=ca).start()
-    workers = [
-        Worker(
-            f"w{i}",
-            broker.url,
-            redis.url,
-            tmp_path / f"w{i}.log",
-            concurrency=2,
-            extra_env=broker.client_env(),
-        )
-        for i in range(WORKERS)
-    ]
-    try:
-        for worker in workers:
-            worker.launch()
-        for worker in workers:
-            worker.wait_ready(60)
-        yield broker, redis, workers
-    finally:
-        for worker in workers:
-            worker.kill()
-        redis.stop()
-        broker.stop()
+def cluster(tmp_path: Path) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path, workers=WORKERS, concurrency=2) as box:
+        yield box
 
 
 @pytest.mark.parametrize("seed", seeds())
 def test_every_job_ends_exact_under_random_overlapping_faults(
-    seed: int, cluster: Any, tmp_path: Path
+    seed: int, cluster: Sandbox, tmp_path: Path
 ) -> None:
-    broker, redis, workers = cluster
+    broker, redis, workers = cluster.rabbitmq, cluster.redis, cluster.workers
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCPI_")}
     env.update(
-        MCPI_BROKER_URL=broker.url,
-        MCPI_RESULT_BACKEND=redis.url,
-        **broker.client_env(),
+        **cluster.env(),
         MCPI_CACHE_DIR=str(tmp_path / "cache"),
         XDG_CONFIG_HOME=str(tmp_path / "no-config"),
         # Outages last seconds here: the hub waits them out, as a user's would.

@@ -22,7 +22,7 @@ def test_an_emulated_cluster_of_six_hosts_counts_every_sample_once(tmp_path: Pat
         broker, redis = cluster.connections()
         # Connections grow with hosts, not slots (threads share their node's).
         assert broker <= 4 * 6 and redis <= 4 * 6, (broker, redis)
-        env = cluster.env(tmp_path / "cache")
+        env = cluster.hub_env(tmp_path / "cache")
         # 48 slots x 1.5 s of naps of 1 ms: a cold job (calibrated), then a warm one.
         # The hub as a user runs it: a process with the nap model on its path.
         args = [sys.executable, "-m", "mcpi", "run", "nap", "-n", "72000", "--seed", "3"]
