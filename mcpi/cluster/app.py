@@ -3,8 +3,9 @@
 Every setting below was chosen against a fault (see docs/faults.md, "what happens when"
 table): JSON only, so a pickle message is refused before anything runs; late
 acknowledgement with one message prefetched per slot, so a chunk whose worker dies is
-redelivered rather than lost; publisher confirms, so a publish refused under a broker
-alarm is an error, not silence; broker heartbeats, so a cut-off host's chunks return to
+redelivered rather than lost; publisher confirms, so a message the broker did not take
+is an error, not silence (the hub's chunks are confirmed a wave at a time:
+:mod:`mcpi.cluster.confirms`); broker heartbeats, so a cut-off host's chunks return to
 the queue within seconds.
 """
 

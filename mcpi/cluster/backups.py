@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from celery import states
 
-from mcpi.cluster.chunks import chunk_group, chunk_result, chunk_task_id
+from mcpi.cluster.chunks import chunk_result, chunk_task_id, send_chunks
 from mcpi.cluster.client import ClusterClient
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.exact import SCALE_BITS
@@ -102,7 +102,7 @@ class ClusterCopies:
         self.job = job
 
     def send(self, ids: Mapping[str, int]) -> None:
-        chunk_group(self.client.app, self.job, ids).apply_async()
+        send_chunks(self.client, self.job, ids)
 
     def revoke(self, ids: list[str]) -> None:
         self.client.revoke(ids)

@@ -19,8 +19,8 @@ import statistics
 import time
 from collections.abc import Mapping
 
-from mcpi.cluster.chunks import chunk_group, chunk_result, chunk_task_id
-from mcpi.cluster.client import REDIS_ERRORS, SERVICE_ERRORS, ClusterClient
+from mcpi.cluster.chunks import chunk_result, chunk_task_id, send_chunks
+from mcpi.cluster.client import REDIS_ERRORS, ClusterClient, riding_out
 from mcpi.cluster.watchdog import Watchdog
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
@@ -56,13 +56,11 @@ def calibrate(client: ClusterClient, slots: Mapping[str, int], model: ModelCall)
     A host none of whose chunks it got is given the typical rate, as "assumed".
     """
     total = sum(slots.values())
-    while True:
-        try:
-            measured = _rates(client, total, model)
-            overhead = _overhead(client, total)
-            break
-        except SERVICE_ERRORS as exc:  # restarting: measure again once both answer
-            client.wait_for_services(exc, client.settings.worker_grace)
+    # A broker or backend restarting meanwhile: measure again once both answer.
+    measured, overhead = riding_out(
+        lambda: (_rates(client, total, model), _overhead(client, total)),
+        lambda exc: client.wait_for_services(exc, client.settings.worker_grace),
+    )
     typical = statistics.median(measured.values())
     hosts = [
         HostRate(host, n, measured.get(host, typical), _source(host, measured))
@@ -120,7 +118,7 @@ def _run_group(client: ClusterClient, plan: Plan, model: ModelCall) -> list[Chun
     )
     ids = {chunk_task_id(job.id, c.index): c.index for c in plan.chunks()}
     backend = client.results
-    chunk_group(client.app, job, ids).apply_async()
+    send_chunks(client, job, ids)
     watchdog = Watchdog(
         time.monotonic() + max(60.0, client.settings.worker_grace),
         counted=str,

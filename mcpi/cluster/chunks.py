@@ -1,4 +1,4 @@
-"""Chunk tasks as the hub sees them: their ids, a group of them, their results decoded.
+"""Chunk tasks as the hub sees them: their ids, published, their results decoded.
 
 Every chunk task of a job has the id ``mcpi-<job>-<chunk>``, so its result is keyed by
 the chunk in the backend (what resuming and dedupe rely on), and a wave's chord
@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from celery import Celery, group, states
+from celery import states
+from celery.utils import uuid
 
+from mcpi.cluster.client import ClusterClient
 from mcpi.cluster.tasks import COUNT_CHUNK
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
@@ -27,26 +29,42 @@ def wave_task_id(job_id: str, first: int) -> str:
     return f"mcpi-{job_id}-wave-{first}"
 
 
-def chunk_group(app: Celery, job: Job, ids: Mapping[str, int]) -> Any:
-    """A group of ``mcpi.count_chunk`` tasks: chunk ``i`` of ``job`` as task ``id``."""
+def send_chunks(
+    client: ClusterClient, job: Job, ids: Mapping[str, int], callback: Any = None
+) -> str | None:
+    """Publish chunks ``ids`` (task id -> index) of ``job`` as ``mcpi.count_chunk`` tasks,
+    confirmed by the broker as one batch (:meth:`ClusterClient.publishing`).
+
+    With ``callback`` (a task signature with its task id) the chunks are the header of a
+    chord that calls it once they are all done: Celery's chord, published as
+    ``chord(...).apply_async()`` would (the chord's size in the backend, then each
+    header task carrying the callback, the group id and its index), but through the
+    batch's channel, which Celery's canvas gives no way to choose. Returns the chord's
+    group id (None without a callback).
+    """
+    app = client.app
     message = encode_job(job)
-    return group(chunk_signature(app, job, i, task_id, message) for task_id, i in ids.items())
-
-
-def chunk_signature(
-    app: Celery, job: Job, index: int, task_id: str, message: dict[str, Any] | None = None
-) -> Any:
-    """The ``mcpi.count_chunk`` task of chunk ``index`` of ``job`` (encoded as
-    ``message``), as task ``task_id``."""
-    chunk = job.plan.chunk(index)
-    return app.tasks[COUNT_CHUNK].signature(
-        (message or encode_job(job), encode_chunk(chunk)),
-        task_id=task_id,
-        # What logs and `celery inspect` show for the task, given here: Celery would
-        # otherwise build a bounded repr of the whole job message for every chunk.
-        argsrepr=f"job {job.id} chunk {index} [{chunk.start}, {chunk.stop})",
-        kwargsrepr="{}",
-    )
+    chord: dict[str, Any] = {}
+    group_id = None
+    if callback is not None:
+        group_id = uuid()
+        callback.freeze(group_id=group_id)
+        app.backend.set_chord_size(group_id, len(ids))
+        chord = {"chord": callback, "group_id": group_id}
+    with client.publishing() as channel:
+        for position, (task_id, index) in enumerate(ids.items()):
+            chunk = job.plan.chunk(index)
+            channel.send_task(
+                COUNT_CHUNK,
+                (message, encode_chunk(chunk)),
+                task_id=task_id,
+                # What logs and `celery inspect` show for the task, given here: Celery
+                # would otherwise build a bounded repr of the whole job message.
+                argsrepr=f"job {job.id} chunk {index} [{chunk.start}, {chunk.stop})",
+                kwargsrepr="{}",
+                **({**chord, "group_index": position} if chord else {}),
+            )
+    return group_id
 
 
 def chunk_result(index: int, meta: dict[str, Any]) -> ChunkResult:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import amqp.exceptions
@@ -23,6 +24,7 @@ from amqp.exceptions import AccessRefused, NotAllowed, NotFound
 from kombu.exceptions import OperationalError
 
 from mcpi.cluster.app import INFO_COMMAND, QUEUE, create_app
+from mcpi.cluster.confirms import ConfirmedChannel
 from mcpi.cluster.tls import describe_failure
 from mcpi.core.model import ModelCall
 from mcpi.errors import McpiError, ModelMissing, NoWorkers, Refused, TlsRefused, Unreachable
@@ -55,6 +57,22 @@ RETRY_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+
+def riding_out(
+    call: Callable[[], T],
+    wait: Callable[[BaseException], None],
+    errors: tuple[type[BaseException], ...] = SERVICE_ERRORS,
+) -> T:
+    """``call()``, tried again after each of ``errors`` once ``wait(error)`` returns
+    (it waits for the broker and backend, and raises if they stay away)."""
+    while True:
+        try:
+            return call()
+        except errors as exc:
+            wait(exc)
+
 
 class ClusterClient:
     """The broker, the result backend and the workers behind ``settings``."""
@@ -69,6 +87,10 @@ class ClusterClient:
         #: thread, each with its own connections: a sweep's threads would each pay new
         #: connections and TLS handshakes. (Its Redis client is thread-safe.)
         self.results: Any = self.app.backend
+        #: Each hub thread's channel for publishing chunks (see :meth:`publishing`).
+        self._local = threading.local()
+        self._channels: list[ConfirmedChannel] = []
+        self._channels_lock = threading.Lock()
 
     @property
     def where(self) -> str:
@@ -299,16 +321,45 @@ class ClusterClient:
                     pipe.expire(key, COUNTED_SECONDS)
                 pipe.execute()
 
+    @contextlib.contextmanager
+    def publishing(self) -> Iterator[ConfirmedChannel]:
+        """This thread's channel for publishing a batch of task messages, every one
+        confirmed by the broker when the block ends (:mod:`mcpi.cluster.confirms`).
+
+        The channel is kept for the thread's next batch; one that failed is closed and
+        the next batch opens a new one.
+        """
+        channel: ConfirmedChannel | None = getattr(self._local, "channel", None)
+        if channel is None:
+            channel = ConfirmedChannel(self.app, self.settings.connect_timeout + 5)
+            with self._channels_lock:
+                self._channels.append(channel)
+            self._local.channel = channel
+        try:
+            yield channel
+            channel.settle()
+        except BaseException:
+            self._local.channel = None
+            with self._channels_lock:
+                self._channels.remove(channel)
+            channel.close(lost=True)
+            raise
+
     def close(self) -> None:
         """Release the connections this hub opened.
 
         Not ``app.close()``: kombu's connection pools are process-wide and keyed by
         URL, and force-closing them would hand the next hub in this process a dead
         connection. Broker connections go back to that pool after each use; the
-        backend's Redis connections belong to this app alone and are closed here.
+        backend's Redis connections and the publishing channels belong to this client
+        alone and are closed here.
         """
         with contextlib.suppress(Exception):  # best effort: the job's outcome stands
             self.results.client.connection_pool.disconnect()
+        with self._channels_lock:
+            channels, self._channels = self._channels, []
+        for channel in channels:
+            channel.close()
 
 
 def slots_by_host(workers: Mapping[str, dict[str, Any]]) -> dict[str, int]:

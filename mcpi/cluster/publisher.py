@@ -14,16 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from celery import chord, states
+from celery import states
 
 from mcpi.cluster.arrivals import Arrivals
-from mcpi.cluster.chunks import (
-    chunk_group,
-    chunk_result,
-    chunk_signature,
-    chunk_task_id,
-    wave_task_id,
-)
+from mcpi.cluster.chunks import chunk_result, chunk_task_id, send_chunks, wave_task_id
 from mcpi.cluster.client import ClusterClient
 from mcpi.cluster.tasks import TALLY_WAVE
 from mcpi.core.chunk import ChunkResult
@@ -108,17 +102,13 @@ class Publisher:
         if run.callback_lost:
             self.resend(run)
             return
-        job = self.job
-        if run.callback_id is None:
-            ((task_id, index),) = run.ids.items()
-            chunk_signature(self.client.app, job, index, task_id).apply_async()
-            return
-        callback = self.client.app.tasks[TALLY_WAVE].signature(
-            (encode_job(job), run.tally.indices.start, run.tally.indices.stop),
-            task_id=run.callback_id,
-        )
-        sent = chord(chunk_group(self.client.app, job, run.ids), callback).apply_async()
-        run.group_id = sent.parent.id
+        callback = None
+        if run.callback_id is not None:
+            callback = self.client.app.tasks[TALLY_WAVE].signature(
+                (encode_job(self.job), run.tally.indices.start, run.tally.indices.stop),
+                task_id=run.callback_id,
+            )
+        run.group_id = send_chunks(self.client, self.job, run.ids, callback)
 
     def resend(self, run: WaveRun) -> int:
         """Publish the chunks ``run`` lacks again, as plain tasks (same task ids); how many.
@@ -127,7 +117,7 @@ class Publisher:
         """
         missing = run.missing()
         if missing:
-            chunk_group(self.client.app, self.job, missing).apply_async()
+            send_chunks(self.client, self.job, missing)
         run.callback_lost = True
         return len(missing)
 
@@ -136,15 +126,20 @@ class Publisher:
         added to its tally."""
         counted = []
         for index in run.tally.indices:
-            result = self._journaled.pop(index, None)
+            result = self._journaled.get(index)
             if result is not None and run.tally.add(result, earlier=True):
                 counted.append(result)
-        self.from_journal += len(counted)
+        from_journal = len(counted)
         ids = [t for t, i in run.ids.items() if not run.tally.has(i)]
-        if not ids:
-            return counted
         backend = self.client.results
-        values = backend.client.mget([backend.get_key_for_task(t) for t in ids])
+        values: list[bytes | None] = []
+        if ids:
+            values = backend.client.mget([backend.get_key_for_task(t) for t in ids])
+        # Taken from the journal only now: a backend that failed the read above makes
+        # the hub try the wave again, which must find them there still.
+        for index in run.tally.indices:
+            self._journaled.pop(index, None)
+        self.from_journal += from_journal
         for task_id, value in zip(ids, values, strict=True):
             if value is None:
                 continue

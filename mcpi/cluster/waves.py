@@ -20,13 +20,14 @@ while at most two waves' bookkeeping exists at a time.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 
 from mcpi.cluster import chords
 from mcpi.cluster.arrivals import Arrivals, Listeners
 from mcpi.cluster.backups import Backups, ClusterCopies
-from mcpi.cluster.client import REDIS_ERRORS, SERVICE_ERRORS, ClusterClient
+from mcpi.cluster.client import REDIS_ERRORS, ClusterClient, riding_out
 from mcpi.cluster.poller import Poller, Ready
 from mcpi.cluster.publisher import Publisher, WaveRun
 from mcpi.cluster.recovery import Recovery
@@ -107,12 +108,11 @@ class ClusterJob:
 
     def _mark(self, watchdog: Watchdog) -> None:
         """Mark the job in the backend, once it answers (it may be restarting)."""
-        while True:
-            try:
-                self.recovery.mark_job()
-                return
-            except REDIS_ERRORS as exc:
-                self.recovery.wait_for_services(watchdog, exc, check_state=False)
+        riding_out(
+            self.recovery.mark_job,
+            lambda exc: self.recovery.wait_for_services(watchdog, exc, check_state=False),
+            REDIS_ERRORS,
+        )
 
     def _publish(self, wave: range, watchdog: Watchdog) -> WaveRun:
         """Publish ``wave``, riding out a broker or backend that goes away meanwhile.
@@ -122,20 +122,15 @@ class ClusterJob:
         ids: a chunk delivered twice is counted once), and the hub's own tally stands in
         for the chord's callback, as after any loss of the chord's state.
         """
-        while True:
-            try:
-                run = self.publisher.wave(wave)
-                break
-            except SERVICE_ERRORS as exc:  # the backend, reading a resumed wave's results
-                self.recovery.wait_for_services(watchdog, exc)
-        send: Callable[[WaveRun], object] = self.publisher.send
-        while True:
-            try:
-                send(run)
-                return run
-            except SERVICE_ERRORS as exc:
-                self.recovery.wait_for_services(watchdog, exc)
-                send = self.publisher.resend
+
+        def wait(exc: BaseException) -> None:
+            self.recovery.wait_for_services(watchdog, exc)
+
+        # The backend may fail reading a resumed wave's results.
+        run = riding_out(lambda: self.publisher.wave(wave), wait)
+        tries = itertools.chain([self.publisher.send], itertools.repeat(self.publisher.resend))
+        riding_out(lambda: next(tries)(run), wait)
+        return run
 
     @contextlib.contextmanager
     def _job_errors(self) -> Iterator[None]:

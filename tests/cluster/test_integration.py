@@ -62,7 +62,7 @@ def test_the_hub_alone_listens_for_its_chunks_and_keeps_its_subscription_for_the
     calls); a job's subscription, unsubscribed, serves the next job on the same
     connection."""
     from mcpi.cluster.arrivals import Arrivals, Listeners
-    from mcpi.cluster.chunks import chunk_signature, chunk_task_id
+    from mcpi.cluster.chunks import chunk_task_id, send_chunks
     from mcpi.cluster.client import ClusterClient
     from mcpi.core.job import Job
     from mcpi.core.plan import Plan
@@ -77,7 +77,7 @@ def test_the_hub_alone_listens_for_its_chunks_and_keeps_its_subscription_for_the
     try:
         first = Arrivals(listeners)
         first.expect(ids[:1])
-        chunk_signature(client.app, job, 0, ids[0]).apply_async()  # no worker: it waits
+        send_chunks(client, job, {ids[0]: 0})  # no worker: it waits
         channel = client.results.get_key_for_task(ids[0])
         assert redis.pubsub_numsub(channel) == [(channel, 1)]
         # Celery's own listener (its backend's result consumer) was never started.
