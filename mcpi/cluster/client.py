@@ -87,9 +87,8 @@ class ClusterClient:
         #: thread, each with its own connections: a sweep's threads would each pay new
         #: connections and TLS handshakes. (Its Redis client is thread-safe.)
         self.results: Any = self.app.backend
-        #: Each hub thread's channel for publishing chunks (see :meth:`publishing`).
-        self._local = threading.local()
-        self._channels: list[ConfirmedChannel] = []
+        #: Channels for publishing chunks, kept between batches (see :meth:`publishing`).
+        self._idle_channels: list[ConfirmedChannel] = []
         self._channels_lock = threading.Lock()
 
     @property
@@ -323,27 +322,24 @@ class ClusterClient:
 
     @contextlib.contextmanager
     def publishing(self) -> Iterator[ConfirmedChannel]:
-        """This thread's channel for publishing a batch of task messages, every one
-        confirmed by the broker when the block ends (:mod:`mcpi.cluster.confirms`).
+        """A channel for publishing a batch of task messages, every one confirmed by the
+        broker when the block ends (:mod:`mcpi.cluster.confirms`).
 
-        The channel is kept for the thread's next batch; one that failed is closed and
-        the next batch opens a new one.
+        Channels are kept for the next batch, of any thread (a sweep's threads come and
+        go): as many as batches were ever published at once. One that failed is closed.
         """
-        channel: ConfirmedChannel | None = getattr(self._local, "channel", None)
+        with self._channels_lock:
+            channel = self._idle_channels.pop() if self._idle_channels else None
         if channel is None:
             channel = ConfirmedChannel(self.app, self.settings.connect_timeout + 5)
-            with self._channels_lock:
-                self._channels.append(channel)
-            self._local.channel = channel
         try:
             yield channel
             channel.settle()
         except BaseException:
-            self._local.channel = None
-            with self._channels_lock:
-                self._channels.remove(channel)
             channel.close(lost=True)
             raise
+        with self._channels_lock:
+            self._idle_channels.append(channel)
 
     def close(self) -> None:
         """Release the connections this hub opened.
@@ -357,7 +353,7 @@ class ClusterClient:
         with contextlib.suppress(Exception):  # best effort: the job's outcome stands
             self.results.client.connection_pool.disconnect()
         with self._channels_lock:
-            channels, self._channels = self._channels, []
+            channels, self._idle_channels = self._idle_channels, []
         for channel in channels:
             channel.close()
 

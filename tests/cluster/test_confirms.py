@@ -57,7 +57,7 @@ def test_a_batch_beyond_the_window_is_published_whole_and_confirmed(
             assert batch.through < total  # not all confirmed before the batch ends
         assert batch.published == batch.through == total
         assert waiting(channel, "confirms-window") == total
-        # The channel is kept for the thread's next batch.
+        # The channel is kept for the next batch.
         with client.publishing() as again:
             again.send_task(COUNT_CHUNK, (0,), task_id="w-again", queue="confirms-window")
         assert again is batch and waiting(channel, "confirms-window") == total + 1
