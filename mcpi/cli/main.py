@@ -19,7 +19,18 @@ from types import ModuleType
 from typing import NoReturn, TextIO
 
 from mcpi import __version__
-from mcpi.cli import bench, estimate, hosts, jobs, models, run, sensitivity, status, tune
+from mcpi.cli import (
+    bench,
+    dashboard,
+    estimate,
+    hosts,
+    jobs,
+    models,
+    run,
+    sensitivity,
+    status,
+    tune,
+)
 from mcpi.cli.options import PROG, Parser
 from mcpi.errors import ExitStatus, McpiError
 from mcpi.settings import ConfigError, default_config_path
@@ -33,6 +44,7 @@ COMMANDS: dict[str, ModuleType] = {
     "tune": tune,
     "status": status,
     "jobs": jobs,
+    "dashboard": dashboard,
     "hosts": hosts,
     "bench": bench,
 }

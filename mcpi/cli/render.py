@@ -14,7 +14,7 @@ from mcpi.core.sensitivity import input_names
 from mcpi.hub.records import DONE, JobRecord
 from mcpi.hub.report import TuneReport
 from mcpi.ops.hosts import HostResult
-from mcpi.ops.snapshot import ClusterStatus, Service
+from mcpi.ops.snapshot import ClusterStatus
 
 
 def decimals_for(std_error: float) -> int:
@@ -155,60 +155,6 @@ def status_as_text(status: ClusterStatus) -> str:
         if w.exact_note
     ]
     return "\n".join(lines) + "\n"
-
-
-def status_as_json(status: ClusterStatus) -> dict[str, Any]:
-    def service(s: Service) -> dict[str, Any]:
-        return {
-            "where": s.where,
-            "reachable": s.reachable,
-            "product": s.product,
-            "version": s.version,
-            "error": s.error or None,
-            "tls": s.tls or None,
-            "certificate_expires": (
-                s.certificate_expires.isoformat() if s.certificate_expires else None
-            ),
-        }
-
-    q = status.queue
-    return {
-        "hub_version": status.hub_version,
-        "broker": service(status.broker),
-        "backend": service(status.backend),
-        "queue": None
-        if q is None
-        else {
-            "name": q.name,
-            "ready": q.ready,
-            "consumers": q.consumers,
-            "unacknowledged": status.unacknowledged,
-        },
-        "workers": [
-            {
-                "node": w.node,
-                "host": w.host,
-                "slots": w.slots,
-                "running": w.running,
-                "prefetched": w.prefetched,
-                "load": list(w.load),
-                "cpus": w.cpus,
-                "versions": w.versions,
-                "models": w.models,
-                "kernel": w.kernel,
-                "kernel_note": w.kernel_note or None,
-                "exact_sums": w.exact,
-                "exact_sums_note": w.exact_note or None,
-            }
-            for w in status.workers
-        ],
-        "skew": status.skew,
-        "warnings": [
-            w
-            for s in (status.broker, status.backend)
-            if (w := s.certificate_warning(datetime.now(UTC)))
-        ],
-    }
 
 
 def jobs_as_text(records: Sequence[JobRecord]) -> str:

@@ -30,7 +30,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    from mcpi.cli.render import status_as_json, status_as_text
+    from mcpi.cli.render import status_as_text
+    from mcpi.ops.snapshot import status_as_json
     from mcpi.ops.status import gather
 
     settings = cluster_settings(args, env)

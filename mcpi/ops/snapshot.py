@@ -1,13 +1,15 @@
 """What ``mcpi-hub status`` shows: a snapshot of the cluster, and the version-skew rule.
 
-Pure data, filled in by :func:`mcpi.ops.status.gather`, rendered by the CLI.
+Pure data, filled in by :func:`mcpi.ops.status.gather`, rendered by the CLI (and as JSON,
+:func:`status_as_json`, by ``status --json`` and the dashboard).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 #: A server certificate this close to its end is warned about.
 CERTIFICATE_WARNING_DAYS = 30
@@ -109,3 +111,59 @@ def version_skew(hub_version: str, workers: Iterable[WorkerStatus]) -> list[str]
         + ", ".join(sorted(nodes))
         for version, nodes in sorted(others.items())
     ]
+
+
+def status_as_json(status: ClusterStatus) -> dict[str, Any]:
+    """``status`` as JSON: what ``status --json`` prints and the dashboard shows."""
+
+    def service(s: Service) -> dict[str, Any]:
+        return {
+            "where": s.where,
+            "reachable": s.reachable,
+            "product": s.product,
+            "version": s.version,
+            "error": s.error or None,
+            "tls": s.tls or None,
+            "certificate_expires": (
+                s.certificate_expires.isoformat() if s.certificate_expires else None
+            ),
+        }
+
+    q = status.queue
+    return {
+        "hub_version": status.hub_version,
+        "broker": service(status.broker),
+        "backend": service(status.backend),
+        "queue": None
+        if q is None
+        else {
+            "name": q.name,
+            "ready": q.ready,
+            "consumers": q.consumers,
+            "unacknowledged": status.unacknowledged,
+        },
+        "workers": [
+            {
+                "node": w.node,
+                "host": w.host,
+                "slots": w.slots,
+                "running": w.running,
+                "prefetched": w.prefetched,
+                "load": list(w.load),
+                "cpus": w.cpus,
+                "versions": w.versions,
+                "models": w.models,
+                "kernel": w.kernel,
+                "kernel_note": w.kernel_note or None,
+                "exact_sums": w.exact,
+                "exact_sums_note": w.exact_note or None,
+            }
+            for w in status.workers
+        ],
+        "skew": status.skew,
+        "warnings": [
+            w
+            for s in (status.broker, status.backend)
+            if (w := s.certificate_warning(datetime.now(UTC)))
+        ],
+    }

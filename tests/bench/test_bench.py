@@ -105,3 +105,12 @@ def test_the_scale_benchmark_script_runs() -> None:
     rows = [line.split() for line in out.splitlines() if line.startswith("    16")]
     assert [row[2] for row in rows] == ["cold", "warm"], out
     assert out.count("target: ") == 4, out
+
+
+def test_the_dashboard_benchmark_script_runs() -> None:
+    pytest.importorskip("starlette")
+    out = run_benchmark("dashboard.py", "--quick", timeout=600)
+    assert "with a dashboard page open" in out, out
+    streamed = int(out.split("(")[1].split()[0])
+    assert streamed >= 1, out  # the page was really streaming while the job ran
+    assert out.count("target: unwatched / watched ") == 1, out
