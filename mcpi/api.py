@@ -39,7 +39,7 @@ from mcpi.core.sensitivity import IndexEstimate, Sensitivity
 from mcpi.core.stats import HostThroughput
 from mcpi.errors import UsageError
 from mcpi.hub.executor import choose_executor
-from mcpi.hub.progress import NoProgress
+from mcpi.hub.progress import NoProgress, NotebookProgress, Progress, in_notebook
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import RUN, SENSITIVITY, HistogramSpec, JobRequest, View
 from mcpi.hub.run import run_job
@@ -188,6 +188,12 @@ def _output_row(o: OutputEstimate) -> dict[str, Any]:
     }
 
 
+def _progress(show: bool) -> Progress:
+    """The progress a job shows: a line in a Jupyter cell where this runs in a notebook
+    (and ``show``), else none (a script's output stays its own)."""
+    return NotebookProgress() if show and in_notebook() else NoProgress()
+
+
 def _pandas(what: str) -> Any:
     try:
         import pandas
@@ -260,6 +266,7 @@ def run(
     control: str | None = None,
     antithetic: bool = False,
     refine: bool = False,
+    progress: bool = True,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -280,8 +287,10 @@ def run(
     :attr:`Result.quantiles`, :attr:`Result.exceedances`); ``control="terminal"`` regresses
     a control variate the model declares out of each output (``--control``), and
     ``antithetic=True`` makes each sample an antithetic pair (``--antithetic``), and
-    ``refine=True`` gives a quantile the bins held back a second pass (``--refine``); the
-    rest as ``mcpi-hub run``'s options. Many jobs in a row are quicker in a :class:`Session`.
+    ``refine=True`` gives a quantile the bins held back a second pass (``--refine``); in a
+    Jupyter notebook the job's progress shows in the cell, updated in place, unless
+    ``progress=False``; the rest as ``mcpi-hub run``'s options. Many jobs in a row are
+    quicker in a :class:`Session`.
     """
     settings = _settings(broker, backend, config, timeout, env)
     request = _request(
@@ -290,7 +299,7 @@ def run(
         beyond=_beyond(hist, quantiles, exceed)
         | {"control": control, "antithetic": antithetic, "refine": refine},
     )  # fmt: skip
-    return Result(run_job(request, settings, NoProgress()))
+    return Result(run_job(request, settings, _progress(progress)))
 
 
 def sensitivity(
@@ -426,6 +435,7 @@ class Session:
         control: str | None = None,
         antithetic: bool = False,
         refine: bool = False,
+        progress: bool = True,
     ) -> Result:
         """Run ``model`` as :func:`run` does, on this session's cluster or pool."""
         if self._warm is None:
@@ -436,7 +446,7 @@ class Session:
             beyond=_beyond(hist, quantiles, exceed)
             | {"control": control, "antithetic": antithetic, "refine": refine},
         )  # fmt: skip
-        return Result(run_job(request, self.settings, NoProgress(), self._warm))
+        return Result(run_job(request, self.settings, _progress(progress), self._warm))
 
     def sensitivity(
         self,
