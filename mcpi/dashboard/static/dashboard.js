@@ -1,7 +1,6 @@
 // The mcpi dashboard: one event stream of whole snapshots, drawn as they come.
 "use strict";
 
-const plots = new Map();  // job id -> uPlot of its running estimate
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -29,33 +28,46 @@ function resultOf(job) {
   return name ? `${name} = ${number(o.mean, 8)} (95 % CI ${number(o.ci95[0], 8)} … ${number(o.ci95[1], 8)})` : "";
 }
 
-function card(job) {
-  const estimate = job.estimate;
-  const fraction = job.total ? Math.min(1, job.samples / job.total) : 0;
-  const node = el("div", {class: "job", id: `job-${job.id}`, "data-samples": job.samples});
-  node.append(
-    el("h3", {}, `${job.kind} `, el("span", {class: "quiet"}, `job ${job.id} · seed ${job.seed} · ${job.where}`)),
-    el("div", {class: "figures"},
-      el("span", {}, "estimate ", el("b", {class: "estimate", "data-value": estimate ? estimate[0] : ""},
-        estimate ? number(estimate[0], 8) : "–")),
-      el("span", {}, "95 % interval ", el("b", {class: "interval"},
-        estimate ? `[${number(estimate[1], 8)}, ${number(estimate[2], 8)}]` : "–")),
-      el("span", {}, "exact ", el("b", {}, job.exact === null || job.exact === undefined ? "–" : number(job.exact, 8))),
-      el("span", {}, "samples ", el("b", {class: "samples"}, `${count(job.samples)} of ${count(job.total)}`)),
-      el("span", {}, "params ", el("b", {}, params(job.params) || "–"))),
-    progressBar(fraction));
-  const panels = el("div", {class: "panels"});
-  const chart = el("div", {class: "chart"});
-  panels.append(chart, hostsTable(job.hosts || []));
-  node.append(panels);
-  draw(job, chart);
-  return node;
-}
+// Each running job's card is built once and then updated in place: its chart keeps its
+// state (and the page its scroll), and a second's update redraws only what changed.
+const cards = new Map();  // job id -> {node, figures, bar, hosts, chart, plot, exact}
 
-function progressBar(fraction) {
-  const bar = el("div");
-  bar.style.width = `${(100 * fraction).toFixed(1)}%`;  // CSSOM: the policy forbids inline styles
-  return el("div", {class: "progress", "data-fraction": fraction.toFixed(4)}, bar);
+function card(job) {
+  let c = cards.get(job.id);
+  if (!c) {
+    const figure = cls => el("b", {class: cls}, "–");
+    const figures = {estimate: figure("estimate"), interval: figure("interval"),
+      exact: figure("exact"), samples: figure("samples"), params: figure("params")};
+    const bar = el("div");
+    const hosts = el("tbody");
+    const chart = el("div", {class: "chart"});
+    const node = el("div", {class: "job", id: `job-${job.id}`},
+      el("h3", {}, `${job.kind} `, el("span", {class: "quiet"}, `job ${job.id} · seed ${job.seed} · ${job.where}`)),
+      el("div", {class: "figures"},
+        el("span", {}, "estimate ", figures.estimate), el("span", {}, "95 % interval ", figures.interval),
+        el("span", {}, "exact ", figures.exact), el("span", {}, "samples ", figures.samples),
+        el("span", {}, "params ", figures.params)),
+      el("div", {class: "progress"}, bar),
+      el("div", {class: "panels"}, chart, el("table", {class: "hosts"},
+        el("thead", {}, el("tr", {}, el("th", {}, "host"), el("th", {}, "chunks"),
+          el("th", {}, "rate per slot"), el("th", {}, "last chunk"))), hosts)));
+    c = {node, figures, bar, hosts, chart, plot: null};
+    cards.set(job.id, c);
+  }
+  const estimate = job.estimate;
+  const f = c.figures;
+  f.estimate.textContent = estimate ? number(estimate[0], 8) : "–";
+  f.estimate.dataset.value = estimate ? estimate[0] : "";
+  f.interval.textContent = estimate ? `[${number(estimate[1], 8)}, ${number(estimate[2], 8)}]` : "–";
+  f.exact.textContent = job.exact === null || job.exact === undefined ? "–" : number(job.exact, 8);
+  f.samples.textContent = `${count(job.samples)} of ${count(job.total)}`;
+  f.params.textContent = params(job.params) || "–";
+  const fraction = job.total ? Math.min(1, job.samples / job.total) : 0;
+  c.bar.style.width = `${(100 * fraction).toFixed(1)}%`;  // CSSOM: the policy forbids inline styles
+  c.node.dataset.samples = job.samples;
+  c.hosts.replaceChildren(...hostRows(job.hosts || []));
+  draw(job, c);
+  return c.node;
 }
 
 function digitsFor(values) {
@@ -64,33 +76,30 @@ function digitsFor(values) {
   return span > 0 ? Math.min(12, Math.max(0, 2 - Math.floor(Math.log10(span)))) : 6;
 }
 
-function hostsTable(hosts) {
-  const body = el("tbody");
-  for (const h of hosts) {
-    body.append(el("tr", {class: h.gone ? "host gone" : "host", "data-host": h.host},
-      el("td", {}, h.host), el("td", {}, String(h.chunks)),
-      el("td", {}, `${count(Math.round(h.rate))}/s`),
-      el("td", {}, h.gone ? `gone (${Math.round(h.last_seen)} s)` : `${Math.round(h.last_seen)} s ago`)));
-  }
-  return el("table", {class: "hosts"},
-    el("thead", {}, el("tr", {}, el("th", {}, "host"), el("th", {}, "chunks"),
-      el("th", {}, "rate per slot"), el("th", {}, "last chunk"))), body);
+function hostRows(hosts) {
+  return hosts.map(h => el("tr", {class: h.gone ? "host gone" : "host", "data-host": h.host},
+    el("td", {}, h.host), el("td", {}, String(h.chunks)),
+    el("td", {}, `${count(Math.round(h.rate))}/s`),
+    el("td", {}, h.gone ? `gone (${Math.round(h.last_seen)} s)` : `${Math.round(h.last_seen)} s ago`)));
 }
 
-function draw(job, container) {
+function draw(job, c) {
   const series = job.series || [];
   if (series.length === 0 || typeof uPlot === "undefined") return;
   const xs = series.map(p => p[1]);
+  const exact = job.exact !== null && job.exact !== undefined;
   const data = [xs, series.map(p => p[2]), series.map(p => p[3]), series.map(p => p[4])];
+  if (exact) data.push(xs.map(() => job.exact));
+  if (c.plot && c.exact === exact) {
+    c.plot.setData(data);
+    return;
+  }
+  if (c.plot) c.plot.destroy();
   const lines = [{}, {label: "estimate", stroke: "#2563eb"},
     {label: "95 % low", stroke: "rgba(37,99,235,0.3)"}, {label: "95 % high", stroke: "rgba(37,99,235,0.3)"}];
-  if (job.exact !== null && job.exact !== undefined) {
-    data.push(xs.map(() => job.exact));
-    lines.push({label: "exact", stroke: "#111", dash: [4, 4]});
-  }
-  const old = plots.get(job.id);
-  if (old) old.destroy();
-  plots.set(job.id, new uPlot({
+  if (exact) lines.push({label: "exact", stroke: "#111", dash: [4, 4]});
+  c.exact = exact;
+  c.plot = new uPlot({
     width: 560, height: 260, series: lines,
     scales: {x: {time: false}},
     axes: [
@@ -98,7 +107,7 @@ function draw(job, container) {
       {size: 90, values: (u, ticks) => ticks.map(t => t.toFixed(digitsFor(ticks)))},
     ],
     bands: [{series: [3, 2], fill: "rgba(37,99,235,0.15)"}],
-  }, data, container));
+  }, data, c.chart);
 }
 
 function service(s) {
@@ -141,6 +150,12 @@ function renderCluster(cluster) {
 function render(snapshot) {
   renderCluster(snapshot.cluster);
   const running = snapshot.jobs.filter(j => j.status === "running");
+  for (const [id, c] of cards) {
+    if (!running.some(j => j.id === id)) {
+      if (c.plot) c.plot.destroy();
+      cards.delete(id);
+    }
+  }
   const box = document.getElementById("running-jobs");
   box.replaceChildren(...running.map(card));
   document.getElementById("none-running").hidden = running.length > 0;
