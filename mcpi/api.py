@@ -194,6 +194,12 @@ def _progress(show: bool) -> Progress:
     return NotebookProgress() if show and in_notebook() else NoProgress()
 
 
+def _sweep_line(show: bool) -> NotebookProgress | None:
+    """A sweep's progress line in a Jupyter cell (its jobs ended, its samples), as
+    :func:`_progress` shows one job's."""
+    return NotebookProgress() if show and in_notebook() else None
+
+
 def _pandas(what: str) -> Any:
     try:
         import pandas
@@ -366,6 +372,7 @@ def sweep(
     backend: str | None = None,
     config: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    progress: bool = True,
 ) -> Results:
     """Run ``model`` once per parameter set in ``params``, all at once; the results in order.
 
@@ -374,7 +381,9 @@ def sweep(
     random numbers, so that the points differ by their parameters, not by their noise.
     Nothing runs if any parameter set is invalid; if a job fails while running, the
     others finish and the first failure is raised. ``hist``, ``quantiles``, ``exceed``,
-    ``control`` and ``antithetic`` ask every job what :func:`run` asks one.
+    ``control`` and ``antithetic`` ask every job what :func:`run` asks one. In a
+    Jupyter notebook one line shows the sweep's progress (jobs ended, samples counted),
+    unless ``progress=False``.
     """
     settings = _settings(broker, backend, config, timeout, env)
     beyond = _beyond(hist, quantiles, exceed) | {"control": control, "antithetic": antithetic}
@@ -382,7 +391,7 @@ def sweep(
         model, params, samples, seed, precision, output, max_samples, chunk_size, local,
         processes, sampler, replicates, beyond,
     )  # fmt: skip
-    return _results(run_sweep(requests, settings))
+    return _results(run_sweep(requests, settings, line=_sweep_line(progress)))
 
 
 class Session:
@@ -490,6 +499,7 @@ class Session:
         exceed: Mapping[str, float | Sequence[float]] | None = None,
         control: str | None = None,
         antithetic: bool = False,
+        progress: bool = True,
     ) -> Results:
         """Run ``model`` once per parameter set, all at once, as :func:`sweep` does."""
         if self._warm is None:
@@ -499,7 +509,7 @@ class Session:
             model, params, samples, seed, precision, output, max_samples, chunk_size,
             self.local, self.processes, sampler, replicates, beyond,
         )  # fmt: skip
-        return _results(run_sweep(requests, self.settings, self._warm))
+        return _results(run_sweep(requests, self.settings, self._warm, _sweep_line(progress)))
 
     @property
     def where(self) -> str:

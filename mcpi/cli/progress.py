@@ -2,49 +2,30 @@
 
 from __future__ import annotations
 
-import time
 from typing import TextIO
 
-from mcpi.core.chunk import ChunkResult
+from mcpi.hub.progress import Throttled
 
 
-class ProgressBar:
-    """A one-line bar on a terminal, redrawn at most ``fps`` times a second."""
+class ProgressBar(Throttled):
+    """A one-line bar on a terminal, redrawn at most ``fps`` times a second, and cleared
+    when the stage ends (the report follows)."""
 
     def __init__(
         self, stream: TextIO, width: int = 30, fps: float = 8.0, unit: str = "darts"
     ) -> None:
+        super().__init__(fps)
         self.stream = stream
         self.unit = unit
         self.width = width
-        self.interval = 1.0 / fps
-        self.total = 0
-        self.done = 0
-        self.began = 0.0
-        self.drawn_at = 0.0
 
-    def start(self, total: int) -> None:
-        self.total, self.done = total, 0
-        self.began = time.monotonic()
-        self._draw(force=True)
-
-    def counted(self, result: ChunkResult) -> None:
-        self.done += result.chunk.darts
-        self._draw(force=self.done >= self.total)
+    def show(self, done: int, total: int, elapsed: float) -> None:
+        line = render_line(done, total, elapsed, self.width, self.unit)
+        self.stream.write("\r\x1b[2K" + (f"{self.label}  {line}" if self.label else line))
+        self.stream.flush()
 
     def finish(self) -> None:
         self.stream.write("\r\x1b[2K")
-        self.stream.flush()
-
-    def _draw(self, force: bool) -> None:
-        now = time.monotonic()
-        if not force and now - self.drawn_at < self.interval:
-            return
-        self.drawn_at = now
-        self.stream.write(
-            "\r\x1b[2K"
-            + render_line(self.done, self.total, now - self.began, self.width, self.unit)
-        )
         self.stream.flush()
 
 

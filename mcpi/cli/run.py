@@ -144,6 +144,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr
         from mcpi.cli.sweep import run_sweep_job
 
         settings = cluster_settings(args, env, timeout=args.timeout)
-        return run_sweep_job(args, settings, stdout)
+        return run_sweep_job(args, settings, stdout, stderr)
     request = job_request(args, RUN)
     return run_job(args, env, stdout, stderr, request)

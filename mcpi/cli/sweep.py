@@ -52,15 +52,22 @@ def sweep_points(
     ]
 
 
-def run_sweep_job(args: Any, settings: Settings, stdout: TextIO) -> int:
-    """Run the sweep ``args`` ask for (checked) and write its report; the exit status."""
+def run_sweep_job(args: Any, settings: Settings, stdout: TextIO, stderr: TextIO) -> int:
+    """Run the sweep ``args`` ask for (checked) and write its report; the exit status.
+
+    On a terminal, one bar shows the whole sweep: its jobs ended and samples counted.
+    """
+    from mcpi.cli.progress import ProgressBar
     from mcpi.hub.sweep import run_sweep
 
     swept = [name for name, _ in args.sweep]
     points = sweep_points(args.sweep, args.param)
     requests = [job_request(args, RUN, params=point) for point in points]
+    line = None
+    if not (args.json or args.no_progress) and stderr.isatty():
+        line = ProgressBar(stderr, unit="samples")
     began = time.monotonic()
-    outcomes = run_sweep(requests, settings)
+    outcomes = run_sweep(requests, settings, line=line)
     wall = time.monotonic() - began
     if args.json:
         stdout.write(json.dumps(sweep_as_json(outcomes, swept, wall)) + "\n")

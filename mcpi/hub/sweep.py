@@ -30,7 +30,7 @@ from mcpi.core.tuning import Capacity
 from mcpi.errors import JobTimeout, McpiError, UsageError
 from mcpi.hub.binding import BoundModel, bind
 from mcpi.hub.executor import choose_executor
-from mcpi.hub.progress import NoProgress
+from mcpi.hub.progress import NoProgress, SweepProgress, Throttled
 from mcpi.hub.records import JobBook
 from mcpi.hub.report import JobReport
 from mcpi.hub.request import JobRequest
@@ -99,13 +99,17 @@ def with_seeds(requests: Sequence[JobRequest]) -> list[JobRequest]:
 
 
 def run_sweep(
-    requests: Sequence[JobRequest], settings: Settings, warm: Warm | None = None
+    requests: Sequence[JobRequest],
+    settings: Settings,
+    warm: Warm | None = None,
+    line: Throttled | None = None,
 ) -> list[SweepOutcome]:
     """Run every job of ``requests`` at once where ``settings`` say (or on ``warm``).
 
     The outcomes come in the order of ``requests``. Raises (running nothing) if any job
     is invalid, or if the cluster cannot run the sweep at all (unreachable, no
-    workers, a model missing).
+    workers, a model missing). ``line`` shows the whole sweep's progress: its jobs
+    ended and samples counted.
     """
     bound = check_sweep(requests)
     requests = with_seeds(requests)
@@ -113,7 +117,7 @@ def run_sweep(
     if warm is None:
         warm = Warm(*choose_executor(requests[0], settings))
     try:
-        return _Sweep(requests, bound, settings, warm).run()
+        return _Sweep(requests, bound, settings, warm, line).run()
     finally:
         if own:
             warm.close()
@@ -126,8 +130,11 @@ class _Sweep:
         bound: list[BoundModel],
         settings: Settings,
         warm: Warm,
+        line: Throttled | None = None,
     ) -> None:
         self.requests, self.bound, self.settings, self.warm = requests, bound, settings, warm
+        self.line = line
+        self.progress: SweepProgress | None = None
         self.book = JobBook.of(settings)
         self.outcomes: list[SweepOutcome | None] = [None] * len(requests)
         self.bugs: list[BaseException] = []
@@ -151,6 +158,9 @@ class _Sweep:
         if self.settings.timeout:
             self.deadline = time.monotonic() + self.settings.timeout
         self.book.prune()
+        if self.line is not None:
+            planned = [r.samples or r.max_samples or 0 for r in self.requests]
+            self.progress = SweepProgress(self.line, planned)
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for k in range(len(self.requests)):
             todo.put(k)
@@ -167,6 +177,8 @@ class _Sweep:
         except BaseException:
             self.stop.set()  # no job starts any more; the running ones end with the hub
             raise
+        if self.progress is not None:
+            self.progress.finish()
         if self.bugs:
             raise self.bugs[0]
         return [o for o in self.outcomes if o is not None]
@@ -179,6 +191,8 @@ class _Sweep:
                 return
             started = time.monotonic() - self.began
             outcome = self._one(k)
+            if self.progress is not None:
+                self.progress.job_ended(k)
             ended = time.monotonic() - self.began
             self.outcomes[k] = replace(outcome, started=started, ended=ended)
 
@@ -193,7 +207,7 @@ class _Sweep:
             list(self.warm.why),
             request,
             self.settings,
-            NoProgress(),
+            NoProgress() if self.progress is None else self.progress.job(k),
             self.book,
             None,
             bound,

@@ -65,6 +65,8 @@ def test_the_example_notebook_runs_and_shows_progress_a_table_and_a_plot(
     assert "<caption>mcpi cosine" in table and "<td>cos</td>" in table
 
     sweep = next(c for c in cells if "mcpi.sweep(" in c.source)
+    (line,) = [o for o in outputs(sweep) if o["output_type"] == "display_data"]
+    assert "6/6 jobs  done: 1.2e+07 samples" in line["data"]["text/html"]
     frame = next(o for o in outputs(sweep) if o["output_type"] == "execute_result")
     assert "cos_ci_low" in frame["data"]["text/html"]  # the DataFrame, one row per scale
 
