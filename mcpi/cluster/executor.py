@@ -19,7 +19,7 @@ from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.model import ModelCall
 from mcpi.core.runtime import differences, numeric_runtime
-from mcpi.core.tally import JobTally
+from mcpi.core.tally import Busy, JobTally, ignore_busy
 from mcpi.core.tuning import Capacity, wave_size
 from mcpi.settings import Settings
 
@@ -77,12 +77,13 @@ class Cluster:
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
         earlier: Sequence[ChunkResult] | None,
+        busy: Callable[[Busy], None] = ignore_busy,
     ) -> JobTally:
         slots = sum(self.slots.values())
         waves = wave_size(slots, self.settings.wave_chunks)
         backup_slots = slots if self.settings.backups else 0
         run = ClusterJob(
-            self.client, job, waves, counted, earlier, backup_slots, listeners=self.listeners
+            self.client, job, waves, counted, earlier, backup_slots, self.listeners, busy
         )
         tally = run.run(deadline)
         tally.notes += run.notes

@@ -35,7 +35,7 @@ from mcpi.cluster.watchdog import Watchdog
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.messages import MalformedMessage
-from mcpi.core.tally import JobTally, TallyError, WaveTally
+from mcpi.core.tally import Busy, JobTally, TallyError, WaveTally, ignore_busy
 from mcpi.errors import JobFailed
 
 
@@ -47,7 +47,7 @@ class ClusterJob:
     the backend still holds from an earlier run of the same job; up to
     ``backup_slots`` backup copies of overdue chunks may be out at once (0: none). Its
     subscription to the backend's announcements comes from ``listeners`` (kept between
-    jobs).
+    jobs). ``busy`` is told, between polls, the chunks out and those seen running.
     """
 
     def __init__(
@@ -59,11 +59,13 @@ class ClusterJob:
         earlier: Sequence[ChunkResult] | None,
         backup_slots: int,
         listeners: Listeners,
+        busy: Callable[[Busy], None] = ignore_busy,
     ) -> None:
         self.client = client
         self.job = job
         self.wave_chunks = wave_chunks
         self.counted = counted
+        self.busy = busy
         self.in_flight: list[WaveRun] = []
         self.arrivals = Arrivals(listeners)
         self.backups = Backups(ClusterCopies(client, job), job, backup_slots)
@@ -183,6 +185,8 @@ class ClusterJob:
         def beat() -> None:
             watchdog.check()
             self.backups.tick(run.missing(), time.monotonic())
+            out = sum(r.tally.left for r in self.in_flight)
+            self.busy(Busy(out, min(len(self.backups.running), out), self.backups.books.sent))
 
         return self.poller.until(
             watch=lambda: self.backups.watched(run.missing()),

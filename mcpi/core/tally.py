@@ -26,6 +26,24 @@ from mcpi.core.plan import Plan
 from mcpi.core.stats import HostWork
 
 
+@dataclass(frozen=True)
+class Busy:
+    """A running stage's chunks out of the hub's hands, as its executor sees them: what
+    a live view (the dashboard) shows beside the chunks counted."""
+
+    #: Sent and not yet counted: queued (at the broker, in the pool's queue) or running.
+    out: int
+    #: Of those, known to be computing: the local pool's busy processes; on the
+    #: cluster, the chunks of the wave being counted that a worker said it started.
+    running: int
+    #: Backup copies of overdue chunks sent so far (the cluster's).
+    backups: int = 0
+
+
+def ignore_busy(busy: Busy) -> None:
+    """For a run nobody watches."""
+
+
 class TallyError(Exception):
     """Chunk results that cannot add up to a correct count."""
 
@@ -173,6 +191,11 @@ class WaveTally(Totals):
     @property
     def complete(self) -> bool:
         return len(self._sums_by_chunk) == len(self.indices)
+
+    @property
+    def left(self) -> int:
+        """Chunks of the wave not counted yet."""
+        return len(self.indices) - len(self._sums_by_chunk)
 
     def missing(self) -> list[int]:
         return [i for i in self.indices if i not in self._sums_by_chunk]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from mcpi.core.exact import output_estimate
 from mcpi.core.messages import MalformedMessage, decode_result
 from mcpi.core.tally import add_sums
 from mcpi.hub.binding import bind
+from mcpi.hub.live import read_live
 from mcpi.hub.records import RUNNING, JobBook, JobRecord
 
 #: Points of a running estimate kept per job: every other one is dropped when full.
@@ -39,6 +41,8 @@ MAX_POINTS = 1000
 MAX_JOBS = 50
 #: A host is shown as gone when no chunk of it came for this long while its job ran.
 STALE_SECONDS = 30.0
+#: Seconds over which a host's rate over time is averaged: chunks come in bursts.
+RATE_WINDOW = 5.0
 
 
 @dataclass
@@ -88,6 +92,13 @@ class JobWatch:
     began: float = field(default_factory=time.monotonic)
     stride: int = 1
     _since_point: int = 0
+    #: Each host's samples a second (all its slots) over the last RATE_WINDOW seconds,
+    #: at each look: the looks' times, and per host a value per look (None before its
+    #: first chunk).
+    rate_times: list[float] = field(default_factory=list)
+    rates: dict[str, list[float | None]] = field(default_factory=dict)
+    #: (time, samples per host) of the looks within the window.
+    _looks: deque[tuple[float, dict[str, int]]] = field(default_factory=deque)
 
     def read(self, now: float | None = None) -> None:
         """Take the lines journaled since the last read (a torn last line waits)."""
@@ -103,6 +114,26 @@ class JobWatch:
         for line in data[:end].splitlines():
             with contextlib.suppress(ValueError, MalformedMessage, TypeError, KeyError):
                 self._count(decode_result(json.loads(line)["result"]), now)
+        self._look(now)
+
+    def _look(self, now: float) -> None:
+        """A point of each host's rate: its samples counted since the window's first
+        look, over the time between. The first look is only where the window starts:
+        what it read may have been counted long before (a job watched after it began)."""
+        looks = self._looks
+        looks.append((now, {host: seen.samples for host, seen in self.hosts.items()}))
+        while len(looks) > 2 and now - looks[1][0] >= RATE_WINDOW:
+            looks.popleft()
+        then, before = looks[0]
+        if now - then <= 0:
+            return
+        self.rate_times.append(now - self.began)
+        for host, seen in self.hosts.items():
+            series = self.rates.setdefault(host, [None] * (len(self.rate_times) - 1))
+            series.append((seen.samples - before.get(host, 0)) / (now - then))
+        if len(self.rate_times) > MAX_POINTS:
+            self.rate_times = self.rate_times[1::2]
+            self.rates = {host: series[1::2] for host, series in self.rates.items()}
 
     def finish(self, result: dict[str, Any], now: float) -> None:
         """The job ended with ``result`` (its record's): the series ends at its answer,
@@ -161,6 +192,8 @@ class Watcher:
         self.book = book
         self.clock = clock
         self.watches: dict[str, JobWatch] = {}
+        #: The last live state of each ended job (read once: it no longer changes).
+        self.ended: dict[str, dict[str, Any] | None] = {}
 
     def snapshot(self) -> dict[str, Any]:
         """Every recent job as the page shows it (JSON-ready), the running ones first.
@@ -177,11 +210,22 @@ class Watcher:
                 watch.read(now)
                 if record.result is not None:
                     watch.finish(record.result, now)
-            jobs.append(describe(record, watch, now))
+            jobs.append(describe(record, watch, now, self._live(record)))
         listed = {r.id for r in records}
         self.watches = {k: w for k, w in self.watches.items() if k in listed}
+        self.ended = {k: v for k, v in self.ended.items() if k in listed}
         jobs.sort(key=lambda j: j["status"] != RUNNING)  # stable: newest first within
         return {"jobs": jobs}
+
+    def _live(self, record: JobRecord) -> dict[str, Any] | None:
+        """What the job's hub last said is out, and its notes (:mod:`mcpi.hub.live`)."""
+        if record.id in self.ended:
+            return self.ended[record.id]
+        path = self.book.live(record.id)
+        live = read_live(path) if path is not None else None
+        if record.status != RUNNING and (live is None or live.get("ended")):
+            self.ended[record.id] = live
+        return live
 
     def _watch(self, record: JobRecord) -> JobWatch | None:
         watch = self.watches.get(record.id)
@@ -214,8 +258,10 @@ def declared_of(record: JobRecord) -> Declared:
     return declared
 
 
-def describe(record: JobRecord, watch: JobWatch | None, now: float) -> dict[str, Any]:
-    """One job, as the page shows it."""
+def describe(
+    record: JobRecord, watch: JobWatch | None, now: float, live: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One job, as the page shows it (``live``: its hub's last word on what is out)."""
     total = record.request.get("samples") or record.request.get("max_samples") or 0
     done = watch.samples if watch is not None else record.counted[1]
     if record.result is not None:
@@ -235,6 +281,13 @@ def describe(record: JobRecord, watch: JobWatch | None, now: float) -> dict[str,
         "total": total,
         "result": record.result,
     }
+    if live is not None:
+        job["chunks"] = {
+            k: live.get(k) for k in ("stage", "chunks", "counted", "out", "running", "backups")
+        }
+        job["notes"] = [str(n) for n in live.get("notes") or []]
+        written = live.get("written")
+        job["live_age"] = time.time() - written if isinstance(written, int | float) else None
     if watch is not None:
         job["estimate"] = watch.estimate()
         outputs = watch.declared.outputs
@@ -251,4 +304,5 @@ def describe(record: JobRecord, watch: JobWatch | None, now: float) -> dict[str,
             }
             for host, seen in sorted(watch.hosts.items())
         ]
+        job["rates"] = {"t": watch.rate_times, "hosts": dict(sorted(watch.rates.items()))}
     return job

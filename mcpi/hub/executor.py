@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.model import ModelCall
-from mcpi.core.tally import JobTally
+from mcpi.core.tally import Busy, JobTally, ignore_busy
 from mcpi.core.tuning import Capacity
 from mcpi.settings import Settings
 
@@ -35,6 +35,8 @@ class Executor(Protocol):
       jobs (a sweep's): each call has its own tally and callbacks. A session's
       executor (:class:`mcpi.hub.warm.Warm`) gives each job a view of its own, so
       that :meth:`prepare`'s notes and :meth:`close` stay per job.
+    * **Busy.** While a stage runs, :meth:`run` tells ``busy`` now and then (from the
+      calling thread) how many of its chunks are out and running, for a live view.
     * **Notes.** Remarks for a job's report travel two ways: :meth:`prepare` appends
       those it finds (say, hosts whose numeric runtimes differ) to :attr:`notes`; those
       of a run (a resume, a recovery, backups) come back in the tally's ``notes``.
@@ -84,6 +86,7 @@ class Executor(Protocol):
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
         earlier: Sequence[ChunkResult] | None,
+        busy: Callable[[Busy], None] = ignore_busy,
     ) -> JobTally:
         """Compute every chunk of ``job``, each counted exactly once; return the tally.
 
@@ -92,7 +95,7 @@ class Executor(Protocol):
         bounds the wait. ``earlier`` is None for a fresh run; for a resumed one, the
         results the hub's journal holds (possibly none). They are taken, not
         recomputed, and so are any others the executor still keeps (the cluster's
-        result backend).
+        result backend). ``busy`` is told now and then what is out (:class:`Busy`).
         """
         ...
 

@@ -25,7 +25,7 @@ from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.model import ModelCall, ModelError, chunk_sums
 from mcpi.core.plan import Chunk
-from mcpi.core.tally import Collector, JobTally
+from mcpi.core.tally import Busy, Collector, JobTally, ignore_busy
 from mcpi.core.tuning import Capacity, HostRate, next_calibration
 from mcpi.errors import JobFailed, JobTimeout
 from mcpi.hub import poolchild
@@ -120,8 +120,13 @@ class LocalPool:
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
         earlier: Sequence[ChunkResult] | None,
+        busy: Callable[[Busy], None] = ignore_busy,
     ) -> JobTally:
-        """Count ``job``; a resumed one first takes the chunks counted ``earlier``."""
+        """Count ``job``; a resumed one first takes the chunks counted ``earlier``.
+
+        Of the chunks in flight, as many as the pool has processes are running (those
+        of other jobs of a sweep aside); the rest wait in the pool's queue.
+        """
         plan = job.plan
         collector = Collector(plan, job.width, counted, job.shape)
         tally = collector.tally
@@ -149,6 +154,7 @@ class LocalPool:
 
             while in_flight < 2 * self.processes and submit():
                 in_flight += 1
+            busy(Busy(in_flight, min(in_flight, self.processes)))
             while in_flight:
                 ok, item = self._next_result(pool, results, deadline, tally, plan.chunk_count)
                 in_flight -= 1
@@ -158,6 +164,7 @@ class LocalPool:
                 collector.add(item)
                 if submit():
                     in_flight += 1
+                busy(Busy(in_flight, min(in_flight, self.processes)))
             finished = True
         finally:
             with self._lock:

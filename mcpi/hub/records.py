@@ -283,6 +283,12 @@ class JobBook:
             return None
         return ChunkJournal(self.directory / f"{record_id(job_id)}.chunks")
 
+    def live(self, job_id: str) -> Path | None:
+        """Where the hub keeps what is out of job ``job_id`` now (:mod:`mcpi.hub.live`)."""
+        if self.directory is None:
+            return None
+        return self.directory / f"{record_id(job_id)}.live"
+
     def save(self, record: JobRecord) -> None:
         """Write ``record`` atomically (best effort: a full disk must not fail the job)."""
         if self.directory is None:
@@ -319,12 +325,13 @@ class JobBook:
         return records[:limit] if limit is not None else records
 
     def prune(self, keep: int = KEEP_RECORDS) -> None:
-        """Delete all but the ``keep`` newest records (and their journals)."""
+        """Delete all but the ``keep`` newest records (and their journals and live states)."""
         paths = sorted(self._paths(), key=_mtime, reverse=True)
         for path in paths[keep:]:
             with contextlib.suppress(OSError):
                 path.unlink()
                 path.with_suffix(".chunks").unlink(missing_ok=True)
+                path.with_suffix(".live").unlink(missing_ok=True)
 
     def _paths(self) -> Iterator[Path]:
         if self.directory is None or not self.directory.is_dir():

@@ -48,6 +48,7 @@ from mcpi.core.tuning import Capacity, ChunkChoice, choose_chunk_size
 from mcpi.errors import JobFailed, McpiError, UsageError
 from mcpi.hub.binding import BoundModel, Distribution, bind
 from mcpi.hub.executor import Executor, choose_executor
+from mcpi.hub.live import LiveState
 from mcpi.hub.progress import Progress, Tee
 from mcpi.hub.rates import RateBook
 from mcpi.hub.records import DONE, FAILED, JobBook, JobRecord, RecordError, Stage, stage_job_id
@@ -227,6 +228,8 @@ class JobRun:
         self.tallies: Tallies = NO_TALLIES
         #: What the job's record says was asked (set when the job starts or resumes).
         self.record_request: dict[str, Any] = {}
+        #: What is out of the running stage, for whoever watches (set when the job starts).
+        self.live = LiveState(None)
 
     def run(self) -> JobReport:
         self.slots = self.executor.prepare(self.bound.call, self.bound.source)
@@ -236,6 +239,7 @@ class JobRun:
         self.sampler = self._sampler(record)
         self.tallies = self.bound.tallies(record.request, self.sampler)
         self.record_request = record.request
+        self.live = LiveState(self.book.live(record.id))
         self.rule = self._rule(record)
         began = time.monotonic()
         deadline = began + self.settings.timeout if self.settings.timeout else None
@@ -260,6 +264,7 @@ class JobRun:
             if isinstance(exc, McpiError):
                 record.status, record.error = FAILED, str(exc)
             self.book.save(record)
+            self.live.ended(self.notes + self.executor.notes)
             raise
         wall = time.monotonic() - began
         record.result = {
@@ -276,7 +281,9 @@ class JobRun:
         journal = self.book.journal(record.id)
         if journal is not None:
             journal.remove()
-        return self._report(record, outputs, distribution, sensitivity, wall)
+        report = self._report(record, outputs, distribution, sensitivity, wall)
+        self.live.ended(report.notes)
+        return report
 
     @property
     def group(self) -> int:
@@ -548,12 +555,15 @@ class JobRun:
             if journal is not None and result.chunk.index not in journaled:
                 journal.append(job.id, result)
             observer.counted(result)
+            self.live.counted()
 
         observer.start(plan.darts)
+        self.live.stage(index, plan.chunk_count, self.notes + self.executor.notes)
         try:
-            tally = self.executor.run(job, counted, deadline, earlier)
+            tally = self.executor.run(job, counted, deadline, earlier, self.live.busy)
         finally:
             observer.finish()
+            self.live.stage_ended()
             if journal is not None:
                 journal.close()
         if not tally.complete:

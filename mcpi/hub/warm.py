@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
 from mcpi.core.model import ModelCall
-from mcpi.core.tally import JobTally
+from mcpi.core.tally import Busy, JobTally, ignore_busy
 from mcpi.core.tuning import Capacity
 from mcpi.hub.executor import Executor
 
@@ -126,8 +126,9 @@ class WarmJob:
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
         earlier: Sequence[ChunkResult] | None,
+        busy: Callable[[Busy], None] = ignore_busy,
     ) -> JobTally:
-        return self.warm.inner.run(job, counted, deadline, earlier)
+        return self.warm.inner.run(job, counted, deadline, earlier, busy)
 
     def close(self) -> None:
         """Nothing: the session closes its executor."""

@@ -29,7 +29,7 @@ from mcpi.core.design import runnable
 from mcpi.core.job import Job
 from mcpi.core.messages import decode_job, decode_result, encode_job, encode_result
 from mcpi.core.model import ModelCall, ModelError
-from mcpi.core.tally import Collector, JobTally, TallyError
+from mcpi.core.tally import Busy, Collector, JobTally, TallyError, ignore_busy
 from mcpi.core.tuning import Capacity, HostRate
 from mcpi.errors import JobFailed, JobTimeout, ModelMissing
 
@@ -121,6 +121,7 @@ class InProcess:
         counted: Callable[[ChunkResult], None],
         deadline: float | None,
         earlier: Sequence[ChunkResult] | None,
+        busy: Callable[[Busy], None] = ignore_busy,
     ) -> JobTally:
         self._call("run")
         collector = Collector(job.plan, job.width, counted, job.shape)
@@ -144,6 +145,7 @@ class InProcess:
                     )
                 if chunk.index in faults.fail:
                     raise JobFailed(f"chunk {chunk.index} failed: {faults.fail[chunk.index]}")
+                busy(Busy(1, 1))  # this chunk, computed now in this thread
                 copies = 2 if chunk.index in faults.lose else 1
                 for _ in range(copies):  # a lost copy is computed, then computed again
                     time.sleep(faults.delay.get(chunk.index, 0.0))

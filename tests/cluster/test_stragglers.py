@@ -16,6 +16,7 @@ import pytest
 
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
+from mcpi.hub.live import read_live
 from tests.helpers import estimate, run_model
 
 pytestmark = pytest.mark.integration
@@ -109,6 +110,10 @@ def test_a_frozen_pool_process_does_not_hold_the_job(  # type: ignore[no-untyped
     notes = " ".join(report["notes"])
     assert "backups: 1 copy(ies) of 1 overdue chunk(s)" in notes, notes
     assert "1 finished first" in notes, notes
+    # What a dashboard reads of the job: the backup sent, every chunk counted, its notes.
+    live = read_live(tmp_path / "cache" / "mcpi" / "jobs" / f"{report['job_id']}.live")
+    assert live is not None and live["ended"] and live["notes"] == report["notes"]
+    assert (live["backups"], live["counted"], live["chunks"], live["out"]) == (1, 40, 40, 0)
 
 
 def test_a_frozen_pool_process_does_not_hold_a_model_job(  # type: ignore[no-untyped-def]

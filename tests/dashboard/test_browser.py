@@ -5,6 +5,7 @@ what a person sees while a job runs. Screenshots of each state go to
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,17 @@ def test_a_running_job_is_seen_converging_and_ends_at_the_cli_s_answer(
         assert texts(browser, ".job h3")[0].startswith("π job ")
         assert texts(browser, "tr.host td")[:1]  # the host computing it
         assert texts(browser, ".job .chart .u-legend")  # the uPlot chart
+        # The stage's chunks as the hub sees them, and the host's rate over time.
+        chunks = until(lambda: [t for t in texts(browser, ".job .chunks") if "running" in t],
+                       10, "the job's chunks")  # fmt: skip
+        counts = re.search(r"(\d+) of 80 counted · (\d+) running · (\d+) queued · "
+                           r"(\d+) not sent yet", chunks[0])  # fmt: skip
+        assert counts and sum(map(int, counts.groups())) == 80, chunks
+        # One process: one chunk on it, one more in the pool's queue at most.
+        assert int(counts[2]) <= 1 and int(counts[3]) <= 1, chunks
+        rates = until(lambda: texts(browser, ".job .rates .u-legend"), 10, "the rates chart")
+        assert "local" in rates[0] or "@" in rates[0] or rates[0].strip(), rates
+        assert "ran locally (--local)" in texts(browser, ".job ul.notes")[0]
     finally:
         out, _ = job.communicate(timeout=120)
     assert job.returncode == 0
@@ -114,6 +126,11 @@ def test_a_running_job_is_seen_converging_and_ends_at_the_cli_s_answer(
                 "the finished job")  # fmt: skip
     assert f"{answer['pi']:.7f}"[:9] in row[0]
     assert "No job is running." in browser.page_source
+    # Its notes, folded under the result; unfolded, they stay open as the table redraws.
+    browser.find_element("css selector", "tr.row details.notes summary").click()
+    time.sleep(1.5)
+    assert "ran locally (--local)" in texts(browser, "tr.row details.notes")[0]
+    assert browser.execute_script("return document.querySelector('tr.row details.notes').open")
     shot(browser, "done")
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == [], severe
@@ -161,6 +178,15 @@ def test_a_cluster_job_and_a_host_going_away_as_a_person_sees_them(
                       60, "both hosts computing the job")  # fmt: skip
                 first = until(lambda: [t for t in texts(browser, ".job .estimate") if t != "–"],
                               30, "a running estimate")  # fmt: skip
+                # Each host's rate over time, and the stage's chunks, out and running.
+                legend = "#running-jobs .rates .u-legend"
+                until(lambda: set(re.findall(r"lab-\d", " ".join(texts(browser, legend))))
+                      == {"lab-1", "lab-2"}, 20, "both hosts' rates")  # fmt: skip
+                chunks = texts(browser, ".job .chunks")[0]
+                counts = re.search(r"(\d+) of 100 counted · (\d+) running · (\d+) queued · "
+                                   r"(\d+) not sent yet", chunks)  # fmt: skip
+                assert counts and sum(map(int, counts.groups())) == 100, chunks
+                assert int(counts[2]) <= 2, chunks  # two slots
                 shot(browser, "cluster-running")
                 hosts["lab-2"].kill()  # the whole worker, as a machine switched off
                 until(lambda: texts(browser, up) == ["up", "gone"], 20, "lab-2 gone")

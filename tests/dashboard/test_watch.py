@@ -60,12 +60,28 @@ def test_a_running_job_is_watched_from_its_journal_and_ends_at_the_cli_s_answer(
     series = last["series"]
     widths = [high - low for _, _, _, low, high in series]
     assert widths[-1] < widths[0] and series[-1][1] > series[0][1]
+    # What the hub says is out: 30 chunks, those counted rising, at most 2 out (the pool
+    # keeps two per process), one running on its one process.
+    chunks = [j["chunks"] for j in seen if "chunks" in j]
+    assert {c["chunks"] for c in chunks} == {30} and chunks[-1]["counted"] > chunks[0]["counted"]
+    assert all(c["out"] <= 2 and c["running"] <= 1 for c in chunks)
+    assert any(c["running"] == 1 for c in chunks)
+    assert "ran locally (--local)" in last["notes"] and last["live_age"] < 5
+    # The host's rate over time: its samples a second at each look, from the second on.
+    rates = last["rates"]
+    (host,) = rates["hosts"]
+    assert len(rates["t"]) == len(rates["hosts"][host]) >= 2
+    assert all(r is not None and r >= 0 for r in rates["hosts"][host])
+    assert max(rates["hosts"][host]) > 0
 
     final = watcher.snapshot()["jobs"][0]
     assert final["status"] == DONE and final["result"]["outputs"]["pi"]["mean"] == answer["pi"]
     # The series the page drew ends at the CLI's own answer, bit for bit.
     assert final["series"][-1][1] == 3 * 10**9 and final["series"][-1][2] == answer["pi"]
     assert list(final["series"][-1][3:]) == answer["ci95"]
+    # Its last word: every chunk counted, none out, and the report's notes.
+    assert final["chunks"] == dict(stage=0, chunks=30, counted=30, out=0, running=0, backups=0)
+    assert final["notes"] == answer["notes"]
 
 
 def test_the_running_estimate_is_the_exact_sums_estimate_and_a_torn_line_waits(

@@ -28,9 +28,25 @@ function resultOf(job) {
   return name ? `${name} = ${number(o.mean, 8)} (95 % CI ${number(o.ci95[0], 8)} … ${number(o.ci95[1], 8)})` : "";
 }
 
+// A finished job's notes, folded under its result; unfolded, they stay so as the
+// table is drawn again each second.
+const unfolded = new Set();
+
+function notesOf(job) {
+  const notes = job.notes || [];
+  if (job.status === "running" || notes.length === 0) return "";
+  const details = el("details", {class: "notes"}, el("summary", {}, `${notes.length} note(s)`),
+    el("ul", {}, ...notes.map(n => el("li", {}, n))));
+  details.open = unfolded.has(job.id);
+  details.addEventListener("toggle", () => {
+    if (details.open) unfolded.add(job.id); else unfolded.delete(job.id);
+  });
+  return details;
+}
+
 // Each running job's card is built once and then updated in place: its chart keeps its
 // state (and the page its scroll), and a second's update redraws only what changed.
-const cards = new Map();  // job id -> {node, figures, bar, hosts, chart, plot, exact}
+const cards = new Map();  // job id -> {node, figures, bar, chunks, notes, hosts, chart, plot, exact, ratesChart, rates, rateHosts}
 
 function card(job) {
   let c = cards.get(job.id);
@@ -39,19 +55,22 @@ function card(job) {
     const figures = {estimate: figure("estimate"), interval: figure("interval"),
       exact: figure("exact"), samples: figure("samples"), params: figure("params")};
     const bar = el("div");
+    const chunks = el("div", {class: "chunks quiet"});
+    const notes = el("ul", {class: "notes"});
     const hosts = el("tbody");
     const chart = el("div", {class: "chart"});
+    const ratesChart = el("div", {class: "chart rates"});
     const node = el("div", {class: "job", id: `job-${job.id}`},
       el("h3", {}, `${job.kind} `, el("span", {class: "quiet"}, `job ${job.id} · seed ${job.seed} · ${job.where}`)),
       el("div", {class: "figures"},
         el("span", {}, "estimate ", figures.estimate), el("span", {}, "95 % interval ", figures.interval),
         el("span", {}, "exact ", figures.exact), el("span", {}, "samples ", figures.samples),
         el("span", {}, "params ", figures.params)),
-      el("div", {class: "progress"}, bar),
-      el("div", {class: "panels"}, chart, el("table", {class: "hosts"},
+      el("div", {class: "progress"}, bar), chunks, notes,
+      el("div", {class: "panels"}, chart, ratesChart, el("table", {class: "hosts"},
         el("thead", {}, el("tr", {}, el("th", {}, "host"), el("th", {}, "chunks"),
           el("th", {}, "rate per slot"), el("th", {}, "last chunk"))), hosts)));
-    c = {node, figures, bar, hosts, chart, plot: null};
+    c = {node, figures, bar, chunks, notes, hosts, chart, ratesChart, plot: null, rates: null};
     cards.set(job.id, c);
   }
   const estimate = job.estimate;
@@ -66,8 +85,58 @@ function card(job) {
   c.bar.style.width = `${(100 * fraction).toFixed(1)}%`;  // CSSOM: the policy forbids inline styles
   c.node.dataset.samples = job.samples;
   c.hosts.replaceChildren(...hostRows(job.hosts || []));
+  showChunks(job, c);
   draw(job, c);
+  drawRates(job, c);
   return c.node;
+}
+
+// What the job's hub last said is out: the stage's chunks counted, out (queued or
+// running) and running, those not sent yet, and the backups sent.
+function showChunks(job, c) {
+  const k = job.chunks;
+  if (!k) {
+    c.chunks.textContent = "";
+    return;
+  }
+  const unsent = Math.max(0, k.chunks - k.counted - k.out);
+  const queued = Math.max(0, k.out - k.running);
+  c.chunks.textContent = `stage ${k.stage + 1} · chunks: ${k.counted} of ${k.chunks} counted · ` +
+    `${k.running} running · ${queued} queued · ${unsent} not sent yet · ${k.backups} backup(s)` +
+    (job.live_age > 10 ? ` · hub last heard ${Math.round(job.live_age)} s ago` : "");
+  for (const key of ["chunks", "counted", "out", "running", "backups"]) c.chunks.dataset[key] = k[key];
+  const notes = job.notes || [];
+  if (notes.join("\n") !== c.notes.dataset.text) {
+    c.notes.replaceChildren(...notes.map(n => el("li", {}, n)));
+    c.notes.dataset.text = notes.join("\n");
+  }
+}
+
+const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"];
+
+// Each host's samples a second (all its slots, over 5 s) against the job's time.
+function drawRates(job, c) {
+  const rates = job.rates;
+  if (!rates || rates.t.length === 0 || typeof uPlot === "undefined") return;
+  const hosts = Object.keys(rates.hosts);
+  const data = [rates.t, ...hosts.map(h => rates.hosts[h])];
+  const key = hosts.join("\n");
+  if (c.rates && c.rateHosts === key) {
+    c.rates.setData(data);
+    return;
+  }
+  if (c.rates) c.rates.destroy();
+  c.rateHosts = key;
+  c.ratesChart.dataset.hosts = hosts.length;
+  c.rates = new uPlot({
+    width: 420, height: 260, title: "samples/s per host",
+    series: [{}, ...hosts.map((h, i) => ({label: h, stroke: PALETTE[i % PALETTE.length], spanGaps: false}))],
+    scales: {x: {time: false}},
+    axes: [
+      {label: "seconds", values: (u, ticks) => ticks.map(t => t.toFixed(ticks.at(-1) - ticks[0] < 10 ? 1 : 0))},
+      {size: 70, values: (u, ticks) => ticks.map(t => t.toExponential(1))},
+    ],
+  }, data, c.ratesChart);
 }
 
 function digitsFor(values) {
@@ -153,6 +222,7 @@ function render(snapshot) {
   for (const [id, c] of cards) {
     if (!running.some(j => j.id === id)) {
       if (c.plot) c.plot.destroy();
+      if (c.rates) c.rates.destroy();
       cards.delete(id);
     }
   }
@@ -163,7 +233,7 @@ function render(snapshot) {
     el("td", {}, job.id), el("td", {}, job.kind), el("td", {}, params(job.params)),
     el("td", {}, String(job.seed)), el("td", {}, job.where),
     el("td", {class: `status-${job.status}`}, job.status),
-    el("td", {}, count(job.samples)), el("td", {class: "result"}, resultOf(job)),
+    el("td", {}, count(job.samples)), el("td", {class: "result"}, resultOf(job), notesOf(job)),
     el("td", {}, job.created)));
   document.querySelector("#jobs tbody").replaceChildren(...rows);
   document.getElementById("updated").textContent = snapshot.error

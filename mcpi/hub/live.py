@@ -1,0 +1,110 @@
+"""A running job's chunks and notes, beside its record, for whoever watches it.
+
+The job's record says what was asked and what each finished stage counted; its journal
+holds the chunks counted. Neither says what is out meanwhile: chunks queued or running,
+backup copies sent, nor the remarks the hub has made so far (a size rounded up, a
+resumed job, hosts whose runtimes differ). The hub writes those here,
+``<cache>/jobs/<id>.live``: at each stage's start and end, and as its executor tells it
+what is out, at most once a second -- a small file replaced whole, so that a reader
+(the dashboard) never sees half of one, and so that a hub writes nothing more for a
+longer job. The last state stays after the job ends, with the report's notes, and goes
+with its record when the book is pruned.
+
+The file describes the hub's view, not the truth: a killed hub's last state stays
+until the job is resumed, which is why it says when it was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mcpi.core.tally import Busy
+
+#: Seconds between two writes while a stage runs (its start and end are written at once).
+INTERVAL = 1.0
+
+
+class LiveState:
+    """What is out of job ``path``'s stage now; written to ``path`` (None: nowhere)."""
+
+    def __init__(self, path: Path | None, interval: float = INTERVAL) -> None:
+        self.path = path
+        self.interval = interval
+        self.written_at = -float("inf")
+        #: Backups of the stages ended: an executor counts a stage's own.
+        self.backups_before = 0
+        self.state: dict[str, Any] = {
+            "stage": 0,
+            "chunks": 0,
+            "counted": 0,
+            "out": 0,
+            "running": 0,
+            "backups": 0,
+            "notes": [],
+            "ended": False,
+        }
+
+    def stage(self, index: int, chunks: int, notes: list[str]) -> None:
+        """Stage ``index``, of ``chunks`` chunks, starts (a resumed stage's chunks counted
+        before are counted again, from the journal)."""
+        self.state.update(stage=index, chunks=chunks, counted=0, out=0, running=0, notes=notes)
+        self.write()
+
+    def counted(self) -> None:
+        """One more chunk of the stage is counted: one fewer out, till the executor's
+        next word (a chunk taken from the journal was not out)."""
+        state = self.state
+        state["counted"] += 1
+        state["out"] = max(0, state["out"] - 1)
+        state["running"] = min(state["running"], state["out"])
+        self.write(force=False)
+
+    def busy(self, busy: Busy) -> None:
+        """The executor says what is out."""
+        backups = self.backups_before + busy.backups
+        self.state.update(out=busy.out, running=busy.running, backups=backups)
+        self.write(force=False)
+
+    def stage_ended(self) -> None:
+        self.state.update(out=0, running=0)
+        self.backups_before = self.state["backups"]
+        self.write()
+
+    def ended(self, notes: list[str]) -> None:
+        """The job ended: the report's notes, and nothing out any more."""
+        self.state.update(out=0, running=0, notes=notes, ended=True)
+        self.write()
+
+    def write(self, force: bool = True) -> None:
+        """Replace the file with the state now (best effort: a full disk must not fail
+        the job), unless it was written less than ``interval`` ago and not ``force``."""
+        now = time.monotonic()
+        if self.path is None or (not force and now - self.written_at < self.interval):
+            return
+        self.written_at = now
+        state = self.state | {"written": time.time()}
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            try:
+                with os.fdopen(descriptor, "w") as stream:
+                    json.dump(state, stream)
+                os.replace(temporary, self.path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+
+
+def read_live(path: Path) -> dict[str, Any] | None:
+    """The state last written to ``path``, if there is one to read."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
