@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,7 @@ def check_commands(example: Example) -> None:
 def _private_environment(namespace: dict[str, Any]) -> None:
     """A page's jobs run where no cluster is configured, keeping their records apart."""
     scratch = tempfile.mkdtemp(prefix="mcpi-docs-")
+    namespace["_scratch"] = scratch
     namespace["_saved_environment"] = dict(os.environ)
     for name in [n for n in os.environ if n.startswith("MCPI_")]:
         del os.environ[name]
@@ -84,6 +86,7 @@ def _private_environment(namespace: dict[str, Any]) -> None:
 def _restore_environment(namespace: dict[str, Any]) -> None:
     os.environ.clear()
     os.environ.update(namespace["_saved_environment"])
+    shutil.rmtree(namespace["_scratch"], ignore_errors=True)
 
 
 def documents() -> Sybil:
