@@ -365,6 +365,7 @@ def sweep(
     exceed: Mapping[str, float | Sequence[float]] | None = None,
     control: str | None = None,
     antithetic: bool = False,
+    progress: bool = True,
     local: bool = False,
     processes: int | None = None,
     timeout: float | None = None,
@@ -372,7 +373,6 @@ def sweep(
     backend: str | None = None,
     config: str | Path | None = None,
     env: Mapping[str, str] | None = None,
-    progress: bool = True,
 ) -> Results:
     """Run ``model`` once per parameter set in ``params``, all at once; the results in order.
 

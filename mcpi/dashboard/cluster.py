@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mcpi.ops.snapshot import ClusterStatus, status_as_json
+from mcpi.ops.snapshot import status_as_json
+from mcpi.ops.status import gather
 from mcpi.settings import Settings
 
 #: Seconds between two looks at the cluster.
@@ -27,16 +28,10 @@ class ClusterWatch:
     def __init__(
         self,
         settings: Settings,
-        gather: Callable[[Settings], ClusterStatus] | None = None,
         every: float = STATUS_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if gather is None:
-            from mcpi.ops.status import gather as gather_status
-
-            gather = gather_status
         self.settings = settings
-        self.gather = gather
         self.every = every
         self.clock = clock
         self.asked: float | None = None
@@ -56,7 +51,7 @@ class ClusterWatch:
         return self.latest | {"age": now - self.asked, "hosts": self._hosts(now)}
 
     def _ask(self, now: float) -> dict[str, Any]:
-        status = status_as_json(self.gather(self.settings))
+        status = status_as_json(gather(self.settings))
         for worker in status["workers"]:
             self.seen[worker["host"]] = now
         status["asked"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
