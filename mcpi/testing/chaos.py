@@ -16,7 +16,13 @@ The faults (:data:`KINDS`):
 * ``pause-worker`` -- SIGSTOP a whole worker (it stops answering), then SIGCONT;
 * ``restart-redis`` -- stop Redis (it keeps no data) and start it after the duration;
 * ``restart-broker`` -- stop RabbitMQ and start it again;
-* ``kill-hub`` -- ask the workload to SIGKILL its hub and resume the job, as a user would.
+* ``kill-hub`` -- ask the workload to SIGKILL its hub and resume the job, as a user would;
+* ``cut-worker`` -- cut a worker off the network (its relays to the broker and Redis,
+  :class:`~mcpi.testing.proxy.TcpProxy`, stalled: a black hole both ways), then heal;
+* ``reset-worker`` -- tear every connection of a worker at once with TCP resets.
+
+The network faults need the workers behind relays (``proxies``); without them they are
+not drawn (:data:`LOCAL_KINDS`).
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mcpi.testing.proxy import TcpProxy
 from mcpi.testing.servers import RabbitMQ, Redis, Worker
 
-KINDS = (
+#: The faults that need no relay between the workers and the services.
+LOCAL_KINDS = (
     "kill-pool",
     "kill-worker",
     "pause-pool",
@@ -41,6 +49,7 @@ KINDS = (
     "restart-broker",
     "kill-hub",
 )
+KINDS = (*LOCAL_KINDS, "cut-worker", "reset-worker")
 
 #: How long each kind of fault lasts, in seconds (drawn uniformly).
 DURATIONS = {
@@ -51,6 +60,8 @@ DURATIONS = {
     "restart-redis": (0.5, 3.0),
     "restart-broker": (0.0, 2.0),
     "kill-hub": (0.0, 0.0),
+    "cut-worker": (1.0, 8.0),
+    "reset-worker": (0.0, 0.0),
 }
 
 
@@ -84,9 +95,10 @@ def schedule(
 class Nemesis:
     """Applies a schedule of faults to ``workers``, ``redis`` and ``broker``.
 
-    ``kill_hub`` is the workload's: called for a ``kill-hub`` fault. At most
-    ``overlap`` faults are under way at once; one drawn while as many are under way is
-    skipped (and logged so).
+    ``kill_hub`` is the workload's: called for a ``kill-hub`` fault. ``proxies`` are
+    each worker's relays to the services, for the network faults. At most ``overlap``
+    faults are under way at once; one drawn while as many are under way is skipped (and
+    logged so).
     """
 
     def __init__(
@@ -97,8 +109,10 @@ class Nemesis:
         broker: RabbitMQ,
         kill_hub: Callable[[], str],
         overlap: int = 2,
+        proxies: Sequence[Sequence[TcpProxy]] = (),
     ) -> None:
         self.faults = list(faults)
+        self.proxies = proxies
         self.workers = workers
         self.redis = redis
         self.broker = broker
@@ -110,7 +124,7 @@ class Nemesis:
         self._stop = threading.Event()
         self._runner = threading.Thread(target=self._run, daemon=True)
         # Each service's faults one at a time: two restarts of Redis must not interleave.
-        self._service_locks = {"redis": threading.Lock(), "broker": threading.Lock()}
+        self._service_locks = {"Redis": threading.Lock(), "RabbitMQ": threading.Lock()}
         self._worker_locks = [threading.Lock() for _ in workers]
 
     def start(self) -> Nemesis:
@@ -128,6 +142,9 @@ class Nemesis:
     def heal(self) -> None:
         """Everything up and running again (after :meth:`stop`)."""
         self.stop()
+        for relays in self.proxies:
+            for relay in relays:
+                relay.resume()
         for worker in self.workers:
             if worker.process is None or worker.process.poll() is not None:
                 worker.start()
@@ -168,55 +185,99 @@ class Nemesis:
                 os.kill(pids[0], signal.SIGKILL)
             self._note(f"{fault}: SIGKILL pool process {pids[:1]}")
 
+    def _for_a_while(
+        self, fault: Fault, lock: threading.Lock, harm: Callable[[], str], heal: Callable[[], str]
+    ) -> None:
+        """``harm``, for the fault's duration, then ``heal`` (each says what it did)."""
+        with lock:
+            self._note(f"{fault}: {harm()}")
+            time.sleep(fault.duration)
+            self._note(f"{fault}: {heal()}")
+
     def _kill_worker(self, fault: Fault) -> None:
         worker = self.workers[fault.target]
-        with self._worker_locks[fault.target]:
+
+        def kill() -> str:
             worker.kill()
-            self._note(f"{fault}: SIGKILL worker")
-            time.sleep(fault.duration)
+            return "SIGKILL worker"
+
+        def start() -> str:
             worker.start(timeout=120)
-            self._note(f"{fault}: worker started again")
+            return "worker started again"
+
+        self._for_a_while(fault, self._worker_locks[fault.target], kill, start)
 
     def _pause_pool(self, fault: Fault) -> None:
         worker = self.workers[fault.target]
-        with self._worker_locks[fault.target]:
-            pids = _pool_pids(worker)[:1]
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
-            self._note(f"{fault}: SIGSTOP pool process {pids}")
-            time.sleep(fault.duration)
+        pids: list[int] = []
+
+        def signal_all(signum: int) -> str:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
-            self._note(f"{fault}: SIGCONT")
+                    os.kill(pid, signum)
+            return f"{signal.Signals(signum).name} pool process {pids}"
+
+        def stop() -> str:
+            pids[:] = _pool_pids(worker)[:1]  # under the worker's lock: not one killed since
+            return signal_all(signal.SIGSTOP)
+
+        lock = self._worker_locks[fault.target]
+        self._for_a_while(fault, lock, stop, lambda: signal_all(signal.SIGCONT))
 
     def _pause_worker(self, fault: Fault) -> None:
         worker = self.workers[fault.target]
-        with self._worker_locks[fault.target]:
-            _signal_group(worker, signal.SIGSTOP)
-            self._note(f"{fault}: SIGSTOP worker")
-            time.sleep(fault.duration)
-            _signal_group(worker, signal.SIGCONT)
-            self._note(f"{fault}: SIGCONT worker")
+
+        def signal_all(signum: int) -> str:
+            _signal_group(worker, signum)
+            return f"{signal.Signals(signum).name} worker"
+
+        lock = self._worker_locks[fault.target]
+        self._for_a_while(
+            fault, lock, lambda: signal_all(signal.SIGSTOP), lambda: signal_all(signal.SIGCONT)
+        )
+
+    def _restart(self, fault: Fault, service: RabbitMQ | Redis, name: str) -> None:
+        def stop() -> str:
+            service.stop()
+            return f"{name} stopped" + (" (its data gone)" if isinstance(service, Redis) else "")
+
+        def start() -> str:
+            service.start()
+            return f"{name} started"
+
+        self._for_a_while(fault, self._service_locks[name], stop, start)
 
     def _restart_redis(self, fault: Fault) -> None:
-        with self._service_locks["redis"]:
-            self.redis.stop()
-            self._note(f"{fault}: Redis stopped (its data gone)")
-            time.sleep(fault.duration)
-            self.redis.start()
-            self._note(f"{fault}: Redis started")
+        self._restart(fault, self.redis, "Redis")
 
     def _restart_broker(self, fault: Fault) -> None:
-        with self._service_locks["broker"]:
-            self.broker.stop()
-            self._note(f"{fault}: RabbitMQ stopped")
-            time.sleep(fault.duration)
-            self.broker.start()
-            self._note(f"{fault}: RabbitMQ started")
+        self._restart(fault, self.broker, "RabbitMQ")
 
     def _kill_hub(self, fault: Fault) -> None:
         self._note(f"{fault}: {self.kill_hub()}")
+
+    def _cut_worker(self, fault: Fault) -> None:
+        relays = self.proxies[fault.target]
+
+        def cut() -> str:
+            for relay in relays:
+                relay.stall()
+            return "cut off the network"
+
+        def heal() -> str:
+            for relay in relays:
+                relay.resume()
+            return "network healed"
+
+        self._for_a_while(fault, self._worker_locks[fault.target], cut, heal)
+
+    def _reset_worker(self, fault: Fault) -> None:
+        relays = self.proxies[fault.target]
+        with self._worker_locks[fault.target]:
+            links = sum(relay.links for relay in relays)
+            for relay in relays:
+                relay.reset()
+            self._note(f"{fault}: {links} connection(s) reset")
 
 
 def _pool_pids(worker: Worker) -> list[int]:

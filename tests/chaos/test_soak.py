@@ -4,7 +4,9 @@ private TLS cluster; every job must end with the fault-free answer.
 The nemesis (:mod:`mcpi.testing.chaos`) draws a fault every few seconds from the seed,
 up to two at once: pool processes and whole workers SIGKILLed or SIGSTOPped, Redis
 (losing its data) and RabbitMQ restarted, the hub SIGKILLed and its job resumed with
-``--resume`` as a user would. The workload runs π, model, precision, randomized QMC and
+``--resume`` as a user would, a worker cut off the network and healed, or all its
+connections reset (each worker reaches the broker and Redis through relays of its own,
+:mod:`mcpi.testing.proxy`). The workload runs π, model, precision, randomized QMC and
 sweep jobs one after another through the CLI. Afterwards, everything healed: each job's
 answer equals the same job's on the local pool, run before the soak with no fault
 (chunk for chunk: none lost, none counted twice); the queue and the results in Redis
@@ -17,6 +19,7 @@ soak: ``MCPI_CHAOS_SEEDS=1-20 MCPI_CHAOS_SECONDS=180``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,8 @@ import pytest
 
 from mcpi.errors import ExitStatus
 from mcpi.testing.chaos import Nemesis, schedule
-from mcpi.testing.servers import Sandbox, wait_for
+from mcpi.testing.proxy import TcpProxy
+from mcpi.testing.servers import Sandbox, Worker, wait_for
 from tests.helpers import hub_json
 
 pytestmark = pytest.mark.chaos
@@ -128,20 +133,40 @@ class Workload:
         return str(records[0]["id"])
 
 
+@dataclass
+class Cluster:
+    box: Sandbox
+    #: Each worker's relays to the broker and to Redis.
+    proxies: list[list[TcpProxy]]
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path, workers=WORKERS, concurrency=2) as box:
-        yield box
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    # The relays close last: the workers stop first, through them.
+    with contextlib.ExitStack() as relays, Sandbox(tmp_path, workers=0) as box:
+        proxies = []
+        for n in range(1, WORKERS + 1):
+            broker = relays.enter_context(TcpProxy(("127.0.0.1", box.rabbitmq.port)))
+            backend = relays.enter_context(TcpProxy(("127.0.0.1", box.redis.port)))
+            worker = Worker(
+                f"w{n}", broker.url(box.rabbitmq.url), backend.url(box.redis.url),
+                tmp_path / f"w{n}.log", concurrency=2, extra_env=box.rabbitmq.client_env(),
+            )  # fmt: skip
+            box.workers.append(worker)
+            worker.start()
+            proxies.append([broker, backend])
+        yield Cluster(box, proxies)
 
 
 @pytest.mark.parametrize("seed", seeds())
 def test_every_job_ends_exact_under_random_overlapping_faults(
-    seed: int, cluster: Sandbox, tmp_path: Path
+    seed: int, cluster: Cluster, tmp_path: Path
 ) -> None:
-    broker, redis, workers = cluster.rabbitmq, cluster.redis, cluster.workers
+    box = cluster.box
+    broker, redis, workers = box.rabbitmq, box.redis, box.workers
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCPI_")}
     env.update(
-        **cluster.env(),
+        **box.env(),
         MCPI_CACHE_DIR=str(tmp_path / "cache"),
         XDG_CONFIG_HOME=str(tmp_path / "no-config"),
         # Outages last seconds here: the hub waits them out, as a user's would.
@@ -164,7 +189,9 @@ def test_every_job_ends_exact_under_random_overlapping_faults(
     # (a restart's 10 s), however the faults fall on it.
     bound = 60 + sum(f.duration + 10 for f in faults)
     workload = Workload(env, seed)
-    nemesis = Nemesis(faults, workers, redis, broker, workload.kill_hub).start()
+    nemesis = Nemesis(
+        faults, workers, redis, broker, workload.kill_hub, proxies=cluster.proxies
+    ).start()
     replay = f"seed {seed} (replay: MCPI_CHAOS_SEEDS={seed}); faults:\n" + "\n".join(
         map(str, faults)
     )
