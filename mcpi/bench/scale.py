@@ -10,6 +10,8 @@ hub calibrates) and **warm** (the rates it learnt). Reported per size and run:
 * the seconds until **95 % of the slots are busy**: had a chunk of the job (from the
   emulated hosts' logs);
 * the most **broker and Redis connections** seen while the job ran (``ss``);
+* the **largest message** the job sent, at most (the report's ``largest_message_bytes``:
+  a wave's chord callback, which carries the wave's results);
 * the chunks, and where the rates came from.
 
 Every job's answer is checked: each of its samples counted once (``duplicates`` 0, all
@@ -59,6 +61,8 @@ class Run:
     redis_connections: int
     #: Seconds from the command's start until 95 % of the slots had a chunk of the job.
     busy95: float
+    #: Bytes of the largest message the job sent, at most.
+    largest_message: int = 0
 
     @property
     def efficiency(self) -> float:
@@ -81,9 +85,12 @@ class Size:
 
 
 def measure(
-    sizes: tuple[tuple[int, int], ...], ideal: float, say: Callable[[str], None]
+    sizes: tuple[tuple[int, int], ...],
+    ideal: float,
+    say: Callable[[str], None],
+    chunks: int | None = None,
 ) -> list[Size]:
-    """Each size's cold and warm job of ``ideal`` seconds."""
+    """Each size's cold and warm job of ``ideal`` seconds (in ``chunks`` chunks, if given)."""
     found = []
     with (
         tempfile.TemporaryDirectory(prefix="mcpi-scale-") as tmp,
@@ -95,7 +102,7 @@ def measure(
             cluster.grow(hosts, slots)
             cache = Path(tmp) / f"cache-{size.slots}"
             for kind in ("cold", "warm"):
-                run = _job(cluster, cache, size.slots, ideal, kind)
+                run = _job(cluster, cache, size.slots, ideal, kind, chunks)
                 say(
                     f"{size.slots} slots, {kind}: {run.efficiency:.2f} of ideal, "
                     f"{run.chunks} chunks, {1000 * run.cpu_per_chunk:.2f} ms hub CPU each"
@@ -106,9 +113,18 @@ def measure(
     return found
 
 
-def _job(cluster: EmulatedCluster, cache: Path, slots: int, ideal: float, kind: str) -> Run:
+def _job(
+    cluster: EmulatedCluster,
+    cache: Path,
+    slots: int,
+    ideal: float,
+    kind: str,
+    chunks: int | None = None,
+) -> Run:
     samples = round(ideal * slots * 1000 / NAP_MS)
     argv = [sys.executable, "-m", "mcpi", "run", "nap", "-n", str(samples)]
+    if chunks is not None:
+        argv += ["--chunk-size", str(max(1, samples // chunks))]
     argv += ["--param", f"ms={NAP_MS}", "--seed", str(SEED), "--json", "--no-progress"]
     peak = [0, 0]
     done_event = threading.Event()
@@ -149,10 +165,11 @@ def _job(cluster: EmulatedCluster, cache: Path, slots: int, ideal: float, kind: 
         ideal,
         int(report["chunks"]),
         cpu,
-        list(report["chunking"]["rates"]),
+        list((report.get("chunking") or {"rates": ["chunk size given"]})["rates"]),
         broker_connections=peak[0],
         redis_connections=peak[1],
         busy95=_busy(cluster, str(report["job_id"]), slots, started),
+        largest_message=int(report.get("largest_message_bytes") or 0),
     )
 
 
@@ -179,7 +196,8 @@ def _busy(cluster: EmulatedCluster, job_id: str, slots: int, started: datetime.d
 def as_lines(sizes: list[Size]) -> list[str]:
     header = (
         f"{'slots':>6} {'hosts':>5} {'run':>4} {'efficiency':>10} {'wall s':>8} {'chunks':>7} "
-        f"{'hub CPU/chunk':>13} {'95% busy s':>10} {'broker conns':>12} {'Redis conns':>11}  rates"
+        f"{'hub CPU/chunk':>13} {'95% busy s':>10} {'broker conns':>12} {'Redis conns':>11} "
+        f"{'largest msg':>11}  rates"
     )
     lines = [header]
     for size in sizes:
@@ -188,7 +206,8 @@ def as_lines(sizes: list[Size]) -> list[str]:
                 f"{size.slots:>6} {size.hosts:>5} {run.kind:>4} {run.efficiency:>10.3f} "
                 f"{run.wall:>8.1f} {run.chunks:>7} {1000 * run.cpu_per_chunk:>10.2f} ms "
                 f"{run.busy95:>10.1f} "
-                f"{run.broker_connections:>12} {run.redis_connections:>11}  {','.join(run.rates)}"
+                f"{run.broker_connections:>12} {run.redis_connections:>11} "
+                f"{run.largest_message / 1024:>8.0f} KB  {','.join(run.rates)}"
             )
     lines += [f"target: {t}" for t in targets(sizes)]
     return lines
@@ -209,6 +228,7 @@ def targets(sizes: list[Size]) -> list[str]:
         return "met" if ok else "MISSED"
 
     busy = max(r.busy95 for r in largest.runs)
+    message = max(r.largest_message for s in sizes for r in s.runs)
     return [
         f"95% of {largest.slots} slots busy within {busy:.1f} s (<= 10 s) " + verdict(busy <= 10),
         f"cold at {largest.slots} slots: {cold.efficiency:.2f} of ideal (>= 0.9) "
@@ -217,6 +237,7 @@ def targets(sizes: list[Size]) -> list[str]:
         + verdict(warm.efficiency >= 0.95),
         f"hub CPU per chunk, warm, largest size against smallest: {100 * spread:+.0f}% (<= +25%) "
         + verdict(spread <= 0.25),
+        f"largest message: {message / 1024:.0f} KB (<= 1024 KB) " + verdict(message <= 2**20),
     ]
 
 
@@ -235,6 +256,7 @@ def as_json(sizes: list[Size]) -> list[dict[str, Any]]:
                     "seconds_to_95_percent_busy": r.busy95,
                     "broker_connections": r.broker_connections,
                     "redis_connections": r.redis_connections,
+                    "largest_message_bytes": r.largest_message,
                     "rates": r.rates,
                 }
                 for r in s.runs

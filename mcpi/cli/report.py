@@ -325,6 +325,7 @@ def as_json(report: JobReport) -> dict[str, Any]:
         "ran_on": report.ran_on,
         "hosts": hosts_json(report),
         "duplicates": report.duplicates,
+        "largest_message_bytes": report.largest_message or None,
         "hub_version": __version__,
         "worker_versions": report.worker_versions,
         "notes": report.notes,

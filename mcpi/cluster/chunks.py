@@ -25,8 +25,10 @@ def chunk_task_id(job_id: str, index: int) -> str:
     return f"mcpi-{job_id}-{index}"
 
 
-def wave_task_id(job_id: str, first: int) -> str:
-    return f"mcpi-{job_id}-wave-{first}"
+def wave_task_id(job_id: str, first: int, stop: int) -> str:
+    """The callback of chunks [first, stop): a run of the job that cut its waves
+    otherwise (they follow the results' size) has callbacks of other ids."""
+    return f"mcpi-{job_id}-wave-{first}-{stop}"
 
 
 def send_chunks(
@@ -44,13 +46,18 @@ def send_chunks(
     """
     app = client.app
     message = encode_job(job)
-    chord: dict[str, Any] = {}
     group_id = None
     if callback is not None:
         group_id = uuid()
         callback.freeze(group_id=group_id)
         app.backend.set_chord_size(group_id, len(ids))
-        chord = {"chord": callback, "group_id": group_id}
+
+    def in_chord(position: int) -> dict[str, Any]:
+        """The header task's place in the chord (nothing for a plain task)."""
+        if callback is None:
+            return {}
+        return {"chord": callback, "group_id": group_id, "group_index": position}
+
     with client.publishing() as channel:
         for position, (task_id, index) in enumerate(ids.items()):
             chunk = job.plan.chunk(index)
@@ -62,7 +69,7 @@ def send_chunks(
                 # would otherwise build a bounded repr of the whole job message.
                 argsrepr=f"job {job.id} chunk {index} [{chunk.start}, {chunk.stop})",
                 kwargsrepr="{}",
-                **({**chord, "group_index": position} if chord else {}),
+                **in_chord(position),
             )
     return group_id
 

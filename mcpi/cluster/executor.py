@@ -20,7 +20,7 @@ from mcpi.core.job import Job
 from mcpi.core.model import ModelCall
 from mcpi.core.runtime import differences, numeric_runtime
 from mcpi.core.tally import Busy, JobTally, ignore_busy
-from mcpi.core.tuning import Capacity, wave_size
+from mcpi.core.tuning import Capacity
 from mcpi.settings import Settings
 
 
@@ -80,11 +80,11 @@ class Cluster:
         busy: Callable[[Busy], None] = ignore_busy,
     ) -> JobTally:
         slots = sum(self.slots.values())
-        waves = wave_size(slots, self.settings.wave_chunks)
         backup_slots = slots if self.settings.backups else 0
         run = ClusterJob(
-            self.client, job, waves, counted, earlier, backup_slots, self.listeners, busy
-        )
+            self.client, job, slots, self.settings.wave_chunks, counted, earlier, backup_slots,
+            self.listeners, busy,
+        )  # fmt: skip
         tally = run.run(deadline)
         tally.notes += run.notes
         return tally

@@ -49,6 +49,8 @@ class Poller:
         #: decoded again (at a long wave's end each poll would decode every running
         #: copy's state, thousands of times a second at 1,600 slots).
         self._running: dict[str, bytes] = {}
+        #: The longest result stored, in bytes (a wave's callback carries its wave's).
+        self.largest = 0
 
     def until(
         self,
@@ -84,6 +86,7 @@ class Poller:
             meta = self.backend.decode_result(value)
             if meta["status"] in states.READY_STATES:
                 self._running.pop(task_id, None)
+                self.largest = max(self.largest, len(value))
                 ready.append((task_id, ids[task_id], meta))
             elif meta["status"] == states.STARTED:
                 self._running[task_id] = value

@@ -85,7 +85,7 @@ class Publisher:
         job = self.job
         run = WaveRun(
             ids={chunk_task_id(job.id, i): i for i in wave},
-            callback_id=wave_task_id(job.id, wave.start) if len(wave) > 1 else None,
+            callback_id=wave_task_id(job.id, wave.start, wave.stop) if len(wave) > 1 else None,
             tally=WaveTally(job.plan, wave, job.width, job.shape),
         )
         if self.resumed is not None:

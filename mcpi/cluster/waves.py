@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -34,13 +35,21 @@ from mcpi.cluster.recovery import Recovery
 from mcpi.cluster.watchdog import Watchdog
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.job import Job
-from mcpi.core.messages import MalformedMessage
+from mcpi.core.messages import MalformedMessage, encode_job, result_bytes_guess
 from mcpi.core.tally import Busy, JobTally, TallyError, WaveTally, ignore_busy
+from mcpi.core.tuning import wave_size, waves_in_flight
 from mcpi.errors import JobFailed
 
 
 class ClusterJob:
-    """One run of ``job`` on the cluster behind ``client``, in waves of ``wave_chunks`` chunks.
+    """One run of ``job`` on the cluster behind ``client``'s ``slots`` slots, in waves of at
+    most ``wave_limit`` chunks.
+
+    A wave's size is chosen as it is published (:func:`~mcpi.core.tuning.wave_size`):
+    so many chunks per slot, and no more results than one message should carry, their
+    size guessed from the job's sums until results are seen; waves cut short by their
+    results' size are kept in flight in greater numbers, so that every slot has work
+    queued (:func:`~mcpi.core.tuning.waves_in_flight`).
 
     ``counted`` is told of every chunk as the hub counts it. ``earlier`` is None for a
     fresh run; a resumed run takes those results (the hub's journal), then the ones
@@ -54,7 +63,8 @@ class ClusterJob:
         self,
         client: ClusterClient,
         job: Job,
-        wave_chunks: int,
+        slots: int,
+        wave_limit: int,
         counted: Callable[[ChunkResult], None],
         earlier: Sequence[ChunkResult] | None,
         backup_slots: int,
@@ -63,7 +73,12 @@ class ClusterJob:
     ) -> None:
         self.client = client
         self.job = job
-        self.wave_chunks = wave_chunks
+        self.slots = slots
+        self.wave_limit = wave_limit
+        self.result_guess = result_bytes_guess(job.width)
+        self.job_bytes = len(json.dumps(encode_job(job)))
+        #: The largest wave callback's body, at most: its results at the largest seen.
+        self.largest_message = 0
         self.counted = counted
         self.busy = busy
         self.in_flight: list[WaveRun] = []
@@ -88,9 +103,9 @@ class ClusterJob:
         try:
             with self._job_errors():
                 self._mark(watchdog)
-                for wave in job.plan.waves(self.wave_chunks):
+                for wave in self._waves():
                     in_flight.append(self._publish(wave, watchdog))
-                    if len(in_flight) == 2:
+                    while len(in_flight) >= waves_in_flight(self.slots, len(wave)):
                         self._collect_first(tally, watchdog)
                 while in_flight:
                     self._collect_first(tally, watchdog)
@@ -106,7 +121,19 @@ class ClusterJob:
             self.arrivals.close()
             self.notes += [n for n in (self.publisher.note(), backups) if n]
             self.notes += self.recovery.notes
+        tally.largest_message = self.largest_message
         return tally
+
+    def _waves(self) -> Iterator[range]:
+        """The job's chunks in waves, each sized as it is about to be published."""
+        count = self.job.plan.chunk_count
+        start = 0
+        while start < count:
+            # A margin over the largest result seen: the next ones may be a little longer.
+            seen = self.poller.largest * 5 // 4
+            size = wave_size(self.slots, self.wave_limit, seen or self.result_guess)
+            yield range(start, min(count, start + size))
+            start += size
 
     def _mark(self, watchdog: Watchdog) -> None:
         """Mark the job in the backend, once it answers (it may be restarting)."""
@@ -171,6 +198,9 @@ class ClusterJob:
                 self._judge(run, callback, watchdog)
                 break
         run.collected = True
+        if callback:
+            wave_bytes = len(run.ids) * self.poller.largest + self.job_bytes
+            self.largest_message = max(self.largest_message, wave_bytes)
         done = [*run.ids, *([callback] if callback else [])]
         self.arrivals.forget(done)
         # Counted and journaled: the results are the hub's now, and a resume reads them

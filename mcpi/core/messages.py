@@ -177,6 +177,22 @@ def encode_result(result: ChunkResult) -> dict[str, Any]:
     }
 
 
+#: Bytes of a result message besides its sums (chunk bounds, telemetry, the backend's
+#: wrapper: status, task id, date), and per exact sum, as a hub guesses them before it
+#: has seen any (a sum's hex digits grow with its value's bits).
+RESULT_BASE_BYTES = 400
+RESULT_BYTES_PER_SUM = 40
+
+
+def result_bytes_guess(width: int) -> int:
+    """How long a stored chunk result of ``width`` sums may be, before one is seen.
+
+    >>> result_bytes_guess(2)
+    480
+    """
+    return RESULT_BASE_BYTES + RESULT_BYTES_PER_SUM * width
+
+
 def decode_result(message: Any) -> ChunkResult:
     count = require_field(message, "chunk", dict)
     telemetry = require_field(message, "telemetry", dict)

@@ -76,6 +76,9 @@ class Totals:
     earlier_darts: int = field(default=0, kw_only=True)
     #: Remarks of the run for the job's report (a resume, a recovery, a backup won).
     notes: list[str] = field(default_factory=list, kw_only=True)
+    #: The largest message of the run, in bytes, at most (a cluster's wave callback,
+    #: which carries its wave's results); 0 where no message is sent (the local pool).
+    largest_message: int = field(default=0, kw_only=True)
 
     def count(self, result: ChunkResult, earlier: bool = False) -> None:
         """Add one chunk's result (the caller has made sure it is new)."""
@@ -102,6 +105,7 @@ class Totals:
             self.hosts.setdefault(host, HostWork()).absorb(work)
         self.versions |= other.versions
         self.notes += other.notes
+        self.largest_message = max(self.largest_message, other.largest_message)
 
 
 def add_sums(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...]:

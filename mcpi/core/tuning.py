@@ -53,6 +53,15 @@ MAX_CHUNK_SECONDS = 60.0
 #: less in flight, and leave less to withdraw if the job is abandoned.
 WAVE_CHUNKS_PER_SLOT = 16
 MIN_WAVE_CHUNKS = 64
+#: A wave's chord callback is one message carrying every chunk result of the wave
+#: (Celery's Redis backend gathers them for it): a wave holds at most this many bytes
+#: of results, so that no message exceeds 1 MiB, with room for the rest of it (the job,
+#: the headers). A large message holds up the channel it travels on, the worker that
+#: gathers it and the one that decodes it; the broker's own limit is far higher.
+WAVE_MESSAGE_BYTES = 896 * 1024
+#: Chunks of waves in flight (queued or computing) per slot, at least: a wave cut short
+#: by its results' size still leaves every slot work queued behind its chunk.
+IN_FLIGHT_CHUNKS_PER_SLOT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,13 +244,27 @@ def choose_chunk_size(
     )
 
 
-def wave_size(slots: int, limit: int = MAX_WAVE_CHUNKS) -> int:
-    """Chunks per wave (chord) for ``slots`` worker slots, at most ``limit``.
+def wave_size(slots: int, limit: int = MAX_WAVE_CHUNKS, result_bytes: int = 0) -> int:
+    """Chunks per wave (chord) for ``slots`` worker slots, at most ``limit``, and at
+    most :data:`WAVE_MESSAGE_BYTES` of results of ``result_bytes`` each (0: unknown).
 
-    >>> wave_size(2), wave_size(100), wave_size(10_000)
-    (64, 1600, 5000)
+    >>> wave_size(2), wave_size(100), wave_size(10_000), wave_size(10_000, result_bytes=4096)
+    (64, 1600, 5000, 224)
     """
-    return max(1, min(limit, max(MIN_WAVE_CHUNKS, WAVE_CHUNKS_PER_SLOT * slots)))
+    chunks = max(1, min(limit, max(MIN_WAVE_CHUNKS, WAVE_CHUNKS_PER_SLOT * slots)))
+    if result_bytes > 0:
+        chunks = max(1, min(chunks, WAVE_MESSAGE_BYTES // result_bytes))
+    return chunks
+
+
+def waves_in_flight(slots: int, wave: int) -> int:
+    """Waves of ``wave`` chunks to keep in flight for ``slots`` slots: two (the one being
+    counted, the next one queued behind it), or more when waves are small for the slots.
+
+    >>> waves_in_flight(100, 1600), waves_in_flight(1600, 224)
+    (2, 29)
+    """
+    return max(2, -(-IN_FLIGHT_CHUNKS_PER_SLOT * slots // max(1, wave)))
 
 
 def _makespan(size: int, chunks: int, capacity: Capacity) -> float:

@@ -45,6 +45,8 @@ class JobReport:
     #: The measurements automatic chunking used (None if the user gave the chunk size).
     capacity: Capacity | None = None
     notes: list[str] = field(default_factory=list)
+    #: The largest message the job's run sent, in bytes, at most (0: none, the local pool).
+    largest_message: int = 0
     precision: Precision | ReplicatePrecision | None = None
     #: Whether this run finished a job an earlier hub had started.
     resumed: bool = False

@@ -621,6 +621,7 @@ class JobRun:
             wall_seconds=wall,
             hosts=host_throughput(self.totals.hosts, wall),
             duplicates=self.totals.duplicates,
+            largest_message=self.totals.largest_message,
             worker_versions=versions,
             chunking=self.chunking,
             capacity=self.capacity,

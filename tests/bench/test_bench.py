@@ -105,7 +105,8 @@ def test_the_scale_benchmark_script_runs() -> None:
     out = run_benchmark("scale.py", "--quick", timeout=600)
     rows = [line.split() for line in out.splitlines() if line.startswith("    16")]
     assert [row[2] for row in rows] == ["cold", "warm"], out
-    assert out.count("target: ") == 4, out
+    assert out.count("target: ") == 5, out
+    assert "target: largest message: " in out, out
 
 
 def test_the_dashboard_benchmark_script_runs() -> None:

@@ -137,6 +137,24 @@ def test_histograms_quantiles_and_exceedances_on_the_cluster_are_the_local_pool_
         assert "histogram" in cluster["outputs"]["price"]
 
 
+def test_a_wave_of_wide_results_is_cut_to_keep_every_message_under_1_mib(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker
+) -> None:
+    # 4,096 bins: each chunk's result is some 25 KB, so 64 chunks (the wave two slots
+    # would get) would make a 1.6 MB chord callback. The hub cuts its waves by size.
+    start_worker("w1", concurrency=2)
+    args = ["call", "--sampler", "mc", "-n", str(400 * 4096), "--seed", "3"]
+    args += ["--chunk-size", "4096", "--hist", "price=0:200:4096"]
+    status, cluster, err = run_model(cluster_env, *args)
+    assert status == 0 and cluster is not None, err
+    assert cluster["chunks"] == 400
+    assert 0 < cluster["largest_message_bytes"] < 2**20
+    status, local, err = run_model(cluster_env, *args, "--local")
+    assert status == 0 and local is not None, err
+    assert statistics(cluster) == statistics(local)
+    assert local["largest_message_bytes"] is None  # the local pool sends none
+
+
 def test_sobol_indices_on_the_cluster_are_the_local_pool_s(  # type: ignore[no-untyped-def]
     cluster_env: dict[str, str], start_worker
 ) -> None:

@@ -37,6 +37,7 @@ def test_an_emulated_cluster_of_six_hosts_counts_every_sample_once(tmp_path: Pat
     assert cold["chunking"]["rates"] == ["calibrated"] and warm["chunking"]["rates"] == ["learnt"]
     for report in (cold, warm):
         assert report["samples"] == 72000 and report["duplicates"] == 0
+        assert 0 < report["largest_message_bytes"] < 2**20
         # Each emulated host is a host of its own to the hub: slots, chunks, rates.
         hosts = {h["host"]: h for h in report["hosts"]}
         assert set(hosts) == {f"emu-{i}" for i in range(6)}, hosts
