@@ -288,6 +288,8 @@ def describe(
         job["notes"] = [str(n) for n in live.get("notes") or []]
         written = live.get("written")
         job["live_age"] = time.time() - written if isinstance(written, int | float) else None
+    if record.result is not None and isinstance(record.result.get("notes"), list):
+        job["notes"] = [str(n) for n in record.result["notes"]]  # the report's, kept
     if watch is not None:
         job["estimate"] = watch.estimate()
         outputs = watch.declared.outputs

@@ -7,8 +7,10 @@ resumed job, hosts whose runtimes differ). The hub writes those here,
 ``<cache>/jobs/<id>.live``: at each stage's start and end, and as its executor tells it
 what is out, at most once a second -- a small file replaced whole, so that a reader
 (the dashboard) never sees half of one, and so that a hub writes nothing more for a
-longer job. The last state stays after the job ends, with the report's notes, and goes
-with its record when the book is pruned.
+longer job. A job's first second writes nothing: a small job (a sweep's hundred) is
+over before anyone could look, and pays nothing; its notes are in its record. The last
+state of a longer job stays after it ends, with the report's notes, and goes with its
+record when the book is pruned.
 
 The file describes the hub's view, not the truth: a killed hub's last state stays
 until the job is resumed, which is why it says when it was written.
@@ -36,7 +38,8 @@ class LiveState:
     def __init__(self, path: Path | None, interval: float = INTERVAL) -> None:
         self.path = path
         self.interval = interval
-        self.written_at = -float("inf")
+        self.began = time.monotonic()
+        self.written_at: float | None = None
         #: Backups of the stages ended: an executor counts a stage's own.
         self.backups_before = 0
         self.state: dict[str, Any] = {
@@ -77,15 +80,20 @@ class LiveState:
         self.write()
 
     def ended(self, notes: list[str]) -> None:
-        """The job ended: the report's notes, and nothing out any more."""
+        """The job ended: the report's notes, and nothing out any more (written only
+        over a state written before: a job of less than a second leaves no file)."""
         self.state.update(out=0, running=0, notes=notes, ended=True)
-        self.write()
+        if self.written_at is not None:
+            self.write()
 
     def write(self, force: bool = True) -> None:
         """Replace the file with the state now (best effort: a full disk must not fail
-        the job), unless it was written less than ``interval`` ago and not ``force``."""
+        the job), unless it was written less than ``interval`` ago and not ``force``, or
+        the job began less than ``interval`` ago."""
         now = time.monotonic()
-        if self.path is None or (not force and now - self.written_at < self.interval):
+        if self.path is None or now - self.began < self.interval:
+            return
+        if not force and self.written_at is not None and now - self.written_at < self.interval:
             return
         self.written_at = now
         state = self.state | {"written": time.time()}

@@ -276,12 +276,13 @@ class JobRun:
         }
         if sensitivity is not None:
             record.result["sensitivity"] = sensitivity.to_json()
+        report = self._report(record, outputs, distribution, sensitivity, wall)
+        record.result["notes"] = report.notes
         record.status, record.error = DONE, None
         self.book.save(record)
         journal = self.book.journal(record.id)
         if journal is not None:
             journal.remove()
-        report = self._report(record, outputs, distribution, sensitivity, wall)
         self.live.ended(report.notes)
         return report
 

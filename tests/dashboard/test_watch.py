@@ -34,7 +34,7 @@ def test_a_running_job_is_watched_from_its_journal_and_ends_at_the_cli_s_answer(
     # watcher looks at the job book meanwhile, as the dashboard does once a second.
     cache = tmp_path / "cache"
     job = subprocess.Popen(
-        [sys.executable, "-m", "mcpi", "estimate", "-n", "3e9", "--seed", "11", "--local",
+        [sys.executable, "-m", "mcpi", "estimate", "-n", "6e9", "--seed", "11", "--local",
          "--processes", "1", "--chunk-size", "1e8", "--json"],
         env=hub_env(cache) | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stdout=subprocess.PIPE,
@@ -53,17 +53,18 @@ def test_a_running_job_is_watched_from_its_journal_and_ends_at_the_cli_s_answer(
     running = [j for j in seen if j["estimate"] is not None]
     assert len({j["samples"] for j in running}) >= 3  # the estimate advanced, chunk by chunk
     last = running[-1]
-    assert last["kind"] == "π" and last["seed"] == 11 and last["total"] == 3 * 10**9
+    assert last["kind"] == "π" and last["seed"] == 11 and last["total"] == 6 * 10**9
     assert [h["host"] for h in last["hosts"]] and not last["hosts"][0]["gone"]
     assert last["exact"] == pytest.approx(3.141592653589793)
     # The band narrows as samples come: its width falls like 1/sqrt(n).
     series = last["series"]
     widths = [high - low for _, _, _, low, high in series]
     assert widths[-1] < widths[0] and series[-1][1] > series[0][1]
-    # What the hub says is out: 30 chunks, those counted rising, at most 2 out (the pool
-    # keeps two per process), one running on its one process.
+    # What the hub says is out (from the job's second second on): 60 chunks, those
+    # counted rising, at most 2 out (the pool keeps two per process), one running on its
+    # one process.
     chunks = [j["chunks"] for j in seen if "chunks" in j]
-    assert {c["chunks"] for c in chunks} == {30} and chunks[-1]["counted"] > chunks[0]["counted"]
+    assert {c["chunks"] for c in chunks} == {60} and chunks[-1]["counted"] > chunks[0]["counted"]
     assert all(c["out"] <= 2 and c["running"] <= 1 for c in chunks)
     assert any(c["running"] == 1 for c in chunks)
     assert "ran locally (--local)" in last["notes"] and last["live_age"] < 5
@@ -77,10 +78,10 @@ def test_a_running_job_is_watched_from_its_journal_and_ends_at_the_cli_s_answer(
     final = watcher.snapshot()["jobs"][0]
     assert final["status"] == DONE and final["result"]["outputs"]["pi"]["mean"] == answer["pi"]
     # The series the page drew ends at the CLI's own answer, bit for bit.
-    assert final["series"][-1][1] == 3 * 10**9 and final["series"][-1][2] == answer["pi"]
+    assert final["series"][-1][1] == 6 * 10**9 and final["series"][-1][2] == answer["pi"]
     assert list(final["series"][-1][3:]) == answer["ci95"]
     # Its last word: every chunk counted, none out, and the report's notes.
-    assert final["chunks"] == dict(stage=0, chunks=30, counted=30, out=0, running=0, backups=0)
+    assert final["chunks"] == dict(stage=0, chunks=60, counted=60, out=0, running=0, backups=0)
     assert final["notes"] == answer["notes"]
 
 
