@@ -11,7 +11,9 @@ Every backend runs the same model function on the same blocks of the same stream
 * Dask ``LocalCluster``: P single-threaded worker processes started first, the same
   chunks through ``client.map``;
 * mcpi on its local pool, and mcpi on a private RabbitMQ/Redis with one worker of P
-  slots (``mcpi.testing.servers.Sandbox``): automatic chunks, exact sums, each through
+  slots (``mcpi.testing.servers.Sandbox``): plain Monte Carlo (``sampler="mc"``: the
+  peers' streams; a model of uniforms would get randomized QMC by default, other
+  samples at another cost), automatic chunks, exact sums, each through
   a warm ``mcpi.Session`` (its pool started, or its cluster checked and measured, before
   the clock, as the peers' processes are). The worker is polite, as deployed workers
   are by default (SCHED_IDLE, nice 19): the broker, the backend and the hub, which
@@ -89,7 +91,7 @@ def dask_run(client: Any, name: str, params: dict[str, Any], blocks: int, proces
 
 
 def mcpi_run(session: mcpi.Session, name: str, params: dict[str, Any], samples: int) -> float:
-    result = session.run(name, samples=samples, seed=SEED, params=params)
+    result = session.run(name, samples=samples, seed=SEED, params=params, sampler="mc")
     return result.report.outputs[0].mean
 
 
