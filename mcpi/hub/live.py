@@ -18,15 +18,13 @@ until the job is resumed, which is why it says when it was written.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from mcpi.core.tally import Busy
+from mcpi.hub.records import write_json_atomically
 
 #: Seconds between two writes while a stage runs (its start and end are written at once).
 INTERVAL = 1.0
@@ -96,17 +94,7 @@ class LiveState:
         if not force and self.written_at is not None and now - self.written_at < self.interval:
             return
         self.written_at = now
-        state = self.state | {"written": time.time()}
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            try:
-                with os.fdopen(descriptor, "w") as stream:
-                    json.dump(state, stream)
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+        write_json_atomically(self.path, self.state | {"written": time.time()})
 
 
 def read_live(path: Path) -> dict[str, Any] | None:

@@ -294,16 +294,7 @@ class JobBook:
         if self.directory is None:
             return
         record.updated = now()
-        with contextlib.suppress(OSError):
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-            try:
-                with os.fdopen(descriptor, "w") as stream:
-                    json.dump(record.to_json(), stream, indent=1)
-                os.replace(temporary, self.path(record.id))
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+        write_json_atomically(self.path(record.id), record.to_json(), indent=1)
 
     def load(self, job_id: str) -> JobRecord:
         path = self.path(job_id)
@@ -337,6 +328,22 @@ class JobBook:
         if self.directory is None or not self.directory.is_dir():
             return iter(())
         return (p for p in self.directory.glob("*.json") if _JOB_ID.fullmatch(p.stem))
+
+
+def write_json_atomically(path: Path, data: Any, indent: int | None = None) -> None:
+    """Replace ``path`` with ``data`` as JSON, whole (a reader sees the old file or the
+    new one), in a private directory made if need be; best effort: a full or read-only
+    disk must not fail the job, so an ``OSError`` is swallowed."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w") as stream:
+                json.dump(data, stream, indent=indent)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def stage_job_id(job_id: str, stage: int) -> str:
