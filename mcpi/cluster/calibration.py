@@ -33,8 +33,14 @@ from mcpi.models.builtin import pi
 #: The tasks that measure the overhead: one dart each.
 _DART = pi.call({})
 
-#: Rate-measuring chunks per slot.
+#: Rate-measuring chunks per slot, up to RATE_CHUNKS at most: every chunk delivered costs
+#: the cluster some CPU (measured: 3 to 6 ms of a worker's, with the hub's, the broker's
+#: and Redis's besides), so a round of one chunk per slot would cost more the more hosts
+#: there are (some 10 s at 1,600 slots on one 2-core machine). A host that none of the
+#: chunks reach is given the typical rate, as "assumed", until the job's own chunks
+#: teach the rate book its own.
 CALIBRATION_CHUNKS_PER_SLOT = 1
+RATE_CHUNKS = 256
 #: The overhead's two batches of 1-sample chunks: the first one per slot, at most
 #: OVERHEAD_FIRST; the second that many more, plus 7 per slot up to OVERHEAD_EXTRA.
 #: Bounded, not per slot: on a large cluster the slope between them is the hub's and
@@ -71,7 +77,7 @@ def calibrate(client: ClusterClient, slots: Mapping[str, int], model: ModelCall)
 
 def _rates(client: ClusterClient, slots: int, model: ModelCall) -> dict[str, float]:
     """Each host's samples/s of ``model``: one block per chunk, then longer chunks if quick."""
-    chunks = slots * CALIBRATION_CHUNKS_PER_SLOT
+    chunks = min(slots * CALIBRATION_CHUNKS_PER_SLOT, RATE_CHUNKS)
     most = max(1, MAX_CALIBRATION_SAMPLES // model.block)
     blocks, first = 1, True
     while True:

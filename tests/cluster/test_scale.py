@@ -4,6 +4,7 @@ short tier of the scale benchmark (``benchmarks/scale.py`` sweeps 16 to 1,600 sl
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,27 @@ def test_an_emulated_cluster_of_six_hosts_counts_every_sample_once(tmp_path: Pat
         assert sum(h["samples"] for h in hosts.values()) == 72000
     # The same seed, the same answer, however the two jobs were chunked.
     assert cold["outputs"]["x"]["mean"] == warm["outputs"]["x"]["mean"]
+
+
+def test_a_cold_calibration_sends_a_bounded_number_of_rate_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calibration must not cost more with more hosts: at most RATE_CHUNKS chunks measure
+    rates, and a host none of them reached is given the typical rate, as "assumed"."""
+    from mcpi.cluster import calibration
+    from mcpi.cluster.client import ClusterClient
+    from mcpi.models.builtin import pi
+    from mcpi.settings import load_settings
+
+    monkeypatch.setattr(calibration, "RATE_CHUNKS", 3)
+    with EmulatedCluster(tmp_path) as cluster:
+        cluster.grow(hosts=6, slots=2)
+        client = ClusterClient(load_settings(env=cluster.hub_env(tmp_path / "cache")))
+        slots = {f"emu-{i}": 2 for i in range(6)}
+        capacity = calibration.calibrate(client, slots, pi.call({}))
+        client.close()
+    assert capacity.slots == 12
+    calibrated = [h.rate for h in capacity.hosts if h.source == "calibrated"]
+    assumed = [h.rate for h in capacity.hosts if h.source == "assumed"]
+    assert 1 <= len(calibrated) <= 3 and len(calibrated) + len(assumed) == 6
+    assert set(assumed) == {statistics.median(calibrated)}
