@@ -21,9 +21,11 @@ from pathlib import Path
 from mcpi.testing.servers import Sandbox, Worker
 
 #: The model every emulated slot runs: ``ms`` milliseconds of sleep per sample, one
-#: sleep per block of 100 samples -- so that a slot's thread holds the GIL for
-#: microseconds per tenth of a second (a block of one sample each millisecond would make
-#: 32 threads queue for the GIL, and measure that instead of the control plane).
+#: sleep per block of 1,000 samples (a second). Each block still costs its slot's
+#: thread some 0.1 ms of CPU (its generator, its sums) that a deployed slot would spend
+#: on its own core; here every slot shares two: at 1,600 slots, blocks of 100 samples
+#: kept 1.8 of the 2 cores busy (measured), and starved the control plane the emulation
+#: is there to measure. Blocks of a second cost about 0.2 of a core.
 NAP_MODEL = '''"""Sleep instead of compute: ms milliseconds per sample, then a uniform."""
 
 import time
@@ -31,7 +33,7 @@ import time
 import mcpi
 
 
-@mcpi.model("nap", outputs=("x",), params={"ms": 1.0}, exact={"x": 0.5}, block=100, version="1")
+@mcpi.model("nap", outputs=("x",), params={"ms": 1.0}, exact={"x": 0.5}, block=1000, version="1")
 def nap(rng, n, ms):
     time.sleep(n * ms / 1000.0)
     return rng.random(n)
@@ -90,6 +92,7 @@ class EmulatedCluster(Sandbox):
                 extra_env={**self.rabbitmq.client_env(), "PYTHONPATH": str(self.models)},
                 pool="threads",
                 host=f"emu-{i}",
+                polite=True,
             )
             self.workers.append(worker)
             worker.launch()
