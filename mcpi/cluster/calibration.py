@@ -56,15 +56,25 @@ CALIBRATION_SECONDS = 0.05
 MAX_CALIBRATION_SAMPLES = 1 << 26
 
 
-def calibrate(client: ClusterClient, slots: Mapping[str, int], model: ModelCall) -> Capacity:
-    """The capacity of hosts with ``slots`` (per host) for ``model``, measured now.
+def calibrate(
+    client: ClusterClient,
+    slots: Mapping[str, int],
+    model: ModelCall,
+    task_overhead: float | None = None,
+) -> Capacity:
+    """The capacity of hosts with ``slots`` (per host) for ``model``, measured now (the
+    per-task overhead too, unless ``task_overhead`` gives it).
 
     A host none of whose chunks it got is given the typical rate, as "assumed".
     """
     total = sum(slots.values())
+
+    def overhead() -> float:
+        return _overhead(client, total) if task_overhead is None else task_overhead
+
     # A broker or backend restarting meanwhile: measure again once both answer.
-    measured, overhead = riding_out(
-        lambda: (_rates(client, total, model), _overhead(client, total)),
+    measured, overhead_seconds = riding_out(
+        lambda: (_rates(client, total, model), overhead()),
         lambda exc: client.wait_for_services(exc, client.settings.worker_grace),
     )
     typical = statistics.median(measured.values())
@@ -72,7 +82,7 @@ def calibrate(client: ClusterClient, slots: Mapping[str, int], model: ModelCall)
         HostRate(host, n, measured.get(host, typical), _source(host, measured))
         for host, n in slots.items()
     ]
-    return Capacity.of(hosts, overhead)
+    return Capacity.of(hosts, overhead_seconds)
 
 
 def _rates(client: ClusterClient, slots: int, model: ModelCall) -> dict[str, float]:

@@ -68,8 +68,8 @@ class Cluster:
         self.slots = slots_by_host(stats)
         return self.slots
 
-    def calibrate(self, model: ModelCall) -> Capacity:
-        return calibrate(self.client, self.slots, model)
+    def calibrate(self, model: ModelCall, task_overhead: float | None = None) -> Capacity:
+        return calibrate(self.client, self.slots, model, task_overhead)
 
     def run(
         self,

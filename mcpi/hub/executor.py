@@ -75,9 +75,9 @@ class Executor(Protocol):
         """
         ...
 
-    def calibrate(self, model: ModelCall) -> Capacity:
+    def calibrate(self, model: ModelCall, task_overhead: float | None = None) -> Capacity:
         """Measure, now, each host's per-slot rate of ``model`` (samples per second) and
-        the per-task overhead."""
+        the per-task overhead, unless ``task_overhead`` is known already."""
         ...
 
     def run(

@@ -87,8 +87,9 @@ class LocalPool:
             pool.terminate()
             pool.join()
 
-    def calibrate(self, model: ModelCall) -> Capacity:
-        """This machine's slots, at the model's rate measured here and now."""
+    def calibrate(self, model: ModelCall, task_overhead: float | None = None) -> Capacity:
+        """This machine's slots, at the model's rate measured here and now (the pool's
+        overhead per task is its own constant)."""
         host = HostRate(socket.gethostname(), self.processes, self._rate(model))
         return Capacity.of([host], LOCAL_TASK_OVERHEAD)
 

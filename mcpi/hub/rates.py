@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,14 @@ MAX_AGE = 7 * 24 * 3600.0
 
 #: A host's rate is learnt from a job only if it counted for at least this long.
 MIN_LEARNING_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class KnownOverhead:
+    """A task overhead the book holds (seconds a slot spends per task), and when it was measured."""
+
+    seconds: float
+    at: float
 
 
 class RateBook:
@@ -73,10 +82,35 @@ class RateBook:
         except ValueError:
             return None
 
+    def known_overhead(self, transport: str, now: float | None = None) -> KnownOverhead | None:
+        """The newest fresh task overhead measured on ``transport`` (the executor's
+        ``where``) for any model: it is the transport's cost per task, whatever the
+        task computes, so a model new to a cluster need not measure it again."""
+        now = time.time() if now is None else now
+        found: KnownOverhead | None = None
+        for key, entry in self._load().items():
+            if not (isinstance(key, str) and key.startswith(transport + " ")):
+                continue
+            if not isinstance(entry, dict):
+                continue
+            overhead, at = entry.get("task_overhead"), entry.get("overhead_at")
+            if not (isinstance(overhead, (int, float)) and isinstance(at, (int, float))):
+                continue
+            if not (overhead >= 0 and _fresh(at, now)):
+                continue
+            if found is None or at > found.at:
+                found = KnownOverhead(float(overhead), float(at))
+        return found
+
     def record(
-        self, hosts: Iterable[HostRate], task_overhead: float | None, now: float | None = None
+        self,
+        hosts: Iterable[HostRate],
+        task_overhead: float | None,
+        now: float | None = None,
+        overhead_at: float | None = None,
     ) -> None:
-        """Remember ``hosts``' rates (and the task overhead, if measured)."""
+        """Remember ``hosts``' rates (and the task overhead, if measured: ``overhead_at``
+        is when, if not now -- an overhead known from another model keeps its age)."""
         now = time.time() if now is None else now
         book = self._load()
         entry = book.setdefault(self.cluster, {})
@@ -94,7 +128,7 @@ class RateBook:
             }
         if task_overhead is not None:
             entry["task_overhead"] = task_overhead
-            entry["overhead_at"] = now
+            entry["overhead_at"] = now if overhead_at is None else overhead_at
         self._save(book)
 
     def learn(self, slots: Mapping[str, int], work: Mapping[str, HostWork]) -> None:

@@ -167,15 +167,22 @@ def measure(
     recalibrate: bool = False,
 ) -> Capacity:
     """The executor's capacity for ``call``'s model (samples per second): from the rate
-    book if fresh, else calibrated (and kept)."""
+    book if fresh, else calibrated (and kept). The task overhead of a cluster the book
+    knows from another model is not measured again: it is the transport's."""
+    overhead = None
     if book is not None and not recalibrate:
         known = book.capacity(slots)
         if known is not None:
             return known
-    capacity = executor.calibrate(call)
+        overhead = book.known_overhead(executor.where)
+    capacity = executor.calibrate(call, None if overhead is None else overhead.seconds)
     if book is not None:
         calibrated = [h for h in capacity.hosts if h.source == "calibrated"]
-        book.record(calibrated, capacity.task_overhead)
+        book.record(
+            calibrated,
+            capacity.task_overhead,
+            overhead_at=None if overhead is None else overhead.at,
+        )
     return capacity
 
 

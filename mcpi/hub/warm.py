@@ -81,11 +81,11 @@ class Warm:
             self._prepared[key] = (time.monotonic(), dict(slots), notes)
             return dict(slots), list(notes)
 
-    def calibrate(self, model: ModelCall) -> Capacity:
+    def calibrate(self, model: ModelCall, task_overhead: float | None = None) -> Capacity:
         key = model_key(model)
         with self._lock:
             if key not in self._capacity:
-                self._capacity[key] = self.inner.calibrate(model)
+                self._capacity[key] = self.inner.calibrate(model, task_overhead)
             return self._capacity[key]
 
     def close(self) -> None:
@@ -117,8 +117,8 @@ class WarmJob:
         self.notes += notes
         return slots
 
-    def calibrate(self, model: ModelCall) -> Capacity:
-        return self.warm.calibrate(model)
+    def calibrate(self, model: ModelCall, task_overhead: float | None = None) -> Capacity:
+        return self.warm.calibrate(model, task_overhead)
 
     def run(
         self,

@@ -110,10 +110,10 @@ class InProcess:
             self.sources[model.name] = source
         return dict(self.hosts)
 
-    def calibrate(self, model: ModelCall) -> Capacity:
+    def calibrate(self, model: ModelCall, task_overhead: float | None = None) -> Capacity:
         self._call("calibrate")
         hosts = [HostRate(host, slots, self.rate) for host, slots in self.hosts.items()]
-        return Capacity.of(hosts, self.task_overhead)
+        return Capacity.of(hosts, self.task_overhead if task_overhead is None else task_overhead)
 
     def run(
         self,
