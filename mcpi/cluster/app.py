@@ -112,6 +112,15 @@ class WorkerResults(RedisBackend):  # type: ignore[misc]  # celery is untyped
         self.ensure(self._store_unless_done, (key, value, int(expires or 0)))
         return result
 
+    def on_chord_part_return(
+        self, request: object, state: str, result: object, propagate: object = None, **kwargs: Any
+    ) -> None:
+        """Celery's, retried like a store when Redis is lost meanwhile: unretried, a Redis
+        restarting just then failed the chunk it had counted (its part is a set member and
+        the callback is claimed once, so a second try counts nothing twice)."""
+        part = super().on_chord_part_return
+        self.ensure(lambda: part(request, state, result, propagate, **kwargs), ())
+
     def _store_unless_done(self, key: bytes, value: str, expires: int) -> None:
         self._store_script(keys=[key], args=[value, expires])
 

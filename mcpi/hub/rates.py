@@ -14,10 +14,7 @@ ignored, never an error.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ from typing import Any
 
 from mcpi.core.stats import HostWork
 from mcpi.core.tuning import Capacity, HostRate
+from mcpi.hub.records import write_json_atomically
 
 #: Measured rates older than this are measured again (hardware and load change).
 MAX_AGE = 7 * 24 * 3600.0
@@ -151,19 +149,9 @@ class RateBook:
         return data if isinstance(data, dict) else {}
 
     def _save(self, book: dict[str, Any]) -> None:
-        if self.path is None:
-            return
         # Best effort, and atomic: a concurrent hub reads the old or the new file.
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".rates-")
-            try:
-                with os.fdopen(fd, "w") as stream:
-                    json.dump(book, stream, indent=1, sort_keys=True)
-                os.replace(tmp, self.path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+        if self.path is not None:
+            write_json_atomically(self.path, book, indent=1)
 
 
 def _fresh(at: Any, now: float) -> bool:
