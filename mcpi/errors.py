@@ -66,6 +66,12 @@ class TlsRefused(Unreachable):
     workers stop on it instead of waiting for it to pass."""
 
 
+class NoHandshake(TlsRefused):
+    """A broker or backend that took the connection and closed it without a TLS
+    handshake: a plain-TCP port, or one that wants a client certificate -- or a server
+    stopping or starting just then, so the hub tries again for a few seconds."""
+
+
 class JobFailed(McpiError):
     status = ExitStatus.JOB_FAILED
 

@@ -25,9 +25,17 @@ from kombu.exceptions import OperationalError
 
 from mcpi.cluster.app import INFO_COMMAND, QUEUE, create_app
 from mcpi.cluster.confirms import ConfirmedChannel
-from mcpi.cluster.tls import describe_failure
+from mcpi.cluster.tls import NO_HANDSHAKE, describe_failure
 from mcpi.core.model import ModelCall
-from mcpi.errors import McpiError, ModelMissing, NoWorkers, Refused, TlsRefused, Unreachable
+from mcpi.errors import (
+    McpiError,
+    ModelMissing,
+    NoHandshake,
+    NoWorkers,
+    Refused,
+    TlsRefused,
+    Unreachable,
+)
 from mcpi.settings import Settings
 
 #: Seconds the hub listens for workers' replies to a broadcast, at most: it stops as
@@ -54,6 +62,9 @@ COUNTED_SECONDS = 120
 
 #: The longest pause between two tries of a service the hub waits for.
 RETRY_SECONDS = 2.0
+#: A connection closed before its TLS handshake is tried again for this long while the
+#: hub waits for services (see :class:`~mcpi.errors.NoHandshake`).
+HANDSHAKE_PATIENCE = 3.0
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +165,21 @@ class ClusterClient:
         """
         deadline = time.monotonic() + wait
         pause, waiting_for = 0.25, ""
+        no_handshake_since: float | None = None
         while True:
             try:
                 stats = self._preflight()
                 return stats, self.check_model(model, list(stats))
+            except NoHandshake:
+                # A server stopping or starting may take a connection and close it
+                # before TLS (seen in the chaos soak, Redis restarting as a hub
+                # started); one that never speaks TLS is refused after a few seconds.
+                now = time.monotonic()
+                no_handshake_since = no_handshake_since or now
+                if now >= min(deadline, no_handshake_since + HANDSHAKE_PATIENCE):
+                    raise
+                time.sleep(min(pause, deadline - now))
+                pause = min(2 * pause, RETRY_SECONDS)
             except (Refused, TlsRefused):
                 raise
             except (Unreachable, NoWorkers) as exc:
@@ -396,7 +418,8 @@ def _unreachable(service: str, error: BaseException, tls: bool) -> Unreachable:
     """A failed connection to ``service`` as the error to raise: TlsRefused if TLS refused it."""
     refused = describe_failure(error, tls)
     if refused:
-        return TlsRefused(f"{service}: {refused}")
+        kind = NoHandshake if refused.startswith(NO_HANDSHAKE) else TlsRefused
+        return kind(f"{service}: {refused}")
     return Unreachable(f"cannot reach {service}: {error}")
 
 

@@ -60,6 +60,10 @@ def backend_ssl_options(settings: Settings) -> dict[str, Any] | None:
     return options
 
 
+#: How :func:`describe_failure`'s phrase begins for a connection closed before TLS.
+NO_HANDSHAKE = "no TLS handshake"
+
+
 def describe_failure(error: BaseException, tls: bool) -> str | None:
     """What a failed connection means for TLS, in a phrase; None if it is not about TLS.
 
@@ -83,7 +87,7 @@ def describe_failure(error: BaseException, tls: bool) -> str | None:
             word in text for word in ("SSL", "handshake", "EOF occurred")
         ):
             return (
-                f"no TLS handshake ({text}): a plain-TCP port, or one that wants a client "
+                f"{NO_HANDSHAKE} ({text}): a plain-TCP port, or one that wants a client "
                 "certificate?"
             )
     return None

@@ -12,7 +12,9 @@ service's certificate names 127.0.0.1, where the relay listens), until told to
   the protocols' heartbeats see it, or do not, as they would;
 * :meth:`resume` -- forward again: what was sent meanwhile arrives late, in order;
 * :meth:`reset` -- drop every link at once with a TCP reset, as a firewall or NAT that
-  loses its state does; new connections are taken as before.
+  loses its state does; new connections are taken as before;
+* :meth:`hang_up` -- take each new connection and close it at once, before a byte, as
+  a service stopping or starting does, until :meth:`resume`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class TcpProxy:
         self._links: dict[socket.socket, socket.socket] = {}
         self._lock = threading.Lock()
         self._stalled = threading.Event()
+        self._hanging_up = threading.Event()
         self._stop = threading.Event()
         # A reset asked from another thread is done by the relay's own (the selector is
         # its alone): asked, then done.
@@ -71,8 +74,12 @@ class TcpProxy:
         self._stalled.set()
         self._wake()
 
+    def hang_up(self) -> None:
+        self._hanging_up.set()
+
     def resume(self) -> None:
         self._stalled.clear()
+        self._hanging_up.clear()
         self._wake()
 
     def reset(self) -> None:
@@ -131,6 +138,9 @@ class TcpProxy:
     def _accept(self) -> None:
         with contextlib.suppress(BlockingIOError):
             client, _ = self._listener.accept()
+            if self._hanging_up.is_set():
+                client.close()
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=SEND_TIMEOUT)
             except OSError:

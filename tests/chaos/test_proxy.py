@@ -85,3 +85,15 @@ def test_a_reset_tears_every_link_and_new_ones_work(proxy: TcpProxy) -> None:
             old.recv(4096)
     with connect(proxy) as new:
         assert echoed(new, b"z") == b"z"
+
+
+def test_a_hang_up_closes_new_connections_before_a_byte_until_resumed(proxy: TcpProxy) -> None:
+    with connect(proxy) as old:
+        assert echoed(old, b"w") == b"w"  # linked (taken by the relay)
+        proxy.hang_up()
+        assert echoed(old, b"x") == b"x"  # what was linked stays linked
+        with connect(proxy) as refused:
+            assert refused.recv(4096) == b""  # taken, and closed at once
+        proxy.resume()
+    with connect(proxy) as new:
+        assert echoed(new, b"z") == b"z"

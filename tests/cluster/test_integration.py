@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from mcpi.cli import main
-from mcpi.cluster.client import COUNTED_SECONDS
+from mcpi.cluster.client import COUNTED_SECONDS, HANDSHAKE_PATIENCE
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
+from mcpi.testing.proxy import TcpProxy
 from mcpi.testing.servers import RabbitMQ, Redis, Worker, free_port, wait_for
 from tests.helpers import Background, estimate
 
@@ -247,6 +248,27 @@ def test_a_hub_waits_for_a_backend_and_workers_that_are_starting(  # type: ignor
     assert report["hits"] == count_hits(8, 0, 4 * 10**6)
     assert "waiting up to 60s: cannot reach the result backend at 127.0.0.1:" in err
     assert "waiting up to 60s: no mcpi worker answered" in err
+
+
+def test_a_backend_that_hangs_up_before_tls_for_a_moment_is_waited_for(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], redis_server: Redis, start_worker
+) -> None:
+    """Redis stopping or starting takes a connection and closes it before TLS (seen in
+    the chaos soak as a hub started): the hub tries again for a few seconds rather than
+    report a plain-TCP port at once; one that keeps doing it is still refused."""
+    start_worker("w1", concurrency=2)
+    with TcpProxy(("127.0.0.1", redis_server.port)) as relay:
+        env = {**cluster_env, "MCPI_RESULT_BACKEND": relay.url(redis_server.url)}
+        relay.hang_up()
+        threading.Timer(1.5, relay.resume).start()
+        status, report, err = estimate(env, "-n", "4e6", "--seed", "9", "--chunk-size", "1e6")
+        assert status == 0 and report is not None, err
+        assert report["hits"] == count_hits(9, 0, 4 * 10**6)
+        relay.hang_up()
+        began = time.monotonic()
+        status, _, err = estimate(env, "-n", "4e6")
+        assert status == ExitStatus.UNREACHABLE and "no TLS handshake" in err, err
+        assert HANDSHAKE_PATIENCE <= time.monotonic() - began < HANDSHAKE_PATIENCE + 10
 
 
 def test_silent_broker_is_reported_within_the_connect_timeout(cluster_env: dict[str, str]) -> None:
