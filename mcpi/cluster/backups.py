@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from celery import states
 
 from mcpi.cluster.chunks import chunk_result, chunk_task_id, send_chunks
-from mcpi.cluster.client import ClusterClient
+from mcpi.cluster.client import SERVICE_ERRORS, ClusterClient
 from mcpi.core.chunk import ChunkResult
 from mcpi.core.exact import SCALE_BITS
 from mcpi.core.job import Job
@@ -312,11 +312,18 @@ class Backups:
         ids = {}
         for index in indices:
             number = self.numbered[index] = self.numbered.get(index, 0) + 1
-            task_id = backup_task_id(self.job.id, index, number)
+            ids[backup_task_id(self.job.id, index, number)] = index
+        try:
+            self.cluster.send(ids)
+        except SERVICE_ERRORS:
+            # A backup is an extra: a broker going away just then (found by the chaos
+            # soak, RabbitMQ shutting down between the look at its queue and the
+            # send) must not fail the job. The copies are not out (a publish fails on
+            # its first message to a closed connection); a later beat may send others.
+            return
+        for task_id, index in ids.items():
             self.copies.setdefault(index, []).append((task_id, now))
-            ids[task_id] = index
             self.books.chunks.add(index)
-        self.cluster.send(ids)
         self.books.sent += len(ids)
 
 

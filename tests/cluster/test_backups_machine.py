@@ -18,6 +18,7 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from kombu.exceptions import OperationalError
 
 from mcpi.cluster.backups import Backups, backup_task_id
 from mcpi.cluster.chunks import chunk_task_id
@@ -42,9 +43,13 @@ class FakeCluster:
         self.sent: dict[str, int] = {}
         self.revoked: set[str] = set()
         self.drained = False
+        #: The broker is going away: a send fails, and nothing is published.
+        self.failing = False
 
     def send(self, ids: Mapping[str, int]) -> None:
         assert not set(ids) & set(self.sent), "a backup task id was used twice"
+        if self.failing:
+            raise OperationalError("[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred")
         self.sent.update(ids)
 
     def revoke(self, ids: list[str]) -> None:
@@ -111,6 +116,10 @@ class BackupsAndTally(RuleBasedStateMachine):
     @rule(drained=st.booleans())
     def the_queue_drains_or_fills(self, drained: bool) -> None:
         self.cluster.drained = drained
+
+    @rule(failing=st.booleans())
+    def the_broker_goes_away_or_comes_back(self, failing: bool) -> None:
+        self.cluster.failing = failing
 
     @rule()
     def the_hub_ticks(self) -> None:
@@ -211,3 +220,27 @@ def test_a_late_copy_that_disagrees_fails_the_job_naming_both() -> None:
     forged["result"]["chunk"]["sums"] = ["0", "0"]
     with pytest.raises(JobFailed, match=r"chunk 3 gave two different results.*slow@h1"):
         backups.result(original, 3, forged, tally)
+
+
+def test_a_backup_the_broker_does_not_take_is_not_out_and_the_job_goes_on() -> None:
+    """A broker going away between the look at its queue and the send (RabbitMQ shutting
+    down, in the chaos soak) fails no job: the copy is not out, and a later beat sends it."""
+    cluster = FakeCluster()
+    cluster.drained, cluster.failing = True, True
+    backups = Backups(cluster, JOB, slots=3)
+    tally = WaveTally(PLAN, range(PLAN.chunk_count), JOB.width)
+    now = backups.last_check = 1000.0
+    for index in range(PLAN.chunk_count - 1):
+        task_id = chunk_task_id(JOB.id, index)
+        backups.started(task_id, {"hostname": "w0@h0"}, now)
+        result = backups.result(task_id, index, success(index, 0.5, "h0"), tally)
+        assert result is not None and tally.add(result)
+    last = PLAN.chunk_count - 1
+    missing = {chunk_task_id(JOB.id, last): last}
+    backups.started(chunk_task_id(JOB.id, last), {"hostname": "w1@h1"}, now)
+    backups.tick(missing, now + 60)
+    assert backups.books.sent == 0 and not cluster.sent
+    assert set(backups.watched(missing)) == set(missing) and backups.in_flight() == 0
+    cluster.failing = False
+    backups.tick(missing, now + 120)
+    assert backups.books.sent == 1 and list(cluster.sent.values()) == [last]
