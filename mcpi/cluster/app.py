@@ -39,7 +39,15 @@ INFO_COMMAND = "mcpi_info"
 Role = Literal["hub", "worker"]
 
 
-class HubResults(RedisBackend):  # type: ignore[misc]  # celery is untyped
+class AppRedisBackend(RedisBackend):  # type: ignore[misc]  # celery is untyped
+    """Celery's Redis result backend as an app's ``backend_cls``: Celery then builds it
+    with no URL (the class stands where the URL would), so it takes ``result_backend``."""
+
+    def __init__(self, app: Celery, url: str | None = None, **kwargs: object) -> None:
+        super().__init__(app=app, url=url or app.conf.result_backend, **kwargs)
+
+
+class HubResults(AppRedisBackend):
     """Celery's Redis result backend as the hub uses it: no subscription per task sent.
 
     Celery's backend subscribes to each task's result channel as the task is sent, for
@@ -48,9 +56,6 @@ class HubResults(RedisBackend):  # type: ignore[misc]  # celery is untyped
     cost a round trip per task, a connection (with its TLS handshake) per hub thread,
     and messages nobody reads.
     """
-
-    def __init__(self, app: Celery, url: str | None = None, **kwargs: object) -> None:
-        super().__init__(app=app, url=url or app.conf.result_backend, **kwargs)
 
     def on_task_call(self, producer: object, task_id: str) -> None:
         """Nothing (see the class)."""
@@ -75,7 +80,7 @@ return 1
 """
 
 
-class WorkerResults(RedisBackend):  # type: ignore[misc]  # celery is untyped
+class WorkerResults(AppRedisBackend):
     """Celery's Redis result backend as workers use it: each state stored in one round trip.
 
     Celery stores a task's state (STARTED, then SUCCESS) by reading the key first, so
@@ -85,9 +90,6 @@ class WorkerResults(RedisBackend):  # type: ignore[misc]  # celery is untyped
     cluster every chunk's hand-over costs the workers' CPU, and it is mostly these
     round trips.
     """
-
-    def __init__(self, app: Celery, url: str | None = None, **kwargs: object) -> None:
-        super().__init__(app=app, url=url or app.conf.result_backend, **kwargs)
 
     def _store_result(
         self,
