@@ -150,6 +150,13 @@ class Backups:
         ids.update(self.late)
         return ids
 
+    def running_chunks(self, missing: Mapping[str, int]) -> int:
+        """How many of the ``missing`` chunks have a copy seen running: a chunk whose
+        original and backup both run is one chunk computing, not two."""
+        ids = self.watched(missing)
+        uncounted = set(missing.values())
+        return len({ids[t] for t in self.running if t in ids and ids[t] in uncounted})
+
     def late_copies(self) -> dict[str, int]:
         """Copies still out for chunks counted already: what a last look compares."""
         return dict(self.late)

@@ -216,7 +216,8 @@ class ClusterJob:
             watchdog.check()
             self.backups.tick(run.missing(), time.monotonic())
             out = sum(r.tally.left for r in self.in_flight)
-            self.busy(Busy(out, min(len(self.backups.running), out), self.backups.books.sent))
+            running = self.backups.running_chunks(run.missing())
+            self.busy(Busy(out, min(running, out), self.backups.books.sent))
 
         return self.poller.until(
             watch=lambda: self.backups.watched(run.missing()),

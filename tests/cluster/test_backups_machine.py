@@ -173,6 +173,11 @@ class BackupsAndTally(RuleBasedStateMachine):
         for task_id, index in self.cluster.sent.items():
             assert task_id.startswith(chunk_task_id(JOB.id, index) + "-b")
 
+    @invariant()
+    def chunks_running_are_never_more_than_chunks_missing(self) -> None:
+        missing = self.missing()
+        assert self.backups.running_chunks(missing) <= len(set(missing.values()))
+
     def teardown(self) -> None:
         # Every copy still alive comes back; a chunk whose every copy was lost is
         # delivered again by the broker (its original, unacknowledged, requeued).
@@ -244,3 +249,25 @@ def test_a_backup_the_broker_does_not_take_is_not_out_and_the_job_goes_on() -> N
     cluster.failing = False
     backups.tick(missing, now + 120)
     assert backups.books.sent == 1 and list(cluster.sent.values()) == [last]
+
+
+def test_a_chunk_whose_original_and_backup_both_run_is_one_chunk_running() -> None:
+    """What the live view shows as computing: chunks, not copies."""
+    cluster = FakeCluster()
+    cluster.drained = True
+    backups = Backups(cluster, JOB, slots=3)
+    tally = WaveTally(PLAN, range(PLAN.chunk_count), JOB.width)
+    now = backups.last_check = 1000.0
+    for index in range(PLAN.chunk_count - 2):
+        task_id = chunk_task_id(JOB.id, index)
+        result = backups.result(task_id, index, success(index, 0.5, "h0"), tally)
+        assert result is not None and tally.add(result)
+    missing = {chunk_task_id(JOB.id, i): i for i in range(PLAN.chunk_count - 2, PLAN.chunk_count)}
+    for task_id in missing:
+        backups.started(task_id, {"hostname": "w1@h1"}, now)
+    backups.tick(missing, now + 60)
+    assert len(cluster.sent) == 2
+    for copy in cluster.sent:
+        backups.started(copy, {"hostname": "w0@h0"}, now + 61)
+    assert len(backups.running) == 4
+    assert backups.running_chunks(missing) == 2
