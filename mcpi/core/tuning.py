@@ -161,8 +161,11 @@ def choose_chunk_size(
     chunks_per_slot: int = CHUNKS_PER_SLOT,
     max_chunk_seconds: float = MAX_CHUNK_SECONDS,
     wave_chunks: int = MAX_WAVE_CHUNKS,
+    result_bytes: int = 0,
 ) -> ChunkChoice:
-    """The chunk size for ``darts`` on ``capacity`` (see the module docstring).
+    """The chunk size for ``darts`` on ``capacity`` (see the module docstring); its
+    waves are counted as the cluster cuts them, for results of ``result_bytes`` each
+    (0: unknown, waves of ``wave_chunks`` at most).
 
     Two slots of 2e8 darts/s with 5 ms per task: a big job gets 4 chunks per slot,
     a small one fewer chunks, but two per slot while each is worth 5 x its overhead.
@@ -236,7 +239,7 @@ def choose_chunk_size(
         darts=darts,
         chunk_size=size,
         chunks=chunks,
-        waves=-(-chunks // wave_size(capacity.slots, wave_chunks)),
+        waves=-(-chunks // wave_size(capacity.slots, wave_chunks, result_bytes)),
         bound_by=bound_by,
         chunk_seconds=chunk_seconds,
         overhead_fraction=overhead_fraction,

@@ -29,6 +29,7 @@ from mcpi.core.chunk import ChunkResult
 from mcpi.core.distribution import QuantileEstimate, rule_variance, target_half_width
 from mcpi.core.exact import OutputEstimate
 from mcpi.core.job import Job, new_job_id, new_seed
+from mcpi.core.messages import result_bytes_guess
 from mcpi.core.model import ModelCall
 from mcpi.core.plan import MAX_DARTS, Plan
 from mcpi.core.precision import FixedSize, Precision, ReplicatePrecision, StoppingRule, Sums
@@ -144,7 +145,12 @@ def run_tune(request: JobRequest, settings: Settings) -> TuneReport:
             mode=executor.mode,
             ran_on=executor.description,
             capacity=capacity,
-            choice=choose_chunk_size(size, capacity, wave_chunks=settings.wave_chunks),
+            choice=choose_chunk_size(
+                size,
+                capacity,
+                wave_chunks=settings.wave_chunks,
+                result_bytes=result_bytes_guess(bound.call.width),
+            ),
         )
     finally:
         executor.close()

@@ -148,3 +148,15 @@ def test_a_cluster_with_expensive_tasks_gets_longer_chunks() -> None:
 def test_invalid_capacities_are_refused(make) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         make()
+
+
+def test_waves_are_counted_as_the_cluster_cuts_them_for_large_results() -> None:
+    """Waves hold at most WAVE_MESSAGE_BYTES of results: a model with large results
+    (a histogram's bins) is published in more, smaller waves than the chunk limit allows."""
+    many = Capacity.of([HostRate("a", 4_000, 1e8)], task_overhead=0.005)
+    plain = choose_chunk_size(10**13, many)
+    large = choose_chunk_size(10**13, many, result_bytes=64 * 1024)
+    assert plain.chunks == large.chunks
+    assert plain.waves == math.ceil(plain.chunks / wave_size(many.slots))
+    assert large.waves == math.ceil(large.chunks / wave_size(many.slots, result_bytes=64 * 1024))
+    assert large.waves > plain.waves
