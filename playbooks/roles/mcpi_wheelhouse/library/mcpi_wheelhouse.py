@@ -8,6 +8,14 @@ source tree plus its dependency closure, pinned by the control interpreter's own
 differ — so a second playbook run reports no change. ``SOURCE_DATE_EPOCH`` makes the
 mcpi wheel byte-identical for identical sources.
 
+Building costs the better part of a minute (the C kernels, pip resolving the closure),
+on every run of every playbook. So what the wheels are built from is recorded beside
+them: the interpreter, its ``pip freeze``, the target versions, and a digest of every
+file of the source tree and of each model project (what git lists, tracked or not, that
+it does not ignore). When all of it is as recorded, the wheels are what a build would
+give, and are not built again. A source or model project outside a git work tree, or a
+model given as a pip requirement (whose index may have moved on), is built every time.
+
 The user's model projects (``models``: local project directories, relative to the mcpi
 source tree or absolute, or pip requirements) are built into the same wheelhouse, with
 the same pins, so the workers install them beside mcpi; and they are installed into the
@@ -19,12 +27,14 @@ same bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
 import zipfile
 from email.parser import HeaderParser
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -66,6 +76,8 @@ options:
 """
 
 WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.*\.whl$")
+#: What the wheels in ``dest`` were built from (see the module docstring).
+INPUTS_STAMP = ".built-from.json"
 
 
 def digest(path: str) -> str:
@@ -125,6 +137,69 @@ def missing_for(built: str, python_full_version: str) -> list[str]:
     return sorted(set(missing))
 
 
+def tree_digest(run_command: Any, directory: str) -> str | None:
+    """A digest of the files of ``directory`` that a build may read: each one git lists
+    there, tracked or untracked but not ignored, by path, mode and bytes; None where
+    ``directory`` is not in a git work tree (or git is missing)."""
+    try:
+        rc, out, _ = run_command(
+            [
+                "git",
+                "-C",
+                directory,
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+            handle_exceptions=False,
+        )
+    except OSError:
+        return None
+    if rc != 0:
+        return None
+    total = hashlib.sha256()
+    for name in sorted(set(out.split("\0")) - {""}):
+        path = os.path.join(directory, name)
+        total.update(name.encode() + b"\0")
+        if os.path.islink(path):
+            total.update(b"link " + os.readlink(path).encode())
+        elif os.path.isfile(path):
+            total.update(b"%o " % (os.stat(path).st_mode & 0o777) + digest(path).encode())
+        else:
+            total.update(b"absent")  # tracked, deleted from the work tree
+        total.update(b"\0")
+    return total.hexdigest()
+
+
+def built_from(
+    run_command: Any, recipe: dict[str, Any], trees: list[str], model_names: list[str]
+) -> str | None:
+    """The key of a build of ``recipe`` from the directories ``trees``, with the
+    ``pip freeze`` lines of the model projects ``model_names`` left out (the hub has a
+    build of them installed, which the key must not depend on); None: not cacheable."""
+    digests = []
+    for tree in trees:
+        tree_key = tree_digest(run_command, tree)
+        if tree_key is None:
+            return None
+        digests.append([tree, tree_key])
+    skip = {canonical(n) for n in model_names}
+    freeze = [line for line in recipe["freeze"].splitlines() if requirement_name(line) not in skip]
+    text = json.dumps({**recipe, "freeze": freeze, "trees": digests}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_stamp(dest: str) -> dict[str, Any]:
+    try:
+        with open(os.path.join(dest, INPUTS_STAMP)) as f:
+            stamp = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
 def model_sources(source: str, models: list[str]) -> list[str]:
     """Each model project as pip takes it: a directory's absolute path, or a requirement."""
     resolved = []
@@ -172,8 +247,25 @@ def main() -> None:
             SOURCE_DATE_EPOCH="315532800",
         )
 
+    models = model_sources(source, module.params["models"])
+    recipe = {
+        "python": python,
+        "version": hub_version,
+        "freeze": freeze,
+        "targets": module.params["targets"],
+        "models": models,
+    }
+    trees = [source, *models] if all(os.path.isdir(m) for m in models) else None
+    stamp = read_stamp(dest)
+    old = wheels(dest)
+    key = None
+    if trees is not None:
+        key = built_from(module.run_command, recipe, trees, stamp.get("models", []))
+    if key is not None and old and stamp.get("key") == key:
+        finish(module, run, python, dest, hub_version, python_version, old, old, stamp["models"])
+        return
+
     with tempfile.TemporaryDirectory(prefix="mcpi-wheelhouse-") as tmp:
-        models = model_sources(source, module.params["models"])
         model_names = set()
         if models:
             # The model projects' own names first: the hub may have an older build of
@@ -213,40 +305,70 @@ def main() -> None:
                     ],
                     f"fetching {', '.join(missing)} for Python {target}",
                 )
-        pins = {}
-        for name in os.listdir(built):
-            match = WHEEL_NAME.match(name)
-            if match:
-                pins[match["name"].lower()] = match["version"]
-        if pins.get("mcpi") != hub_version:
-            module.fail_json(
-                msg=f"the source tree {source} builds mcpi {pins.get('mcpi')}, but the control "
-                f"node runs mcpi {hub_version}: reinstall the hub from this tree "
-                "(bash scripts/setup) so hub and workers match"
-            )
-        new, old = wheels(built), wheels(dest)
-        changed = new != old
-        model_wheels = sorted(
-            name
-            for name in new
-            if (match := WHEEL_NAME.match(name)) and canonical(match["name"]) in model_names
-        )
-        if changed:
+        check_version(module, source, built, hub_version)
+        new = wheels(built)
+        if new != old:
             os.makedirs(dest, mode=0o755, exist_ok=True)
             for name in old:
                 os.unlink(os.path.join(dest, name))
             for name in new:
                 shutil.copy2(os.path.join(built, name), os.path.join(dest, name))
                 os.chmod(os.path.join(dest, name), 0o644)
+    if trees is not None:
+        # Keyed again with this build's model names: the next run compares like with like.
+        key = built_from(module.run_command, recipe, trees, sorted(model_names))
+    if key is not None:
+        with open(os.path.join(dest, INPUTS_STAMP), "w") as f:
+            json.dump({"key": key, "models": sorted(model_names)}, f)
+    finish(module, run, python, dest, hub_version, python_version, new, old, model_names)
 
+
+def pins_of(directory: str) -> dict[str, str]:
+    """Project name -> version of each wheel in ``directory``."""
+    pins = {}
+    for name in os.listdir(directory):
+        match = WHEEL_NAME.match(name)
+        if match:
+            pins[match["name"].lower()] = match["version"]
+    return pins
+
+
+def check_version(module: AnsibleModule, source: str, built: str, hub_version: str) -> None:
+    built_version = pins_of(built).get("mcpi")
+    if built_version != hub_version:
+        module.fail_json(
+            msg=f"the source tree {source} builds mcpi {built_version}, but the control "
+            f"node runs mcpi {hub_version}: reinstall the hub from this tree "
+            "(bash scripts/setup) so hub and workers match"
+        )
+
+
+def finish(
+    module: AnsibleModule,
+    run: Any,
+    python: str,
+    dest: str,
+    hub_version: str,
+    python_version: str,
+    new: dict[str, str],
+    old: dict[str, str],
+    model_names: Any,
+) -> None:
+    """Install the model projects on the hub if asked, and report the wheelhouse."""
+    changed = new != old
+    model_wheels = sorted(
+        name
+        for name in new
+        if (match := WHEEL_NAME.match(name)) and canonical(match["name"]) in set(model_names)
+    )
     hub_installed: list[str] = []
     if module.params["install_on_hub"] and model_wheels:
         hub_installed = install_on_hub(module, run, python, dest, model_wheels, new)
         changed = changed or bool(hub_installed)
-
+    pins = pins_of(dest)
     module.exit_json(
         changed=changed,
-        models=sorted(model_wheels),
+        models=model_wheels,
         hub_installed=hub_installed,
         dir=dest,
         version=hub_version,
@@ -279,8 +401,6 @@ def install_on_hub(
 ) -> list[str]:
     """Install the model wheels into the control interpreter unless these very bytes are
     there already (a stamp in the wheelhouse records what was installed); their names."""
-    import json
-
     stamp = os.path.join(dest, ".installed-on-hub.json")
     try:
         with open(stamp) as f:

@@ -1,0 +1,97 @@
+"""The wheelhouse module's record of what its wheels were built from.
+
+A playbook run builds the workers' wheels only when something they are built from has
+changed (playbooks/roles/mcpi_wheelhouse/library/mcpi_wheelhouse.py): these tests hold
+the digest of a source tree to every change a build could see, and to nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = REPO / "playbooks/roles/mcpi_wheelhouse/library/mcpi_wheelhouse.py"
+
+
+@pytest.fixture(scope="module")
+def wheelhouse() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mcpi_wheelhouse", MODULE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_command(argv: list[str], handle_exceptions: bool = True) -> tuple[int, str, str]:
+    """What AnsibleModule.run_command returns, for a command run here."""
+    done = subprocess.run(argv, capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
+
+
+def git(tree: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(tree), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = tmp_path / "source"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg/__init__.py").write_text("VERSION = 1\n")
+    (root / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    (root / ".gitignore").write_text("build/\n*.so\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    return root
+
+
+def test_the_digest_follows_every_file_a_build_reads(wheelhouse: Any, tree: Path) -> None:
+    digest = wheelhouse.tree_digest
+    first = digest(run_command, str(tree))
+    assert first is not None and digest(run_command, str(tree)) == first
+    # Ignored files (build output, compiled modules) are not what a build reads.
+    (tree / "build").mkdir()
+    (tree / "build/junk.txt").write_text("x")
+    (tree / "pkg/_kernel.so").write_bytes(b"\0")
+    assert digest(run_command, str(tree)) == first
+    # A changed byte, a new untracked module, a mode and a deletion each change it.
+    seen = {first}
+    (tree / "pkg/__init__.py").write_text("VERSION = 2\n")
+    seen.add(digest(run_command, str(tree)))
+    (tree / "pkg/extra.py").write_text("")
+    seen.add(digest(run_command, str(tree)))
+    (tree / "pkg/extra.py").chmod(0o755)
+    seen.add(digest(run_command, str(tree)))
+    (tree / "setup.py").unlink()
+    seen.add(digest(run_command, str(tree)))
+    assert len(seen) == 5
+
+
+def test_nothing_outside_a_git_work_tree_is_cached(wheelhouse: Any, tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    assert wheelhouse.tree_digest(run_command, str(tmp_path / "plain")) is None
+    recipe = {"python": "py", "version": "1", "freeze": "", "targets": [], "models": []}
+    assert wheelhouse.built_from(run_command, recipe, [str(tmp_path / "plain")], []) is None
+
+
+def test_the_key_ignores_the_hubs_own_build_of_a_model_only(wheelhouse: Any, tree: Path) -> None:
+    """The hub installs the model projects it deploys, so they show in its ``pip freeze``
+    from the run after: those lines are not part of the key, every other pin is."""
+    recipe = {"python": "py", "version": "1", "freeze": "numpy==2.0\n", "targets": [], "models": []}
+    key = wheelhouse.built_from(run_command, recipe, [str(tree)], ["my-model"])
+    installed = {**recipe, "freeze": "numpy==2.0\nmy_model @ file:///tmp/w.whl\n"}
+    assert wheelhouse.built_from(run_command, installed, [str(tree)], ["my-model"]) == key
+    upgraded = {**recipe, "freeze": "numpy==2.1\n"}
+    assert wheelhouse.built_from(run_command, upgraded, [str(tree)], ["my-model"]) != key
+    assert (
+        wheelhouse.built_from(run_command, {**recipe, "targets": ["3.11.2"]}, [str(tree)], [])
+        != key
+    )
