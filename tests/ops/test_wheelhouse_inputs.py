@@ -95,3 +95,14 @@ def test_the_key_ignores_the_hubs_own_build_of_a_model_only(wheelhouse: Any, tre
         wheelhouse.built_from(run_command, {**recipe, "targets": ["3.11.2"]}, [str(tree)], [])
         != key
     )
+
+
+def test_a_project_in_a_directory_git_ignores_is_not_cached(wheelhouse: Any, tree: Path) -> None:
+    """Git lists nothing there, whatever changes: its digest would never change (the
+    deploy tier's model project sits in the ignored .testbed/)."""
+    project = tree / "build" / "model"
+    project.mkdir(parents=True)
+    (project / "model.py").write_text('version = "1"\n')
+    assert wheelhouse.tree_digest(run_command, str(project)) is None
+    recipe = {"python": "py", "version": "1", "freeze": "", "targets": [], "models": []}
+    assert wheelhouse.built_from(run_command, recipe, [str(tree), str(project)], []) is None

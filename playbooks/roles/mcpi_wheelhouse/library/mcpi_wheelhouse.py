@@ -140,7 +140,8 @@ def missing_for(built: str, python_full_version: str) -> list[str]:
 def tree_digest(run_command: Any, directory: str) -> str | None:
     """A digest of the files of ``directory`` that a build may read: each one git lists
     there, tracked or untracked but not ignored, by path, mode and bytes; None where
-    ``directory`` is not in a git work tree (or git is missing)."""
+    ``directory`` is not in a git work tree (or git is missing), or git lists nothing
+    there (a project in a directory git ignores: its files are not what git sees)."""
     try:
         rc, out, _ = run_command(
             [
@@ -157,10 +158,11 @@ def tree_digest(run_command: Any, directory: str) -> str | None:
         )
     except OSError:
         return None
-    if rc != 0:
+    names = sorted(set(out.split("\0")) - {""})
+    if rc != 0 or not names:
         return None
     total = hashlib.sha256()
-    for name in sorted(set(out.split("\0")) - {""}):
+    for name in names:
         path = os.path.join(directory, name)
         total.update(name.encode() + b"\0")
         if os.path.islink(path):
@@ -307,6 +309,9 @@ def main() -> None:
                 )
         check_version(module, source, built, hub_version)
         new = wheels(built)
+        stamp_path = os.path.join(dest, INPUTS_STAMP)
+        if os.path.exists(stamp_path):
+            os.unlink(stamp_path)  # it records an earlier build, until this one is in place
         if new != old:
             os.makedirs(dest, mode=0o755, exist_ok=True)
             for name in old:
@@ -318,7 +323,7 @@ def main() -> None:
         # Keyed again with this build's model names: the next run compares like with like.
         key = built_from(module.run_command, recipe, trees, sorted(model_names))
     if key is not None:
-        with open(os.path.join(dest, INPUTS_STAMP), "w") as f:
+        with open(stamp_path, "w") as f:
             json.dump({"key": key, "models": sorted(model_names)}, f)
     finish(module, run, python, dest, hub_version, python_version, new, old, model_names)
 
