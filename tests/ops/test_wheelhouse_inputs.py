@@ -106,3 +106,14 @@ def test_a_project_in_a_directory_git_ignores_is_not_cached(wheelhouse: Any, tre
     assert wheelhouse.tree_digest(run_command, str(project)) is None
     recipe = {"python": "py", "version": "1", "freeze": "", "targets": [], "models": []}
     assert wheelhouse.built_from(run_command, recipe, [str(tree), str(project)], []) is None
+
+
+def test_a_build_reads_a_copy_of_the_listed_files_only(wheelhouse: Any, tree: Path) -> None:
+    """Left-over build output (setuptools' build/ kept a deleted module in every later
+    wheel) is not in what pip builds from; an untracked new module is."""
+    (tree / "build/lib/pkg").mkdir(parents=True)
+    (tree / "build/lib/pkg/deleted.py").write_text("")
+    (tree / "pkg/new.py").write_text("")
+    copy = Path(wheelhouse.copy_listed(run_command, str(tree), str(tree.parent / "copy")))
+    files = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
+    assert files == [".gitignore", "pkg/__init__.py", "pkg/new.py", "setup.py"]

@@ -13,8 +13,10 @@ on every run of every playbook. So what the wheels are built from is recorded be
 them: the interpreter, its ``pip freeze``, the target versions, and a digest of every
 file of the source tree and of each model project (what git lists, tracked or not, that
 it does not ignore). When all of it is as recorded, the wheels are what a build would
-give, and are not built again. A source or model project outside a git work tree, or a
-model given as a pip requirement (whose index may have moved on), is built every time.
+give, and are not built again. A build reads a copy of exactly those files, so nothing
+an earlier build left in the tree ends up in a wheel. A source or model project outside
+a git work tree, or a model given as a pip requirement (whose index may have moved on),
+is built in place every time.
 
 The user's model projects (``models``: local project directories, relative to the mcpi
 source tree or absolute, or pip requirements) are built into the same wheelhouse, with
@@ -137,11 +139,11 @@ def missing_for(built: str, python_full_version: str) -> list[str]:
     return sorted(set(missing))
 
 
-def tree_digest(run_command: Any, directory: str) -> str | None:
-    """A digest of the files of ``directory`` that a build may read: each one git lists
-    there, tracked or untracked but not ignored, by path, mode and bytes; None where
-    ``directory`` is not in a git work tree (or git is missing), or git lists nothing
-    there (a project in a directory git ignores: its files are not what git sees)."""
+def listed_files(run_command: Any, directory: str) -> list[str] | None:
+    """The files of ``directory`` that a build may read: each one git lists there,
+    tracked or untracked but not ignored; None where ``directory`` is not in a git work
+    tree (or git is missing), or git lists nothing there (a project in a directory git
+    ignores: its files are not what git sees)."""
     try:
         rc, out, _ = run_command(
             [
@@ -161,6 +163,14 @@ def tree_digest(run_command: Any, directory: str) -> str | None:
     names = sorted(set(out.split("\0")) - {""})
     if rc != 0 or not names:
         return None
+    return names
+
+
+def tree_digest(run_command: Any, directory: str) -> str | None:
+    """A digest of :func:`listed_files` of ``directory``, by path, mode and bytes."""
+    names = listed_files(run_command, directory)
+    if names is None:
+        return None
     total = hashlib.sha256()
     for name in names:
         path = os.path.join(directory, name)
@@ -173,6 +183,21 @@ def tree_digest(run_command: Any, directory: str) -> str | None:
             total.update(b"absent")  # tracked, deleted from the work tree
         total.update(b"\0")
     return total.hexdigest()
+
+
+def copy_listed(run_command: Any, directory: str, into: str) -> str:
+    """``into``, holding a copy of :func:`listed_files` of ``directory`` (which must have
+    some): what a build reads, and nothing an earlier build left behind (setuptools'
+    ``build/`` keeps a module deleted from the source in every later wheel)."""
+    names = listed_files(run_command, directory)
+    assert names is not None
+    for name in names:
+        source = os.path.join(directory, name)
+        if os.path.islink(source) or os.path.isfile(source):
+            target = os.path.join(into, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+    return into
 
 
 def built_from(
@@ -268,6 +293,14 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="mcpi-wheelhouse-") as tmp:
+        build_source = source
+        if trees is not None and key is not None:
+            # Built from copies of exactly the files the key was made of.
+            copies = [
+                copy_listed(module.run_command, tree, os.path.join(tmp, f"tree-{i}"))
+                for i, tree in enumerate(trees)
+            ]
+            build_source, models = copies[0], copies[1:]
         model_names = set()
         if models:
             # The model projects' own names first: the hub may have an older build of
@@ -286,7 +319,9 @@ def main() -> None:
         with open(constraints, "w") as f:
             f.write(freeze)
         built = os.path.join(tmp, "wheels")
-        pip_wheel(built, "building the wheelhouse", "--constraint", constraints, source, *models)
+        pip_wheel(
+            built, "building the wheelhouse", "--constraint", constraints, build_source, *models
+        )
         for target in module.params["targets"]:
             # Repeated until closed: an added wheel may bring requirements of its own.
             while missing := missing_for(built, target):
