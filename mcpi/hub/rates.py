@@ -151,7 +151,8 @@ class RateBook:
     def _save(self, book: dict[str, Any]) -> None:
         # Best effort, and atomic: a concurrent hub reads the old or the new file.
         if self.path is not None:
-            write_json_atomically(self.path, book, indent=1)
+            # Sorted: a person comparing two books (or two runs') reads them side by side.
+            write_json_atomically(self.path, book, indent=1, sort_keys=True)
 
 
 def _fresh(at: Any, now: float) -> bool:

@@ -330,7 +330,9 @@ class JobBook:
         return (p for p in self.directory.glob("*.json") if _JOB_ID.fullmatch(p.stem))
 
 
-def write_json_atomically(path: Path, data: Any, indent: int | None = None) -> None:
+def write_json_atomically(
+    path: Path, data: Any, indent: int | None = None, sort_keys: bool = False
+) -> None:
     """Replace ``path`` with ``data`` as JSON, whole (a reader sees the old file or the
     new one), in a private directory made if need be; best effort: a full or read-only
     disk must not fail the job, so an ``OSError`` is swallowed."""
@@ -339,7 +341,7 @@ def write_json_atomically(path: Path, data: Any, indent: int | None = None) -> N
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(descriptor, "w") as stream:
-                json.dump(data, stream, indent=indent)
+                json.dump(data, stream, indent=indent, sort_keys=sort_keys)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

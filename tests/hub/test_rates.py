@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -43,3 +44,21 @@ def test_an_overhead_is_not_reused_across_clusters_or_when_recalibrating(tmp_pat
     fresh = InProcess(hosts=slots, task_overhead=0.5)
     measured = measure(fresh, slots, _book(tmp_path, "ball"), ball.call({"d": 4}), recalibrate=True)
     assert measured.task_overhead == 0.5
+
+
+def test_the_book_is_written_sorted_whatever_order_it_learnt_in(tmp_path: Path) -> None:
+    """A person diffs two rate books, or one before and after a job: keys in order."""
+    slots = {"b": 1, "a": 1}
+    measure(InProcess(hosts=slots, rate=1e6), slots, _book(tmp_path, "pi"), pi.call({}))
+    measure(InProcess(hosts=slots, rate=1e5), slots, _book(tmp_path, "ball"), ball.call({"d": 4}))
+    text = (tmp_path / "rates.json").read_text()
+
+    def keys_in_order(node: object) -> bool:
+        if isinstance(node, dict):
+            return list(node) == sorted(node) and all(map(keys_in_order, node.values()))
+        if isinstance(node, list):
+            return all(map(keys_in_order, node))
+        return True
+
+    book = json.loads(text)
+    assert len(book) >= 2 and keys_in_order(book)
