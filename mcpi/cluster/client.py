@@ -164,7 +164,8 @@ class ClusterClient:
         a worker without the model.
         """
         deadline = time.monotonic() + wait
-        pause, waiting_for = 0.25, ""
+        pauses = _back_off()
+        waiting_for = ""
         no_handshake_since: float | None = None
         while True:
             try:
@@ -178,8 +179,7 @@ class ClusterClient:
                 no_handshake_since = no_handshake_since or now
                 if now >= min(deadline, no_handshake_since + HANDSHAKE_PATIENCE):
                     raise
-                time.sleep(min(pause, deadline - now))
-                pause = min(2 * pause, RETRY_SECONDS)
+                time.sleep(min(next(pauses), deadline - now))
             except (Refused, TlsRefused):
                 raise
             except (Unreachable, NoWorkers) as exc:
@@ -190,8 +190,7 @@ class ClusterClient:
                 if what != waiting_for:
                     log.warning("waiting up to %.0fs: %s", wait, exc)
                     waiting_for = what
-                time.sleep(min(pause, left))
-                pause = min(2 * pause, RETRY_SECONDS)
+                time.sleep(min(next(pauses), left))
 
     def _preflight(self) -> dict[str, dict[str, Any]]:
         """One try of :meth:`preflight`.
@@ -405,6 +404,19 @@ def _awaited(error: Unreachable | NoWorkers) -> str:
         if service in message:
             return service
     return "the cluster"
+
+
+def _back_off(first: float = 0.25) -> Iterator[float]:
+    """Pauses between tries: doubling from ``first`` up to ``RETRY_SECONDS``.
+
+    >>> from itertools import islice
+    >>> list(islice(_back_off(), 6))
+    [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
+    """
+    pause = first
+    while True:
+        yield pause
+        pause = min(2 * pause, RETRY_SECONDS)
 
 
 def _after_waiting(error: Unreachable | NoWorkers, waited: float) -> McpiError:
