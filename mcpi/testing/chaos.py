@@ -119,6 +119,8 @@ class Nemesis:
         self.kill_hub = kill_hub
         self.overlap = overlap
         self.log: list[str] = []
+        #: The faults applied (and healed, for those that last), in the order they ended.
+        self.applied: list[Fault] = []
         self._lock = threading.Lock()
         self._active: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -176,6 +178,9 @@ class Nemesis:
             getattr(self, "_" + fault.kind.replace("-", "_"))(fault)
         except Exception as exc:  # noqa: BLE001 - the soak's checks judge the outcome
             self._note(f"{fault}: could not apply: {type(exc).__name__}: {exc}")
+        else:
+            with self._lock:
+                self.applied.append(fault)
 
     def _kill_pool(self, fault: Fault) -> None:
         worker = self.workers[fault.target]

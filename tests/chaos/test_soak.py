@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from mcpi.errors import ExitStatus
 from mcpi.testing.chaos import Nemesis, schedule
 from mcpi.testing.proxy import TcpProxy
 from mcpi.testing.servers import Sandbox, Worker, wait_for
+from tests.chaos.summary import SOAKED
 from tests.helpers import hub_json
 
 pytestmark = pytest.mark.chaos
@@ -238,3 +240,12 @@ def test_every_job_ends_exact_under_random_overlapping_faults(
     forever = {k: ttl for k, ttl in left.items() if not 0 < ttl <= 7 * 24 * 3600}
     assert not forever, f"keys that never expire: {forever}\n{replay}\n{done}"
     assert all(w.process is not None and w.process.poll() is None for w in workers)
+    kinds = Counter(f.kind for f in nemesis.applied)
+    longest = max(seconds for _, _, seconds in workload.results)
+    SOAKED.append(
+        f"seed {seed}: {len(nemesis.applied)} faults in {SECONDS:.0f} s "
+        f"({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))}), "
+        f"{len(faults) - len(nemesis.applied)} skipped or not applicable; "
+        f"{len(workload.results)} jobs, all exact, the longest {longest:.0f} s "
+        f"(bound {bound:.0f} s)"
+    )
