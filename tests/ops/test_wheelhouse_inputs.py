@@ -114,6 +114,23 @@ def test_a_build_reads_a_copy_of_the_listed_files_only(wheelhouse: Any, tree: Pa
     (tree / "build/lib/pkg").mkdir(parents=True)
     (tree / "build/lib/pkg/deleted.py").write_text("")
     (tree / "pkg/new.py").write_text("")
-    copy = Path(wheelhouse.copy_listed(run_command, str(tree), str(tree.parent / "copy")))
+    copy = Path(wheelhouse.build_copy(run_command, str(tree), str(tree.parent / "copy")))
     files = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
     assert files == [".gitignore", "pkg/__init__.py", "pkg/new.py", "setup.py"]
+
+
+def test_a_tree_git_does_not_list_is_copied_without_earlier_builds(
+    wheelhouse: Any, tmp_path: Path
+) -> None:
+    """The deploy tier's model project sits in the ignored .testbed/: a stale build/
+    there (newer than the source file a test rewrote) once put the old code in the new
+    wheel."""
+    project = tmp_path / "model"
+    (project / "build/lib").mkdir(parents=True)
+    (project / "build/lib/model.py").write_text('version = "2"\n')
+    (project / "model.egg-info").mkdir()
+    (project / "model.py").write_text('version = "1"\n')
+    (project / "pyproject.toml").write_text("[project]\nname = 'model'\n")
+    copy = Path(wheelhouse.build_copy(run_command, str(project), str(tmp_path / "copy")))
+    files = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
+    assert files == ["model.py", "pyproject.toml"]

@@ -13,10 +13,11 @@ on every run of every playbook. So what the wheels are built from is recorded be
 them: the interpreter, its ``pip freeze``, the target versions, and a digest of every
 file of the source tree and of each model project (what git lists, tracked or not, that
 it does not ignore). When all of it is as recorded, the wheels are what a build would
-give, and are not built again. A build reads a copy of exactly those files, so nothing
-an earlier build left in the tree ends up in a wheel. A source or model project outside
-a git work tree, or a model given as a pip requirement (whose index may have moved on),
-is built in place every time.
+give, and are not built again. A source or model project outside a git work tree, or a
+model given as a pip requirement (whose index may have moved on), is built every time.
+A build reads a copy of each tree -- of exactly the files git lists, or of all but
+earlier builds' output, caches and environments -- so nothing an earlier build left in
+the tree ends up in a wheel.
 
 The user's model projects (``models``: local project directories, relative to the mcpi
 source tree or absolute, or pip requirements) are built into the same wheelhouse, with
@@ -185,12 +186,23 @@ def tree_digest(run_command: Any, directory: str) -> str | None:
     return total.hexdigest()
 
 
-def copy_listed(run_command: Any, directory: str, into: str) -> str:
-    """``into``, holding a copy of :func:`listed_files` of ``directory`` (which must have
-    some): what a build reads, and nothing an earlier build left behind (setuptools'
-    ``build/`` keeps a module deleted from the source in every later wheel)."""
+#: What a copy of a tree git does not list leaves out: earlier builds' output (whose
+#: stale files setuptools would put in the wheel), caches, environments, VCS data.
+NOT_COPIED = shutil.ignore_patterns(
+    "build", "dist", "*.egg-info", "__pycache__", ".git", ".venv*", ".tox", ".nox"
+)
+
+
+def build_copy(run_command: Any, directory: str, into: str) -> str:
+    """``into``, holding what a build of ``directory`` reads: a copy of its
+    :func:`listed_files`, or of the whole tree but for :data:`NOT_COPIED` where git lists
+    nothing. Never the tree itself: setuptools builds in ``build/`` and keeps what it
+    finds there, so a module deleted from the source (or a file older than its stale
+    copy) would stay in every later wheel."""
     names = listed_files(run_command, directory)
-    assert names is not None
+    if names is None:
+        shutil.copytree(directory, into, symlinks=True, ignore=NOT_COPIED)
+        return into
     for name in names:
         source = os.path.join(directory, name)
         if os.path.islink(source) or os.path.isfile(source):
@@ -293,14 +305,14 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="mcpi-wheelhouse-") as tmp:
-        build_source = source
-        if trees is not None and key is not None:
-            # Built from copies of exactly the files the key was made of.
-            copies = [
-                copy_listed(module.run_command, tree, os.path.join(tmp, f"tree-{i}"))
-                for i, tree in enumerate(trees)
-            ]
-            build_source, models = copies[0], copies[1:]
+        # Built from copies (of exactly the files a key is made of, where git lists them).
+        copies = [
+            build_copy(module.run_command, tree, os.path.join(tmp, f"tree-{i}"))
+            if os.path.isdir(tree)
+            else tree  # a pip requirement
+            for i, tree in enumerate([source, *models])
+        ]
+        build_source, models = copies[0], copies[1:]
         model_names = set()
         if models:
             # The model projects' own names first: the hub may have an older build of
