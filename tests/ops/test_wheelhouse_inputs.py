@@ -78,23 +78,20 @@ def test_the_digest_follows_every_file_a_build_reads(wheelhouse: Any, tree: Path
 def test_nothing_outside_a_git_work_tree_is_cached(wheelhouse: Any, tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
     assert wheelhouse.tree_digest(run_command, str(tmp_path / "plain")) is None
-    recipe = {"python": "py", "version": "1", "freeze": "", "targets": [], "models": []}
-    assert wheelhouse.built_from(run_command, recipe, [str(tmp_path / "plain")], []) is None
+    assert wheelhouse.tree_digests(run_command, [str(tmp_path / "plain")]) is None
 
 
 def test_the_key_ignores_the_hubs_own_build_of_a_model_only(wheelhouse: Any, tree: Path) -> None:
     """The hub installs the model projects it deploys, so they show in its ``pip freeze``
     from the run after: those lines are not part of the key, every other pin is."""
     recipe = {"python": "py", "version": "1", "freeze": "numpy==2.0\n", "targets": [], "models": []}
-    key = wheelhouse.built_from(run_command, recipe, [str(tree)], ["my-model"])
+    digests = wheelhouse.tree_digests(run_command, [str(tree)])
+    key = wheelhouse.built_from(recipe, digests, ["my-model"])
     installed = {**recipe, "freeze": "numpy==2.0\nmy_model @ file:///tmp/w.whl\n"}
-    assert wheelhouse.built_from(run_command, installed, [str(tree)], ["my-model"]) == key
+    assert wheelhouse.built_from(installed, digests, ["my-model"]) == key
     upgraded = {**recipe, "freeze": "numpy==2.1\n"}
-    assert wheelhouse.built_from(run_command, upgraded, [str(tree)], ["my-model"]) != key
-    assert (
-        wheelhouse.built_from(run_command, {**recipe, "targets": ["3.11.2"]}, [str(tree)], [])
-        != key
-    )
+    assert wheelhouse.built_from(upgraded, digests, ["my-model"]) != key
+    assert wheelhouse.built_from({**recipe, "targets": ["3.11.2"]}, digests, []) != key
 
 
 def test_a_project_in_a_directory_git_ignores_is_not_cached(wheelhouse: Any, tree: Path) -> None:
@@ -104,8 +101,7 @@ def test_a_project_in_a_directory_git_ignores_is_not_cached(wheelhouse: Any, tre
     project.mkdir(parents=True)
     (project / "model.py").write_text('version = "1"\n')
     assert wheelhouse.tree_digest(run_command, str(project)) is None
-    recipe = {"python": "py", "version": "1", "freeze": "", "targets": [], "models": []}
-    assert wheelhouse.built_from(run_command, recipe, [str(tree), str(project)], []) is None
+    assert wheelhouse.tree_digests(run_command, [str(tree), str(project)]) is None
 
 
 def test_a_build_reads_a_copy_of_the_listed_files_only(wheelhouse: Any, tree: Path) -> None:

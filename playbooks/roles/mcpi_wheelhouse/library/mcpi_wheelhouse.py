@@ -212,18 +212,21 @@ def build_copy(run_command: Any, directory: str, into: str) -> str:
     return into
 
 
-def built_from(
-    run_command: Any, recipe: dict[str, Any], trees: list[str], model_names: list[str]
-) -> str | None:
-    """The key of a build of ``recipe`` from the directories ``trees``, with the
-    ``pip freeze`` lines of the model projects ``model_names`` left out (the hub has a
-    build of them installed, which the key must not depend on); None: not cacheable."""
+def tree_digests(run_command: Any, trees: list[str]) -> list[list[str]] | None:
+    """[tree, :func:`tree_digest`] of each of ``trees``; None if one has none."""
     digests = []
     for tree in trees:
         tree_key = tree_digest(run_command, tree)
         if tree_key is None:
             return None
         digests.append([tree, tree_key])
+    return digests
+
+
+def built_from(recipe: dict[str, Any], digests: list[list[str]], model_names: list[str]) -> str:
+    """The key of a build of ``recipe`` from trees of ``digests`` (:func:`tree_digests`),
+    with the ``pip freeze`` lines of the model projects ``model_names`` left out (the hub
+    has a build of them installed, which the key must not depend on)."""
     skip = {canonical(n) for n in model_names}
     freeze = [line for line in recipe["freeze"].splitlines() if requirement_name(line) not in skip]
     text = json.dumps({**recipe, "freeze": freeze, "trees": digests}, sort_keys=True)
@@ -294,12 +297,13 @@ def main() -> None:
         "targets": module.params["targets"],
         "models": models,
     }
-    trees = [source, *models] if all(os.path.isdir(m) for m in models) else None
+    # Hashed once: the key is made again after the build, with its model names.
+    digests = None
+    if all(os.path.isdir(m) for m in models):
+        digests = tree_digests(module.run_command, [source, *models])
     stamp = read_stamp(dest)
     old = wheels(dest)
-    key = None
-    if trees is not None:
-        key = built_from(module.run_command, recipe, trees, stamp.get("models", []))
+    key = None if digests is None else built_from(recipe, digests, stamp.get("models", []))
     if key is not None and old and stamp.get("key") == key:
         finish(module, run, python, dest, hub_version, python_version, old, old, stamp["models"])
         return
@@ -366,9 +370,9 @@ def main() -> None:
             for name in new:
                 shutil.copy2(os.path.join(built, name), os.path.join(dest, name))
                 os.chmod(os.path.join(dest, name), 0o644)
-    if trees is not None:
+    if digests is not None:
         # Keyed again with this build's model names: the next run compares like with like.
-        key = built_from(module.run_command, recipe, trees, sorted(model_names))
+        key = built_from(recipe, digests, sorted(model_names))
     if key is not None:
         with open(stamp_path, "w") as f:
             json.dump({"key": key, "models": sorted(model_names)}, f)
