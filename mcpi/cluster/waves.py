@@ -214,9 +214,10 @@ class ClusterJob:
 
         def beat() -> None:
             watchdog.check()
-            self.backups.tick(run.missing(), time.monotonic())
+            missing = run.missing()
+            self.backups.tick(missing, time.monotonic())
             out = sum(r.tally.left for r in self.in_flight)
-            running = self.backups.running_chunks(run.missing())
+            running = self.backups.running_chunks(missing)
             self.busy(Busy(out, min(running, out), self.backups.books.sent))
 
         return self.poller.until(
