@@ -2,7 +2,8 @@
 
 :func:`main` takes its arguments, environment and streams as parameters (tests swap
 them) and returns an :class:`~mcpi.errors.ExitStatus`; every error is one line on
-stderr, never a traceback (``MCPI_DEBUG=1`` shows the traceback of an unexpected one).
+stderr, never a traceback (``MCPI_DEBUG=1`` shows the traceback of an unexpected one;
+``MCPI_DEBUG=2`` that of an expected one too, with the error behind it).
 Each subcommand is a module of this package with ``add_parser`` and ``run``; the
 table below is the whole dispatch.
 """
@@ -14,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import NoReturn, TextIO
@@ -95,6 +97,8 @@ def main(
         with messages_to(stderr):
             return int(command.run(args, env, stdout, stderr))
     except McpiError as exc:
+        if env.get("MCPI_DEBUG") == "2":
+            _trace(stderr, exc)
         return _fail(stderr, exc.status, str(exc))
     except ConfigError as exc:
         return _fail(stderr, ExitStatus.CONFIG, str(exc))
@@ -126,6 +130,15 @@ def messages_to(stderr: TextIO) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+
+
+def _trace(stderr: TextIO, exc: BaseException) -> None:
+    """Where an expected error was raised, and the error it stands for: hidden from
+    users (``from None``), shown for finding which call a fault reached."""
+    behind = exc.__cause__ or exc.__context__
+    if behind is not None:
+        stderr.write("".join(traceback.format_exception(behind)))
+    stderr.write("".join(traceback.format_exception(exc)))
 
 
 def _fail(stderr: TextIO, status: ExitStatus, message: str) -> int:

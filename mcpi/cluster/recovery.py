@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Iterator
 
 from mcpi.cluster.app import KEY_PREFIX
-from mcpi.cluster.client import REDIS_ERRORS, ClusterClient
+from mcpi.cluster.client import REDIS_ERRORS, SERVICE_ERRORS, ClusterClient, riding_out
 from mcpi.cluster.publisher import Publisher, WaveRun
 from mcpi.cluster.watchdog import Watchdog
 
@@ -54,13 +54,17 @@ class Recovery:
 
     @contextlib.contextmanager
     def outage(self, watchdog: Watchdog) -> Iterator[None]:
-        """Ride out a result-backend restart: wait (bounded) for it, then check its state.
+        """Ride out a result-backend or broker restart: wait (bounded) for both, then
+        check the backend's state.
 
-        Raises :class:`Unreachable` if the backend stays away for ``worker_grace``.
+        The broker matters here too: a state found lost is sent again through it, and
+        the two may be away together (the chaos soak's overlapping faults). Sending again
+        is safe to repeat: the same task ids, and a chunk delivered twice counts once.
+        Raises :class:`Unreachable` if either stays away for ``worker_grace``.
         """
         try:
             yield
-        except REDIS_ERRORS as exc:
+        except SERVICE_ERRORS as exc:
             self.wait_for_services(watchdog, exc)
 
     def wait_for_services(
@@ -72,6 +76,12 @@ class Recovery:
         Raises :class:`Unreachable` if either stays away that long.
         """
         grace = self.client.settings.worker_grace
-        self.client.wait_for_services(error, grace, watchdog.check_deadline)
+
+        def wait(exc: BaseException) -> None:
+            self.client.wait_for_services(exc, grace, watchdog.check_deadline)
+
+        wait(error)
         if check_state:
-            self.check_job_state()
+            # The chunks a lost state must have sent again go through the broker, which
+            # may go away again just then: wait again, and send them again.
+            riding_out(self.check_job_state, wait)

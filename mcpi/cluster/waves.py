@@ -110,7 +110,11 @@ class ClusterJob:
                 while in_flight:
                     self._collect_first(tally, watchdog)
                 # One last look at copies still out: a late one that disagrees is caught.
-                for task_id, index, meta in self.poller.poll(self.backups.late_copies()):
+                late = riding_out(
+                    lambda: self.poller.poll(self.backups.late_copies()),
+                    lambda exc: self.recovery.wait_for_services(watchdog, exc, check_state=False),
+                )
+                for task_id, index, meta in late:
                     self.backups.result(task_id, index, meta, None)
                 self.recovery.forget_job()
         finally:

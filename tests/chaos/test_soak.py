@@ -174,7 +174,7 @@ def test_every_job_ends_exact_under_random_overlapping_faults(
         # Outages last seconds here: the hub waits them out, as a user's would.
         MCPI_WORKER_GRACE="120",
         MCPI_SERVICE_WAIT="120",
-        MCPI_DEBUG="1",  # an unexpected error shows its traceback
+        MCPI_DEBUG="2",  # an error shows its traceback, and the one of the error behind it
     )
     oracle: dict[tuple[str, ...], Any] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -287,3 +288,35 @@ def test_precision_not_reached_within_the_bound_is_its_own_exit_status(tmp_path:
     assert status == ExitStatus.PRECISION_NOT_REACHED
     report = json.loads(out.getvalue())
     assert report["darts"] == 10**6 and not report["precision"]["reached"]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("debug", ["", "1", "2"])
+def test_a_service_away_is_one_line_and_debug_2_shows_where(
+    debug: str, env: dict[str, str]
+) -> None:
+    """An expected error is one line; ``MCPI_DEBUG=2`` adds its traceback and that of the
+    error behind it (what the chaos soak needs to find the call a fault reached)."""
+    port = closed_port()
+    cluster = {
+        "MCPI_BROKER_URL": f"amqp://mcpi:secret@127.0.0.1:{port}//",
+        "MCPI_RESULT_BACKEND": f"redis://127.0.0.1:{port}/0",
+        "MCPI_SERVICE_WAIT": "0",
+        "MCPI_DEBUG": debug,
+    }
+    status, _, err = run(["estimate", "-n", "1e6", "--no-progress"], {**env, **cluster})
+    assert status == ExitStatus.UNREACHABLE, err
+    *trace, last = err.strip().splitlines()
+    assert last.startswith("mcpi-hub: error: ") and f"127.0.0.1:{port}" in last, last
+    if debug == "2":
+        text = "\n".join(trace)
+        assert text.count("Traceback (most recent call last)") >= 2, text
+        assert "ConnectionRefusedError" in text and "raise _unreachable(" in text, text
+    else:
+        assert not trace, err

@@ -170,6 +170,39 @@ def test_redis_restarted_without_its_data_mid_job_is_recovered(  # type: ignore[
     assert any("lost this job's state" in note for note in report["notes"])
 
 
+def test_backend_state_lost_while_the_broker_is_down_is_resent_once_it_is_back(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str],
+    start_worker,
+    redis_server: Redis,
+    tmp_path: Path,
+    cluster_ca: TestCA,
+) -> None:
+    """Overlapping faults (found by the chaos soak): the backend loses the job's state
+    while the broker is away. The hub finds the loss on its next look, and must wait for
+    the broker before it sends the lost chunks again, not fail the job."""
+    broker = RabbitMQ(tmp_path / "own-rabbitmq", ca=cluster_ca).start()
+    try:
+        env = {**cluster_env, "MCPI_BROKER_URL": broker.url, "MCPI_WORKER_GRACE": "90"}
+        worker = start_worker("w1", concurrency=2, MCPI_BROKER_URL=broker.url)
+        darts, seed = 16 * 10**8, 4242
+        job = Background(env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "1e8")
+        wait_for(lambda: worker.log().count(" succeeded in ") >= 2, 60, "two chunks to finish")
+        broker.stop()
+        # Every key of the job gone, as after a restart without data that the hub's
+        # connections did not notice (ACLs keep FLUSHALL from the mcpi user).
+        backend = redis_server.client()
+        keys = list(backend.scan_iter(match="mcpi:*", count=1000))
+        assert keys and backend.delete(*keys) == len(keys)
+        time.sleep(5)  # the hub looks at the job's state every 2 s
+        broker.start()
+        status, report, err = job.join(240)
+        assert status == 0 and report is not None, err
+        assert report["hits"] == count_hits(seed, 0, darts)
+        assert any("lost this job's state" in note for note in report["notes"])
+    finally:
+        broker.stop()
+
+
 def test_a_killed_hub_leaves_no_work_piling_up(  # type: ignore[no-untyped-def]
     cluster_env: dict[str, str], start_worker, rabbitmq: RabbitMQ, redis_server: Redis
 ) -> None:
