@@ -412,6 +412,8 @@ def test_nothing_sensitive_crosses_the_wire_in_clear(testbed: TestBed) -> None:
     passwords, the AUTH command, the task name, the seed or the AMQP header appear; with
     TLS switched off (the positive control), every one of them does, or the capture
     would prove nothing."""
+    with stage("capture a job over TLS"):
+        encrypted = secrets_on_the_wire(testbed, capture_a_job(testbed, "tls"))
     with stage("redeploy with TLS off, the positive control"):
         rc, output, _ = playbook(
             testbed,
@@ -425,13 +427,10 @@ def test_nothing_sensitive_crosses_the_wire_in_clear(testbed: TestBed) -> None:
         with stage("capture a job in clear"):
             clear = secrets_on_the_wire(testbed, capture_a_job(testbed, "clear"))
     finally:
-        with stage("redeploy with TLS"):
-            rc, output, _ = playbook(testbed, "cluster.yml", "cluster-tls-back")
-            assert rc == 0, output[-4000:]
-            wait_for_workers(testbed, set(testbed.hosts))
+        # TLS back on, as the next two tests want it (one run of the playbook for
+        # three): mutual, and a broker certificate near its end.
+        tls_run(testbed, "cluster-tls-back", mutual=True, short_certificate=True)
     assert all(clear.values()), f"the positive control missed: {clear}"
-    with stage("capture a job over TLS"):
-        encrypted = secrets_on_the_wire(testbed, capture_a_job(testbed, "tls"))
     assert not any(encrypted.values()), f"in clear despite TLS: {encrypted}"
     RECORDED.append(
         "capture of the bridge during a job: with TLS off all of "
@@ -440,41 +439,21 @@ def test_nothing_sensitive_crosses_the_wire_in_clear(testbed: TestBed) -> None:
     )
 
 
-def certificate_days_left(bed: TestBed) -> float:
-    status = json.loads(mcpi_hub(bed, "status", "--json").stdout)
-    ends = datetime.fromisoformat(status["broker"]["certificate_expires"])
-    return (ends - datetime.now(UTC)).total_seconds() / 86400
+def tls_run(bed: TestBed, log: str, mutual: bool, short_certificate: bool) -> None:
+    """The playbook with TLS on: ``mutual`` (client certificates required), and with
+    ``short_certificate`` a new broker certificate that ends in 10 days."""
+    extra = [f"mcpi_tls_mutual={str(mutual).lower()}"]
+    if short_certificate:
+        (bed.credentials / "tls" / "broker.pem").unlink()
+        extra.append("cluster_ca_certificate_days=10")
+    with stage(f"redeploy with TLS: mutual {mutual}, short certificate {short_certificate}"):
+        rc, output, _ = playbook(bed, "cluster.yml", log, extra_vars=tuple(extra))
+        assert rc == 0, output[-4000:]
+        wait_for_workers(bed, set(bed.hosts))
 
 
-def test_a_certificate_near_its_end_is_renewed_and_the_workers_reconnect(
-    testbed: TestBed,
-) -> None:
-    tls = testbed.credentials / "tls"
-    with stage("a broker certificate that ends in 10 days"):
-        (tls / "broker.pem").unlink()
-        rc, output, _ = playbook(
-            testbed, "cluster.yml", "cluster-short-cert",
-            extra_vars=("cluster_ca_certificate_days=10",),
-        )  # fmt: skip
-        assert rc == 0, output[-4000:]
-        wait_for_workers(testbed, set(testbed.hosts))
-    assert certificate_days_left(testbed) < 11
-    text = mcpi_hub(testbed, "status").stdout
-    assert "warning: the broker's certificate expires in" in text, text
-    with stage("the next run renews it"):
-        rc, output, recap = playbook(testbed, "cluster.yml", "cluster-renew")
-        assert rc == 0, output[-4000:]
-        assert recap["h1"]["changed"] > 0, recap
-        wait_for_workers(testbed, set(testbed.hosts))
-    assert certificate_days_left(testbed) > 300
-    assert "warning" not in mcpi_hub(testbed, "status").stdout
-    report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
-    assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
-    with stage("and the run after changes nothing"):
-        rc, output, recap = playbook(testbed, "cluster.yml", "cluster-after-renewal")
-        assert rc == 0, output[-4000:]
-    changed = {name: counts["changed"] for name, counts in recap.items() if counts["changed"]}
-    assert not changed, f"a run after the renewal changed something: {changed}"
+def hub_config(bed: TestBed) -> Path:
+    return bed.state / "control-config" / "mcpi" / "hub.toml"
 
 
 def first_reply(bed: TestBed, port: int, hello: bytes, certificate: bool) -> bytes:
@@ -503,15 +482,11 @@ def test_mutual_tls_admits_only_clients_with_the_clusters_certificate(testbed: T
     certificate and run jobs as before; RabbitMQ and Redis turn away a client that has
     the CA but no certificate, and so does a hub configured without one.
 
-    The next test's run of the playbook, with the defaults, turns mutual TLS off again
-    (one run of the playbook less for the tier).
+    The previous test's last run of the playbook turned mutual TLS on; alone, this test
+    turns it on. The next test's run, with the defaults, turns it off again.
     """
-    with stage("redeploy with mutual TLS"):
-        rc, output, _ = playbook(
-            testbed, "cluster.yml", "cluster-mutual", extra_vars=("mcpi_tls_mutual=true",)
-        )
-        assert rc == 0, output[-4000:]
-        wait_for_workers(testbed, set(testbed.hosts))
+    if "tls_cert" not in hub_config(testbed).read_text():
+        tls_run(testbed, "cluster-mutual", mutual=True, short_certificate=False)
     report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
     assert report["hits"] == local_hits("-n", "1e9", "--chunk-size", "2e7")
     assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
@@ -532,7 +507,7 @@ def test_mutual_tls_admits_only_clients_with_the_clusters_certificate(testbed: T
         assert first_reply(testbed, port, hello, certificate=False) == b"", port
     # A hub whose config names no client certificate: one line, no traceback.
     bare = testbed.state / "bare-config"
-    config = testbed.state / "control-config" / "mcpi" / "hub.toml"
+    config = hub_config(testbed)
     (bare / "mcpi").mkdir(parents=True, exist_ok=True)
     (bare / "mcpi" / "hub.toml").write_text(
         "".join(
@@ -557,22 +532,46 @@ def test_mutual_tls_admits_only_clients_with_the_clusters_certificate(testbed: T
     )
 
 
-def test_an_unreachable_host_fails_alone(testbed: TestBed) -> None:
-    """A worker in the inventory that cannot be reached is reported, and the rest of
-    the cluster is still configured and still counts. The run also takes the cluster
-    back from the previous test's mutual TLS to the defaults, with the hub's config."""
+def certificate_days_left(bed: TestBed) -> float:
+    status = json.loads(mcpi_hub(bed, "status", "--json").stdout)
+    ends = datetime.fromisoformat(status["broker"]["certificate_expires"])
+    return (ends - datetime.now(UTC)).total_seconds() / 86400
+
+
+def test_a_certificate_near_its_end_is_renewed_and_an_unreachable_host_fails_alone(
+    testbed: TestBed,
+) -> None:
+    """The next run of the playbook renews a broker certificate near its end, and the
+    workers reconnect; a worker in the inventory that cannot be reached is reported,
+    and the rest of the cluster is still configured (renewed) and still counts. The run,
+    with the defaults, also turns mutual TLS off again.
+
+    An earlier test's run left such a certificate; alone, this test makes one. That a
+    renewed certificate is not renewed again is the second run's test: the first run
+    makes its certificates as a renewal does.
+    """
+    if certificate_days_left(testbed) > 11:
+        tls_run(testbed, "cluster-short-cert", mutual=False, short_certificate=True)
+    assert certificate_days_left(testbed) < 11
+    text = mcpi_hub(testbed, "status").stdout
+    assert "warning: the broker's certificate expires in" in text, text
     extra = testbed.state / "unreachable.ini"
     extra.write_text(f"[workers]\nh9 ansible_host={SUBNET}.98\n")
-    with stage("redeploy without mutual TLS, an unreachable host in the inventory"):
-        rc, output, recap = playbook(testbed, "cluster.yml", "cluster-unreachable-host", extra)
+    with stage("the next run renews it, an unreachable host in the inventory"):
+        rc, output, recap = playbook(testbed, "cluster.yml", "cluster-renew", extra)
         assert rc == 4, output[-4000:]  # ansible-playbook: some host unreachable
         wait_for_workers(testbed, set(testbed.hosts))
     assert recap["h9"]["unreachable"] == 1, recap
     for name in testbed.hosts:
         assert recap[name]["failed"] == 0 and recap[name]["unreachable"] == 0, recap
     assert re.search(r"fatal: \[h9\]: UNREACHABLE!.*", output)
-    report = hub(testbed, "-n", "1e8", "--chunk-size", "2e7")
-    assert report["hits"] == local_hits("-n", "1e8", "--chunk-size", "2e7")
+    assert recap["h1"]["changed"] > 0, recap
+    assert certificate_days_left(testbed) > 300
+    assert "warning" not in mcpi_hub(testbed, "status").stdout
+    assert "tls_cert" not in hub_config(testbed).read_text()  # mutual TLS off again
+    report = hub(testbed, "-n", "1e9", "--chunk-size", "2e7")
+    assert report["hits"] == local_hits("-n", "1e9", "--chunk-size", "2e7")
+    assert {h["host"] for h in report["hosts"] if h["chunks"]} == set(testbed.hosts)
 
 
 def test_estimate_on_the_cluster_equals_the_local_run(testbed: TestBed) -> None:
