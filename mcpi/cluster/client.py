@@ -11,7 +11,10 @@ service and its ``host:port`` (never the credentials).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -51,6 +54,41 @@ SERVICE_ERRORS = (
     OSError,
     amqp.exceptions.ConnectionError,  # a broker shutting down: ConnectionForced
 )
+#: The socket errors of a service gone (as opposed to the hub's own files failing).
+NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ENOTCONN,
+    }
+)
+
+
+def service_gone(exc: BaseException) -> bool:
+    """Whether ``exc``, one of :data:`SERVICE_ERRORS`, says a service went away, rather
+    than that the hub's own disk failed (a journal that cannot be written must end the
+    job, not be waited out as an outage).
+
+    >>> service_gone(ConnectionResetError(errno.ECONNRESET, "reset"))
+    True
+    >>> service_gone(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"))
+    True
+    >>> service_gone(OSError(errno.ENOSPC, "No space left on device"))
+    False
+    """
+    if not isinstance(exc, OSError):
+        return True  # redis-py's, kombu's and amqp's own errors: all of the network
+    if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError | socket.gaierror):
+        return True
+    return exc.errno in NETWORK_ERRNOS
+
 
 #: Result keys handled per round trip.
 KEYS_PER_ROUND_TRIP = 1000

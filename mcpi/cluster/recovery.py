@@ -14,7 +14,13 @@ import contextlib
 from collections.abc import Iterator
 
 from mcpi.cluster.app import KEY_PREFIX
-from mcpi.cluster.client import REDIS_ERRORS, SERVICE_ERRORS, ClusterClient, riding_out
+from mcpi.cluster.client import (
+    REDIS_ERRORS,
+    SERVICE_ERRORS,
+    ClusterClient,
+    riding_out,
+    service_gone,
+)
 from mcpi.cluster.publisher import Publisher, WaveRun
 from mcpi.cluster.watchdog import Watchdog
 
@@ -65,6 +71,8 @@ class Recovery:
         try:
             yield
         except SERVICE_ERRORS as exc:
+            if not service_gone(exc):
+                raise
             self.wait_for_services(watchdog, exc)
 
     def wait_for_services(
