@@ -138,7 +138,8 @@ def _trace(stderr: TextIO, exc: BaseException) -> None:
     behind = exc.__cause__ or exc.__context__
     if behind is not None:
         stderr.write("".join(traceback.format_exception(behind)))
-    stderr.write("".join(traceback.format_exception(exc)))
+    # Not chained: what is behind it was written just above.
+    stderr.write("".join(traceback.format_exception(exc, chain=False)))
 
 
 def _fail(stderr: TextIO, status: ExitStatus, message: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from mcpi.cli import main
 from mcpi.core.kernel import count_hits
 from mcpi.errors import ExitStatus
 from mcpi.settings import PARSERS as SETTING_PARSERS
+from mcpi.testing.servers import free_port
 
 
 class FakeTTY(io.StringIO):
@@ -290,20 +290,13 @@ def test_precision_not_reached_within_the_bound_is_its_own_exit_status(tmp_path:
     assert report["darts"] == 10**6 and not report["precision"]["reached"]
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.parametrize("debug", ["", "1", "2"])
 def test_a_service_away_is_one_line_and_debug_2_shows_where(
     debug: str, env: dict[str, str]
 ) -> None:
     """An expected error is one line; ``MCPI_DEBUG=2`` adds its traceback and that of the
     error behind it (what the chaos soak needs to find the call a fault reached)."""
-    port = closed_port()
+    port = free_port()  # nothing listens there
     cluster = {
         "MCPI_BROKER_URL": f"amqp://mcpi:secret@127.0.0.1:{port}//",
         "MCPI_RESULT_BACKEND": f"redis://127.0.0.1:{port}/0",

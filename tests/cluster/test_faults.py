@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,23 +136,47 @@ def test_hostile_messages_are_dropped_and_the_worker_keeps_serving(  # type: ign
     assert report["hits"] == count_hits(3, 0, 5 * 10**7)
 
 
-def test_broker_restarted_mid_job_loses_nothing(  # type: ignore[no-untyped-def]
-    cluster_env: dict[str, str], start_worker, tmp_path: Path, cluster_ca: TestCA
-) -> None:
+#: A job on an own broker that a fault strikes mid-way: 16 chunks of 1e8 darts.
+OWN_BROKER_DARTS = 16 * 10**8
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, cluster_ca: TestCA) -> Iterator[RabbitMQ]:
+    """A RabbitMQ of the test's own, to stop and start (the session's serves the others)."""
     broker = RabbitMQ(tmp_path / "own-rabbitmq", ca=cluster_ca).start()
     try:
-        env = {**cluster_env, "MCPI_BROKER_URL": broker.url, "MCPI_WORKER_GRACE": "90"}
-        worker = start_worker("w1", concurrency=2, MCPI_BROKER_URL=broker.url)
-        darts, seed = 16 * 10**8, 2024
-        job = Background(env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "1e8")
-        wait_for(lambda: " succeeded in " in worker.log(), 60, "a first chunk to finish")
-        broker.stop()
-        broker.start()
-        status, report, err = job.join(240)
-        assert status == 0 and report is not None, err
-        assert report["hits"] == count_hits(seed, 0, darts)
+        yield broker
     finally:
         broker.stop()
+
+
+def job_under_way(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, broker: RabbitMQ, seed: int, chunks_done: int
+) -> Background:
+    """A job of :data:`OWN_BROKER_DARTS` on a worker of ``broker``, once ``chunks_done`` of
+    its chunks are done."""
+    env = {**cluster_env, "MCPI_BROKER_URL": broker.url, "MCPI_WORKER_GRACE": "90"}
+    worker = start_worker("w1", concurrency=2, MCPI_BROKER_URL=broker.url)
+    darts = str(OWN_BROKER_DARTS)
+    job = Background(env, "-n", darts, "--seed", str(seed), "--chunk-size", "1e8")
+    wait_for(
+        lambda: worker.log().count(" succeeded in ") >= chunks_done,
+        60,
+        f"{chunks_done} chunk(s) to finish",
+    )
+    return job
+
+
+def test_broker_restarted_mid_job_loses_nothing(  # type: ignore[no-untyped-def]
+    cluster_env: dict[str, str], start_worker, own_broker: RabbitMQ
+) -> None:
+    seed = 2024
+    job = job_under_way(cluster_env, start_worker, own_broker, seed, chunks_done=1)
+    own_broker.stop()
+    own_broker.start()
+    status, report, err = job.join(240)
+    assert status == 0 and report is not None, err
+    assert report["hits"] == count_hits(seed, 0, OWN_BROKER_DARTS)
 
 
 def test_redis_restarted_without_its_data_mid_job_is_recovered(  # type: ignore[no-untyped-def]
@@ -171,36 +196,25 @@ def test_redis_restarted_without_its_data_mid_job_is_recovered(  # type: ignore[
 
 
 def test_backend_state_lost_while_the_broker_is_down_is_resent_once_it_is_back(  # type: ignore[no-untyped-def]
-    cluster_env: dict[str, str],
-    start_worker,
-    redis_server: Redis,
-    tmp_path: Path,
-    cluster_ca: TestCA,
+    cluster_env: dict[str, str], start_worker, redis_server: Redis, own_broker: RabbitMQ
 ) -> None:
     """Overlapping faults (found by the chaos soak): the backend loses the job's state
     while the broker is away. The hub finds the loss on its next look, and must wait for
     the broker before it sends the lost chunks again, not fail the job."""
-    broker = RabbitMQ(tmp_path / "own-rabbitmq", ca=cluster_ca).start()
-    try:
-        env = {**cluster_env, "MCPI_BROKER_URL": broker.url, "MCPI_WORKER_GRACE": "90"}
-        worker = start_worker("w1", concurrency=2, MCPI_BROKER_URL=broker.url)
-        darts, seed = 16 * 10**8, 4242
-        job = Background(env, "-n", str(darts), "--seed", str(seed), "--chunk-size", "1e8")
-        wait_for(lambda: worker.log().count(" succeeded in ") >= 2, 60, "two chunks to finish")
-        broker.stop()
-        # Every key of the job gone, as after a restart without data that the hub's
-        # connections did not notice (ACLs keep FLUSHALL from the mcpi user).
-        backend = redis_server.client()
-        keys = list(backend.scan_iter(match="mcpi:*", count=1000))
-        assert keys and backend.delete(*keys) == len(keys)
-        time.sleep(5)  # the hub looks at the job's state every 2 s
-        broker.start()
-        status, report, err = job.join(240)
-        assert status == 0 and report is not None, err
-        assert report["hits"] == count_hits(seed, 0, darts)
-        assert any("lost this job's state" in note for note in report["notes"])
-    finally:
-        broker.stop()
+    seed = 4242
+    job = job_under_way(cluster_env, start_worker, own_broker, seed, chunks_done=2)
+    own_broker.stop()
+    # Every key of the job gone, as after a restart without data that the hub's
+    # connections did not notice (ACLs keep FLUSHALL from the mcpi user).
+    backend = redis_server.client()
+    keys = list(backend.scan_iter(match="mcpi:*", count=1000))
+    assert keys and backend.delete(*keys) == len(keys)
+    time.sleep(5)  # the hub looks at the job's state every 2 s
+    own_broker.start()
+    status, report, err = job.join(240)
+    assert status == 0 and report is not None, err
+    assert report["hits"] == count_hits(seed, 0, OWN_BROKER_DARTS)
+    assert any("lost this job's state" in note for note in report["notes"])
 
 
 def test_a_killed_hub_leaves_no_work_piling_up(  # type: ignore[no-untyped-def]
